@@ -1,0 +1,332 @@
+// Command apikeyd serves apikeyd's JSON-RPC API over HTTP from one bbolt file.
+//
+//	apikeyd serve [flags]   start the server (flags below; each has an APIKEYD_* twin)
+//	apikeyd version         print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/rs/zerolog"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// OperatorAccount is the account of the key created on an empty store.
+const OperatorAccount = "operator"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "apikeyd:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing sub-command")
+	}
+	switch args[0] {
+	case "serve":
+		m := NewMain(stderr)
+		if err := m.ParseFlags(args[1:], getenv); err != nil {
+			return err
+		}
+		if err := m.Run(); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return m.Close(shutdown)
+	case "version":
+		fmt.Fprintln(stdout, "apikeyd", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown sub-command %q", args[0])
+}
+
+const usage = `usage: apikeyd <command> [flags]
+
+commands:
+  serve     serve JSON-RPC 2.0 on POST /rpc (apikeyd serve -h lists flags)
+  version   print the version
+`
+
+// Config is everything serve reads from flags and the environment.
+type Config struct {
+	Addr              string
+	DB                string
+	LogLevel          string
+	LogFormat         string
+	AdminKey          string // from APIKEYD_ADMIN_KEY only: never a flag, which ps would show
+	MaxBodyBytes      int64
+	MaxBatch          int
+	MaxHeaderBytes    int
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	LockTimeout       time.Duration
+}
+
+// DefaultConfig returns the configuration with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		Addr:              "127.0.0.1:8080",
+		DB:                "apikeyd.db",
+		LogLevel:          "info",
+		LogFormat:         "json",
+		MaxBodyBytes:      rpc.DefaultMaxBodyBytes,
+		MaxBatch:          rpc.DefaultMaxBatch,
+		MaxHeaderBytes:    16 << 10,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		LockTimeout:       2 * time.Second,
+	}
+}
+
+// Main is the wired program: the store, the RPC server and the HTTP listener.
+type Main struct {
+	Config Config
+	// Stderr receives the one-time message with a generated operator key,
+	// and the log.
+	Stderr io.Writer
+	// LogOutput overrides where the log goes (Stderr when nil).
+	LogOutput io.Writer
+
+	Store    *store.Store
+	RPC      *rpc.Server
+	listener net.Listener
+	http     *http.Server
+	served   chan error
+	// Setup, when set, runs after the built-in methods are registered and
+	// before serving: embedders and tests register methods here.
+	Setup func(*rpc.Server)
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain(stderr io.Writer) *Main {
+	return &Main{Config: DefaultConfig(), Stderr: stderr}
+}
+
+// ParseFlags reads flags, each defaulting to its APIKEYD_* environment twin
+// and then to the built-in default.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	fs := flag.NewFlagSet("apikeyd serve", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	c := &m.Config
+	var errs []error
+	env := func(name string) (string, bool) {
+		v := getenv("APIKEYD_" + name)
+		return v, v != ""
+	}
+	str := func(p *string, name, flagName, help string) {
+		if v, ok := env(name); ok {
+			*p = v
+		}
+		fs.StringVar(p, flagName, *p, help+" (env APIKEYD_"+name+")")
+	}
+	dur := func(p *time.Duration, name, flagName, help string) {
+		if v, ok := env(name); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("APIKEYD_%s: %w", name, err))
+			}
+			*p = d
+		}
+		fs.DurationVar(p, flagName, *p, help+" (env APIKEYD_"+name+")")
+	}
+	num := func(p *int64, name, flagName, help string) {
+		if v, ok := env(name); ok {
+			var n int64
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				errs = append(errs, fmt.Errorf("APIKEYD_%s: not a number: %q", name, v))
+			}
+			*p = n
+		}
+		fs.Int64Var(p, flagName, *p, help+" (env APIKEYD_"+name+")")
+	}
+	maxBatch, maxHeader := int64(c.MaxBatch), int64(c.MaxHeaderBytes)
+	str(&c.Addr, "ADDR", "addr", "listen address")
+	str(&c.DB, "DB", "db", "path of the bbolt data file, created if missing")
+	str(&c.LogLevel, "LOG_LEVEL", "log-level", "log level: debug, info, warn, error")
+	str(&c.LogFormat, "LOG_FORMAT", "log-format", "log format: json or console")
+	num(&c.MaxBodyBytes, "MAX_BODY_BYTES", "max-body-bytes", "largest request body accepted, in bytes")
+	num(&maxBatch, "MAX_BATCH", "max-batch", "most calls in one batch")
+	num(&maxHeader, "MAX_HEADER_BYTES", "max-header-bytes", "largest request header accepted, in bytes")
+	dur(&c.ReadHeaderTimeout, "READ_HEADER_TIMEOUT", "read-header-timeout", "time allowed to read request headers")
+	dur(&c.ReadTimeout, "READ_TIMEOUT", "read-timeout", "time allowed to read a whole request")
+	dur(&c.WriteTimeout, "WRITE_TIMEOUT", "write-timeout", "time allowed to write a reply")
+	dur(&c.IdleTimeout, "IDLE_TIMEOUT", "idle-timeout", "how long an idle keep-alive connection stays open")
+	dur(&c.LockTimeout, "LOCK_TIMEOUT", "lock-timeout", "how long to wait for another process's lock on the data file")
+	c.AdminKey = getenv("APIKEYD_ADMIN_KEY")
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	c.MaxBatch, c.MaxHeaderBytes = int(maxBatch), int(maxHeader)
+	return c.validate()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 256 {
+		errs = append(errs, fmt.Errorf("--max-body-bytes must be at least 256, got %d", c.MaxBodyBytes))
+	}
+	if c.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("--max-batch must be at least 1, got %d", c.MaxBatch))
+	}
+	if c.MaxHeaderBytes < 1024 {
+		errs = append(errs, fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.MaxHeaderBytes))
+	}
+	for name, d := range map[string]time.Duration{
+		"--read-header-timeout": c.ReadHeaderTimeout, "--read-timeout": c.ReadTimeout,
+		"--write-timeout": c.WriteTimeout, "--idle-timeout": c.IdleTimeout, "--lock-timeout": c.LockTimeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
+		}
+	}
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
+		errs = append(errs, fmt.Errorf("--log-level must be one of debug, info, warn, error; got %q", c.LogLevel))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		errs = append(errs, fmt.Errorf("--log-format must be json or console, got %q", c.LogFormat))
+	}
+	if c.AdminKey != "" && !store.IsSecret(c.AdminKey) {
+		errs = append(errs, errors.New("APIKEYD_ADMIN_KEY must be 32 lowercase hex digits"))
+	}
+	return errors.Join(errs...)
+}
+
+// Logger builds the logger the configuration asks for.
+func (m *Main) logger() zerolog.Logger {
+	out := m.LogOutput
+	if out == nil {
+		out = m.Stderr
+	}
+	if m.Config.LogFormat == "console" {
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
+	}
+	lvl, _ := zerolog.ParseLevel(m.Config.LogLevel)
+	return zerolog.New(out).Level(lvl).With().Timestamp().Logger()
+}
+
+// Run opens the store, creates the operator key on an empty store, and starts
+// serving in the background. Close stops it.
+func (m *Main) Run() (err error) {
+	if err := m.Config.validate(); err != nil {
+		return err
+	}
+	log := m.logger()
+	m.Store, err = store.Open(m.Config.DB, store.Options{LockTimeout: m.Config.LockTimeout})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: is another apikeyd serving %s?", err, m.Config.DB)
+	} else if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = m.Store.Close()
+		}
+	}()
+	if err := m.bootstrap(log); err != nil {
+		return err
+	}
+	m.RPC = rpc.New(m.Store, rpc.Options{Logger: log, MaxBodyBytes: m.Config.MaxBodyBytes, MaxBatch: m.Config.MaxBatch})
+	if m.Setup != nil {
+		m.Setup(m.RPC)
+	}
+	m.listener, err = net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/rpc", m.RPC)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	m.http = &http.Server{
+		Handler:           mux,
+		MaxHeaderBytes:    m.Config.MaxHeaderBytes,
+		ReadHeaderTimeout: m.Config.ReadHeaderTimeout,
+		ReadTimeout:       m.Config.ReadTimeout,
+		WriteTimeout:      m.Config.WriteTimeout,
+		IdleTimeout:       m.Config.IdleTimeout,
+		ErrorLog:          nil,
+	}
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.http.Serve(m.listener) }()
+	log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).Str("version", version).Msg("serving")
+	return nil
+}
+
+// bootstrap creates the operator's key on a store with no keys.
+func (m *Main) bootstrap(log zerolog.Logger) error {
+	secret, generated := m.Config.AdminKey, false
+	if secret == "" {
+		secret, generated = store.NewSecret(), true
+	}
+	k, created, err := m.Store.Bootstrap(OperatorAccount, secret)
+	if err != nil || !created {
+		return err
+	}
+	log.Info().Str("key_id", k.ID).Str("account", k.Account).Bool("generated", generated).Msg("created operator key")
+	if generated {
+		fmt.Fprintf(m.Stderr, "apikeyd: created the operator key %s\napikeyd: it is shown only this once; keep it safe\n", secret)
+	}
+	return nil
+}
+
+// Addr is the address the server listens on, once Run has returned.
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// Close stops accepting calls, waits for calls in flight up to ctx's
+// deadline, and closes the store.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	if m.http != nil {
+		if err := m.http.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,197 @@
+package rpc
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
+)
+
+// MaxCommentLen is the longest comment accepted, in characters (Memset's limit).
+const MaxCommentLen = 255
+
+// KeyInfo is a key as apikey.* methods return it (Memset's apikey.info).
+type KeyInfo struct {
+	ID      string       `json:"id"`
+	Scopes  scope.Scopes `json:"scopes"`
+	Comment string       `json:"comment"`
+	Created string       `json:"created"`
+}
+
+// NewKeyInfo is apikey.create's reply: the key's info and, this once, its
+// secret in "key".
+type NewKeyInfo struct {
+	KeyInfo
+	Key string `json:"key"`
+}
+
+func keyInfo(k store.Key) KeyInfo {
+	return KeyInfo{ID: k.ID, Scopes: k.Scopes, Comment: k.Comment, Created: k.Created.UTC().Format(time.RFC3339)}
+}
+
+type createParams struct {
+	Scopes  map[string][]string `json:"scopes"`
+	Comment string              `json:"comment"`
+}
+
+type idParams struct {
+	ID string `json:"id" rpc:"required"`
+}
+
+type scopeParams struct {
+	ID        string `json:"id" rpc:"required"`
+	ScopeName string `json:"scope_name" rpc:"required"`
+	Value     string `json:"value" rpc:"required"`
+}
+
+func registerAPIKey(s *Server) {
+	h := apikeyHandlers{store: s.store}
+	Handle(s, "apikey.create", "Create a key in this account, at most as wide as the calling key.", h.create)
+	Handle(s, "apikey.info", "Describe a key of this account.", h.info)
+	Handle(s, "apikey.list", "List the keys of this account.", h.list)
+	Handle(s, "apikey.delete", "Delete a key of this account.", h.delete)
+	Handle(s, "apikey.add_scope", "Add one value to one scope type of a key.", h.addScope)
+	Handle(s, "apikey.delete_scope", "Remove one value from one scope type of a key.", h.deleteScope)
+}
+
+type apikeyHandlers struct{ store *store.Store }
+
+type noParams struct{}
+
+// caller returns the calling key; every apikey method needs one.
+func caller(ctx context.Context) *store.Key {
+	k, ok := KeyFromContext(ctx)
+	if !ok {
+		panic("rpc: apikey method ran without an authenticated key")
+	}
+	return k
+}
+
+var (
+	errEscalation = Errorf(CodeForbidden, ErrIDEscalation,
+		"the resulting key would reach beyond the scopes of the key making this call")
+	errTargetWider = Errorf(CodeForbidden, ErrIDEscalation,
+		"the target key reaches beyond the scopes of the key making this call, so this key may not change it")
+)
+
+func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo, error) {
+	me := caller(ctx)
+	scopes, err := scope.FromMap("scopes", p.Scopes)
+	if err != nil {
+		return NewKeyInfo{}, err
+	}
+	if err := validComment(p.Comment); err != nil {
+		return NewKeyInfo{}, err
+	}
+	if !scope.Covers(me.Scopes, scopes) {
+		return NewKeyInfo{}, errEscalation
+	}
+	k, secret, err := h.store.CreateKey(store.NewKey{Account: me.Account, Scopes: scopes, Comment: p.Comment})
+	if err != nil {
+		return NewKeyInfo{}, err
+	}
+	return NewKeyInfo{KeyInfo: keyInfo(k), Key: secret}, nil
+}
+
+func (h apikeyHandlers) info(ctx context.Context, p idParams) (KeyInfo, error) {
+	if err := validRef(p.ID); err != nil {
+		return KeyInfo{}, err
+	}
+	k, err := h.store.Key(caller(ctx).Account, p.ID)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	return keyInfo(k), nil
+}
+
+func (h apikeyHandlers) list(ctx context.Context, _ noParams) ([]KeyInfo, error) {
+	keys, err := h.store.Keys(caller(ctx).Account)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KeyInfo, len(keys))
+	for i, k := range keys {
+		out[i] = keyInfo(k)
+	}
+	return out, nil
+}
+
+func (h apikeyHandlers) delete(ctx context.Context, p idParams) (struct{}, error) {
+	me := caller(ctx)
+	if err := validRef(p.ID); err != nil {
+		return struct{}{}, err
+	}
+	err := h.store.DeleteKey(me.Account, p.ID, func(target store.Key) error {
+		if !scope.Covers(me.Scopes, target.Scopes) {
+			return errTargetWider
+		}
+		return nil
+	})
+	return struct{}{}, err
+}
+
+func (h apikeyHandlers) addScope(ctx context.Context, p scopeParams) (KeyInfo, error) {
+	return h.changeScope(ctx, p, func(vals []string) []string { return append(vals, p.Value) })
+}
+
+func (h apikeyHandlers) deleteScope(ctx context.Context, p scopeParams) (KeyInfo, error) {
+	return h.changeScope(ctx, p, func(vals []string) []string {
+		out := make([]string, 0, len(vals))
+		for _, v := range vals {
+			if v != p.Value {
+				out = append(out, v)
+			}
+		}
+		return out
+	})
+}
+
+// changeScope applies change to the values of one scope type of a key, in
+// one transaction, if the calling key covers the key both before and after.
+func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change func([]string) []string) (KeyInfo, error) {
+	me := caller(ctx)
+	if err := validRef(p.ID); err != nil {
+		return KeyInfo{}, err
+	}
+	if err := scope.ValidType("scope_name", p.ScopeName); err != nil {
+		return KeyInfo{}, err
+	}
+	if err := scope.ValidValue("value", p.ScopeName, p.Value); err != nil {
+		return KeyInfo{}, err
+	}
+	k, err := h.store.UpdateScopes(me.Account, p.ID, func(target store.Key) (scope.Scopes, error) {
+		if !scope.Covers(me.Scopes, target.Scopes) {
+			return scope.Scopes{}, errTargetWider
+		}
+		next := target.Scopes.With(p.ScopeName, change(target.Scopes.Clone().Values(p.ScopeName)))
+		next, err := scope.Normalize("scopes", next)
+		if err != nil {
+			return scope.Scopes{}, err
+		}
+		if !scope.Covers(me.Scopes, next) {
+			return scope.Scopes{}, errEscalation
+		}
+		return next, nil
+	})
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	return keyInfo(k), nil
+}
+
+// validRef checks that an id parameter is a key id or a secret in shape.
+func validRef(ref string) error {
+	if store.IsKeyID(ref) || store.IsSecret(ref) {
+		return nil
+	}
+	return InvalidParam("id", "must be a key id (a UUID like 01890a5d-ac96-774b-bcce-b302099a8057) or a key (32 lowercase hex digits)")
+}
+
+func validComment(c string) error {
+	if n := utf8.RuneCountInString(c); n > MaxCommentLen {
+		return InvalidParam("comment", "must be at most %d characters, got %d", MaxCommentLen, n)
+	}
+	return nil
+}

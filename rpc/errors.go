@@ -1,0 +1,120 @@
+package rpc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// Error codes. The first five are the JSON-RPC 2.0 specification's; the
+// rest are apikeyd's. Codes are append-only: a code once published keeps its
+// meaning.
+const (
+	CodeParseError      = jsonrpc2.CodeParseError     // -32700: the body is not JSON
+	CodeInvalidRequest  = jsonrpc2.CodeInvalidRequest // -32600: not a valid request object
+	CodeMethodNotFound  = jsonrpc2.CodeMethodNotFound // -32601: no such method
+	CodeInvalidParams   = jsonrpc2.CodeInvalidParams  // -32602: a parameter is missing, mistyped or out of range
+	CodeInternalError   = jsonrpc2.CodeInternalError  // -32603: the server failed; nothing about it is disclosed
+	CodeUnauthenticated = -32001                      // no key, or an unknown key
+	CodeForbidden       = -32003                      // the key's scopes deny the call
+	CodeNotFound        = -32004                      // no such object in the caller's account
+	CodeConflict        = -32009                      // the change clashes with stored data
+	CodeRateLimited     = -32029                      // too many calls; retry later
+)
+
+// Error ids: stable strings in data.error_id, one per distinct failure, listed
+// in docs/api.md. Clients should branch on these, not on messages.
+const (
+	ErrIDParse          = "parse_error"
+	ErrIDInvalidRequest = "invalid_request"
+	ErrIDBodyTooLarge   = "body_too_large"
+	ErrIDBatchTooLarge  = "batch_too_large"
+	ErrIDMediaType      = "unsupported_media_type"
+	ErrIDHTTPMethod     = "http_method_not_allowed"
+	ErrIDMethodNotFound = "method_not_found"
+	ErrIDInvalidParams  = "invalid_params"
+	ErrIDInternal       = "internal_error"
+	ErrIDMissingKey     = "missing_key"
+	ErrIDInvalidKey     = "invalid_key"
+	ErrIDScopeDenied    = "scope_denied"
+	ErrIDEscalation     = "escalation_denied"
+	ErrIDKeyNotFound    = "key_not_found"
+	ErrIDConflict       = "conflict"
+)
+
+// Error is an error a client may see: a JSON-RPC code, a stable error id, a
+// message a person can act on and, for invalid params, the field at fault.
+// Handlers return *Error for every failure they mean to report; anything else
+// becomes an internal error whose text goes to the log only.
+type Error struct {
+	Code    int64
+	ID      string
+	Message string
+	Field   string
+	// Detail adds to a fixed message, such as the specification's
+	// "Invalid Request", what exactly was wrong. It goes out as data.detail.
+	Detail string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (%d): %s", e.ID, e.Code, e.Message) }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code int64, id, format string, args ...any) *Error {
+	return &Error{Code: code, ID: id, Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidParam returns the -32602 error for one parameter; the message names it.
+func InvalidParam(field, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams, Field: field,
+		Message: "invalid params: " + field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// errorData is the data member of every error apikeyd sends.
+type errorData struct {
+	ErrorID string `json:"error_id"`
+	Field   string `json:"field,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// toError maps any error to the *Error a client sees. It is the one place
+// where errors of package store and scope get their codes.
+func toError(err error) *Error {
+	var e *Error
+	var se *scope.Error
+	var denial *scope.Denial
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &se):
+		return InvalidParam(se.Field, "%s", se.Reason)
+	case errors.As(err, &denial):
+		return Errorf(CodeForbidden, ErrIDScopeDenied, "this key's scopes do not allow this call")
+	case errors.Is(err, store.ErrNotFound):
+		return Errorf(CodeNotFound, ErrIDKeyNotFound, "no such key in this account")
+	case errors.Is(err, store.ErrConflict):
+		return Errorf(CodeConflict, ErrIDConflict, "the change conflicts with stored data")
+	}
+	return Errorf(CodeInternalError, ErrIDInternal, "internal error")
+}
+
+// wire returns err as a JSON-RPC error object.
+func (e *Error) wire() *jsonrpc2.Error {
+	data, _ := json.Marshal(errorData{ErrorID: e.ID, Field: e.Field, Detail: e.Detail})
+	raw := json.RawMessage(data)
+	return &jsonrpc2.Error{Code: e.Code, Message: e.Message, Data: &raw}
+}
+
+// The specification's messages, sent unchanged so that its examples hold.
+const (
+	msgParseError     = "Parse error"
+	msgInvalidRequest = "Invalid Request"
+	msgMethodNotFound = "Method not found"
+)
+
+func invalidRequest(id, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidRequest, ID: id, Message: msgInvalidRequest, Detail: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,163 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// This file reads the members of a JSON object exactly as sent. encoding/json
+// matches struct fields without regard to case and keeps the last of
+// duplicate keys; for the request envelope and for params that is a hazard
+// (authorize one "method", dispatch another), so apikeyd reads objects with
+// these helpers: keys are compared byte for byte after unescaping, and a
+// duplicate key is an error. Input must already be valid JSON (json.Valid).
+
+// member is one key and its raw value, both slices of the input.
+type member struct {
+	key   []byte // unescaped
+	value []byte
+}
+
+var errDuplicateKey = errors.New("duplicate key")
+
+// objectMembers returns the members of the JSON object b, in order. It
+// appends to dst to let callers reuse storage.
+func objectMembers(dst []member, b []byte) ([]member, error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return dst, errors.New("not an object")
+	}
+	start := len(dst)
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return dst, nil
+	}
+	for i < len(b) {
+		kEnd := skipString(b, i)
+		key := b[i+1 : kEnd-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var s string
+			if err := json.Unmarshal(b[i:kEnd], &s); err != nil {
+				return dst, err
+			}
+			key = []byte(s)
+		}
+		i = skipSpace(b, kEnd)
+		i = skipSpace(b, i+1) // the colon
+		vEnd := skipValue(b, i)
+		for _, m := range dst[start:] {
+			if bytes.Equal(m.key, key) {
+				return dst, errDuplicateKey
+			}
+		}
+		dst = append(dst, member{key: key, value: b[i:vEnd]})
+		i = skipSpace(b, vEnd)
+		if i < len(b) && b[i] == '}' {
+			return dst, nil
+		}
+		i = skipSpace(b, i+1) // the comma
+	}
+	return dst, errors.New("unterminated object")
+}
+
+// arrayElements returns the raw elements of the JSON array b.
+func arrayElements(dst [][]byte, b []byte) ([][]byte, error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return dst, errors.New("not an array")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return dst, nil
+	}
+	for i < len(b) {
+		end := skipValue(b, i)
+		dst = append(dst, b[i:end])
+		i = skipSpace(b, end)
+		if i < len(b) && b[i] == ']' {
+			return dst, nil
+		}
+		i = skipSpace(b, i+1)
+	}
+	return dst, errors.New("unterminated array")
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\n' && b[i] != '\r' && b[i] != '\t' {
+		i++
+	}
+	return i
+}
+
+// jsonKind names the type of the raw JSON value v by its first byte.
+func jsonKind(v []byte) byte {
+	if len(v) == 0 {
+		return 0
+	}
+	switch c := v[0]; c {
+	case '"', '{', '[', 'n', 't', 'f':
+		return c
+	}
+	return '0' // a number
+}
+
+// rawString returns the string value of the raw JSON string v.
+func rawString(v []byte) (string, bool) {
+	if jsonKind(v) != '"' {
+		return "", false
+	}
+	inner := v[1 : len(v)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}

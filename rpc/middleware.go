@@ -1,0 +1,210 @@
+package rpc
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
+)
+
+// call is one call on its way through the middleware chain.
+type call struct {
+	*exchange
+	req    *request
+	method *Method    // nil when the name is not in the table
+	key    *store.Key // set by authenticate
+	params *Params    // set by checkScope
+}
+
+// handlerFunc runs a call and returns its encoded result.
+type handlerFunc func(ctx context.Context, c *call) (json.RawMessage, error)
+
+// middleware composes the chain every call passes, in order:
+// recover, log, reject invalid requests, authenticate, check scope, dispatch.
+func (s *Server) middleware() handlerFunc {
+	h := s.dispatch
+	for _, mw := range []func(handlerFunc) handlerFunc{
+		s.checkScope,
+		s.authenticate,
+		rejectInvalid,
+		s.logCall,
+		s.recoverPanic,
+	} {
+		h = mw(h)
+	}
+	return h
+}
+
+func (s *Server) recoverPanic(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, c *call) (res json.RawMessage, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error().Str("method", c.method.nameOrUnknown()).Str("panic", fmt.Sprint(v)).
+					Bytes("stack", debug.Stack()).Msg("handler panic")
+				res, err = nil, Errorf(CodeInternalError, ErrIDInternal, "internal error")
+			}
+		}()
+		return next(ctx, c)
+	}
+}
+
+// logCall writes one line per call: method, key id, account, duration and
+// outcome. It never logs params, credentials or messages built from input.
+func (s *Server) logCall(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, c *call) (json.RawMessage, error) {
+		start := time.Now()
+		res, err := next(ctx, c)
+		lvl := s.log.Info()
+		if err != nil {
+			lvl = s.log.Warn()
+		}
+		if !lvl.Enabled() {
+			return res, err
+		}
+		ev := lvl.Str("method", c.method.nameOrUnknown()).Dur("dur", time.Since(start))
+		if c.key != nil {
+			ev = ev.Str("key_id", c.key.ID).Str("account", c.key.Account)
+		}
+		if c.req.notification() {
+			ev = ev.Bool("notification", true)
+		}
+		ev = ev.Str("remote", c.remote)
+		if err == nil {
+			ev.Str("outcome", "ok").Msg("call")
+			return res, err
+		}
+		e := toError(err)
+		ev = ev.Str("outcome", e.ID).Int64("code", e.Code)
+		var denial *scope.Denial
+		switch {
+		case errors.As(err, &denial):
+			ev = ev.Str("reason", denial.Reason)
+		case e.Code == CodeInternalError:
+			ev = ev.AnErr("cause", err)
+		}
+		ev.Msg("call")
+		return res, err
+	}
+}
+
+func (m *Method) nameOrUnknown() string {
+	if m == nil {
+		return "(unknown)"
+	}
+	return m.Name
+}
+
+func rejectInvalid(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, c *call) (json.RawMessage, error) {
+		if c.req.err != nil {
+			return nil, c.req.err
+		}
+		return next(ctx, c)
+	}
+}
+
+// credential is the key an HTTP request presented, read once per request.
+type credential struct {
+	secret string
+	err    *Error
+}
+
+// parseAuthorization reads "Bearer <key>" or Basic with the key as user name
+// (any password), Memset's way.
+func parseAuthorization(h string) credential {
+	if h == "" {
+		return credential{err: Errorf(CodeUnauthenticated, ErrIDMissingKey,
+			"this call needs an API key: send Authorization: Bearer <key>")}
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	rest = strings.TrimSpace(rest)
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		return credential{secret: rest}
+	case strings.EqualFold(scheme, "Basic"):
+		raw, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			break
+		}
+		user, _, _ := strings.Cut(string(raw), ":")
+		return credential{secret: user}
+	}
+	return credential{err: errInvalidKey}
+}
+
+var errInvalidKey = Errorf(CodeUnauthenticated, ErrIDInvalidKey,
+	"the API key is not valid: send Authorization: Bearer <key> with a key of 32 hex digits")
+
+// authenticate resolves the presented key to a stored key and puts it in ctx.
+// Open methods skip it. Every failure looks the same to the client.
+func (s *Server) authenticate(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, c *call) (json.RawMessage, error) {
+		if c.method != nil && c.method.Open {
+			return next(ctx, c)
+		}
+		if c.cred.err != nil {
+			return nil, c.cred.err
+		}
+		k, err := s.store.KeyBySecret(c.cred.secret)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errInvalidKey
+		} else if err != nil {
+			return nil, err
+		}
+		c.key = &k
+		return next(NewContextWithKey(ctx, &k), c)
+	}
+}
+
+// checkScope is the one scope check: it denies methods not in the table and
+// calls the key's scopes do not allow. Handlers never check scopes.
+func (s *Server) checkScope(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, c *call) (json.RawMessage, error) {
+		if c.method == nil {
+			return nil, &Error{Code: CodeMethodNotFound, ID: ErrIDMethodNotFound, Message: msgMethodNotFound,
+				Detail: "no method of that name; see docs/api.md"}
+		}
+		p, err := readParams(c.method, c.req.params)
+		if err != nil {
+			return nil, err
+		}
+		c.params = p
+		if c.method.Open {
+			return next(ctx, c)
+		}
+		name, hasName := p.name()
+		err = scope.Check(c.key.Scopes, scope.Call{
+			Method:    c.method.Name,
+			TakesName: c.method.TakesName(),
+			Name:      name,
+			HasName:   hasName,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, c)
+	}
+}
+
+// dispatch runs the handler and encodes its result.
+func (s *Server) dispatch(ctx context.Context, c *call) (json.RawMessage, error) {
+	res, err := c.method.Handler(ctx, c.params)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		return nil, fmt.Errorf("rpc: %s returned a nil result", c.method.Name)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: encode result of %s: %w", c.method.Name, err)
+	}
+	return b, nil
+}

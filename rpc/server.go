@@ -1,0 +1,233 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/rs/zerolog"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxBatch     = 100
+)
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	// Logger receives one line per call; the zero value logs nothing.
+	Logger zerolog.Logger
+	// MaxBodyBytes caps a request body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxBatch caps the calls in one batch; 0 means DefaultMaxBatch.
+	MaxBatch int
+}
+
+// Server serves JSON-RPC 2.0 over HTTP POST from one method table. Register
+// every method before serving; after that the table is read-only.
+type Server struct {
+	store   *store.Store
+	log     zerolog.Logger
+	opts    Options
+	methods map[string]*Method
+	chain   handlerFunc
+	bufs    sync.Pool
+}
+
+// New returns a Server over st with the built-in methods registered.
+func New(st *store.Store, opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s.chain = s.middleware()
+	registerAPIKey(s)
+	return s
+}
+
+// Register adds m to the method table. It panics if the name is taken or
+// malformed, or m has no handler: these are programming errors, found at
+// start-up.
+func (s *Server) Register(m Method) {
+	if !validMethodName(m.Name) {
+		panic(fmt.Sprintf("rpc: malformed method name %q (want dotted lowercase segments, like server.reboot)", m.Name))
+	}
+	if _, dup := s.methods[m.Name]; dup {
+		panic(fmt.Sprintf("rpc: method %s registered twice", m.Name))
+	}
+	if m.Handler == nil {
+		panic(fmt.Sprintf("rpc: method %s has no handler", m.Name))
+	}
+	seen := map[string]bool{}
+	for _, p := range m.Params {
+		if p.Name == "" || seen[p.Name] {
+			panic(fmt.Sprintf("rpc: method %s: empty or repeated parameter %q", m.Name, p.Name))
+		}
+		seen[p.Name] = true
+	}
+	s.methods[m.Name] = &m
+}
+
+// Methods returns the method table's names.
+func (s *Server) Methods() []*Method {
+	out := make([]*Method, 0, len(s.methods))
+	for _, m := range s.methods {
+		out = append(out, m)
+	}
+	return out
+}
+
+func validMethodName(name string) bool {
+	segs := strings.Split(name, ".")
+	if len(segs) < 2 {
+		return false
+	}
+	for _, seg := range segs {
+		if seg == "" {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ServeHTTP answers POST requests carrying a single call or a batch.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.writeError(w, r, http.StatusMethodNotAllowed, invalidRequest(ErrIDHTTPMethod, "use HTTP POST"))
+		return
+	}
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		s.writeError(w, r, http.StatusUnsupportedMediaType, invalidRequest(ErrIDMediaType, "send Content-Type: application/json"))
+		return
+	}
+	tooLarge := invalidRequest(ErrIDBodyTooLarge, "the request body is larger than %d bytes", s.opts.MaxBodyBytes)
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
+		return
+	}
+	in := s.bufs.Get().(*bytes.Buffer)
+	defer s.putBuf(in)
+	in.Reset()
+	_, err := in.ReadFrom(io.LimitReader(r.Body, s.opts.MaxBodyBytes+1))
+	if err != nil {
+		s.log.Debug().Err(err).Str("remote", r.RemoteAddr).Msg("read request body")
+		s.writeError(w, r, http.StatusBadRequest, invalidRequest(ErrIDInvalidRequest, "the request body could not be read"))
+		return
+	}
+	if int64(in.Len()) > s.opts.MaxBodyBytes {
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
+		return
+	}
+	out := s.bufs.Get().(*bytes.Buffer)
+	defer s.putBuf(out)
+	out.Reset()
+	ex := &exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr}
+	reply := s.serveBody(r.Context(), ex, in.Bytes(), out.AvailableBuffer())
+	if len(reply) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(reply))}
+	_, _ = w.Write(reply)
+}
+
+var contentTypeJSON = []string{"application/json"}
+
+func (s *Server) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 64<<10 {
+		s.bufs.Put(b)
+	}
+}
+
+// jsonContentType accepts application/json (with parameters) and the two
+// older JSON-RPC media types some clients send.
+func jsonContentType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	return strings.EqualFold(mt, "application/json") || strings.EqualFold(mt, "application/json-rpc") ||
+		strings.EqualFold(mt, "application/jsonrequest")
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, e *Error) {
+	s.log.Info().Str("remote", r.RemoteAddr).Int("status", status).Str("error_id", e.ID).Msg("request refused")
+	body := appendResponse(nil, nil, nil, e)
+	w.Header()["Content-Type"] = contentTypeJSON
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// exchange is what one HTTP request's calls share.
+type exchange struct {
+	cred   credential
+	remote string
+}
+
+// serveBody answers one request body, appending the reply to dst. An empty
+// reply means there is nothing to send (notifications only).
+func (s *Server) serveBody(ctx context.Context, ex *exchange, body, dst []byte) []byte {
+	i := skipSpace(body, 0)
+	if !json.Valid(body) {
+		return appendResponse(dst, nil, nil, &Error{Code: CodeParseError, ID: ErrIDParse, Message: msgParseError,
+			Detail: "the request body is not valid JSON"})
+	}
+	if i < len(body) && body[i] != '[' {
+		return s.serveOne(ctx, ex, body, dst)
+	}
+	elems, err := arrayElements(nil, body)
+	switch {
+	case err != nil || len(elems) == 0:
+		return appendResponse(dst, nil, nil, invalidRequest(ErrIDInvalidRequest, "a batch must hold at least one request"))
+	case len(elems) > s.opts.MaxBatch:
+		return appendResponse(dst, nil, nil, invalidRequest(ErrIDBatchTooLarge, "a batch may hold at most %d requests, got %d", s.opts.MaxBatch, len(elems)))
+	}
+	start := len(dst)
+	dst = append(dst, '[')
+	for _, e := range elems {
+		n := len(dst)
+		dst = s.serveOne(ctx, ex, e, dst)
+		if len(dst) > n {
+			dst = append(dst, ',')
+		}
+	}
+	if len(dst) == start+1 { // notifications only
+		return dst[:start]
+	}
+	dst[len(dst)-1] = ']'
+	return dst
+}
+
+// serveOne runs one request object and appends its response, if any.
+func (s *Server) serveOne(ctx context.Context, ex *exchange, raw, dst []byte) []byte {
+	var scratch [4]member
+	req := parseRequest(raw, scratch[:])
+	c := &call{exchange: ex, req: &req, method: s.methods[req.method]}
+	result, err := s.chain(ctx, c)
+	if req.notification() {
+		return dst
+	}
+	if err != nil {
+		return appendResponse(dst, req.id, nil, toError(err))
+	}
+	return appendResponse(dst, req.id, result, nil)
+}

@@ -1,0 +1,219 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apikeyd/apikeyd/scope"
+)
+
+// Method is one row of the method table: everything the dispatcher and the
+// scope checker know of a method.
+type Method struct {
+	// Name is the dotted method name, such as "server.reboot".
+	Name string
+	// Params lists the parameter names in positional order: a call may
+	// send an object with these keys or an array in this order.
+	Params []Param
+	// Open methods may be called without a key. All others need one.
+	Open bool
+	// Summary is one line for docs and discovery.
+	Summary string
+	// Handler runs the call once authentication and the scope check passed.
+	Handler func(ctx context.Context, p *Params) (any, error)
+}
+
+// Param describes one parameter.
+type Param struct {
+	Name     string
+	Required bool
+}
+
+// TakesName reports whether the method has a "name" parameter, which name
+// scopes restrict.
+func (m *Method) TakesName() bool { return m.nameIndex() >= 0 }
+
+func (m *Method) nameIndex() int {
+	return slices.IndexFunc(m.Params, func(p Param) bool { return p.Name == scope.TypeName })
+}
+
+// Params are one call's parameters, read by name with exact keys. A handler
+// decodes them with Decode; Get returns one raw value.
+type Params struct {
+	method  *Method
+	members []member // key → raw value; nil values are absent
+}
+
+// Get returns the raw value of parameter name, or nil when it is absent or null.
+func (p *Params) Get(name string) json.RawMessage {
+	for _, m := range p.members {
+		if string(m.key) == name {
+			if jsonKind(m.value) == 'n' {
+				return nil
+			}
+			return m.value
+		}
+	}
+	return nil
+}
+
+// name returns the call's "name" parameter when it is a string.
+func (p *Params) name() (string, bool) {
+	return rawString(p.Get(scope.TypeName))
+}
+
+// readParams turns raw params (object, array or nil) into Params for m,
+// rejecting unknown keys and surplus positions.
+func readParams(m *Method, raw json.RawMessage) (*Params, error) {
+	p := &Params{method: m}
+	switch jsonKind(raw) {
+	case 0:
+		return p, nil
+	case '[':
+		elems, err := arrayElements(nil, raw)
+		if err != nil {
+			return nil, InvalidParam("params", "malformed array")
+		}
+		if len(elems) > len(m.Params) {
+			return nil, &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams,
+				Message: fmt.Sprintf("invalid params: %s takes at most %d positional params, got %d", m.Name, len(m.Params), len(elems))}
+		}
+		for i, e := range elems {
+			p.members = append(p.members, member{key: []byte(m.Params[i].Name), value: e})
+		}
+		return p, nil
+	}
+	members, err := objectMembers(nil, raw)
+	if errors.Is(err, errDuplicateKey) {
+		return nil, &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams, Message: "invalid params: a parameter appears twice"}
+	} else if err != nil {
+		return nil, InvalidParam("params", "malformed object")
+	}
+	for _, mem := range members {
+		if !slices.ContainsFunc(m.Params, func(pp Param) bool { return pp.Name == string(mem.key) }) {
+			return nil, unknownParam(m, string(mem.key))
+		}
+	}
+	p.members = members
+	return p, nil
+}
+
+func unknownParam(m *Method, key string) *Error {
+	names := make([]string, len(m.Params))
+	for i, p := range m.Params {
+		names[i] = p.Name
+	}
+	want := "no params"
+	if len(names) > 0 {
+		want = "params " + strings.Join(names, ", ")
+	}
+	shown := key
+	if utf8.RuneCountInString(shown) > 64 || !utf8.ValidString(shown) {
+		shown = "(a long or invalid key)"
+	}
+	return &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams, Field: shown,
+		Message: fmt.Sprintf("invalid params: %s takes %s; %q is not one of them", m.Name, want, shown)}
+}
+
+// Decode fills the struct that v points to from the params. Fields are
+// matched by their json tag, exactly; a field tagged `rpc:"required"` must be
+// present and not null. A value of the wrong type is an invalid-params error
+// that names the field.
+func (p *Params) Decode(v any) error {
+	rv := reflect.ValueOf(v).Elem()
+	return p.decode(rv, structParams(rv.Type()))
+}
+
+func (p *Params) decode(rv reflect.Value, fields []structParam) error {
+	for _, f := range fields {
+		raw := p.Get(f.Name)
+		if raw == nil {
+			if f.Required {
+				return InvalidParam(f.Name, "is required")
+			}
+			continue
+		}
+		field := rv.Field(f.index)
+		if err := json.Unmarshal(raw, field.Addr().Interface()); err != nil {
+			return InvalidParam(f.Name, "must be %s", describeType(field.Type()))
+		}
+	}
+	return nil
+}
+
+type structParam struct {
+	Param
+	index int
+}
+
+// structParams lists the params of a params struct type, in field order.
+func structParams(t reflect.Type) []structParam {
+	var out []structParam
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		out = append(out, structParam{Param: Param{Name: name, Required: f.Tag.Get("rpc") == "required"}, index: i})
+	}
+	return out
+}
+
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "a "), "an ") + "s"
+	case reflect.Map:
+		return "an object of " + strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "a "), "an ")
+	case reflect.Pointer:
+		return describeType(t.Elem())
+	}
+	return "an object"
+}
+
+// Handle registers fn as method name on s. The params struct P declares the
+// parameters: each exported field with a json tag is one, in positional
+// order, required when tagged `rpc:"required"`. A field tagged json:"name"
+// makes the method take a name, which name scopes restrict. The result R is
+// encoded as JSON; it must not be nil.
+//
+// Handle panics if name is taken or malformed, as Register does.
+func Handle[P, R any](s *Server, name, summary string, fn func(context.Context, P) (R, error)) {
+	t := reflect.TypeFor[P]()
+	if t.Kind() != reflect.Struct {
+		panic(fmt.Sprintf("rpc: params of %s must be a struct, got %s", name, t))
+	}
+	fields := structParams(t)
+	var params []Param
+	for _, f := range fields {
+		params = append(params, f.Param)
+	}
+	s.Register(Method{
+		Name:    name,
+		Params:  params,
+		Summary: summary,
+		Handler: func(ctx context.Context, p *Params) (any, error) {
+			var in P
+			if err := p.decode(reflect.ValueOf(&in).Elem(), fields); err != nil {
+				return nil, err
+			}
+			return fn(ctx, in)
+		},
+	})
+}

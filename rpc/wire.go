@@ -1,0 +1,119 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// request is one call as read off the wire.
+type request struct {
+	// id is the raw id as sent (string, number or null); nil when absent,
+	// which makes the call a notification.
+	id     json.RawMessage
+	method string
+	// params is the raw params value, nil when absent or null.
+	params json.RawMessage
+	// err is set when the object is not a valid request; the call is
+	// answered with it (and id, when one could be read) and not run.
+	err *Error
+}
+
+func (r *request) notification() bool { return r.id == nil && r.err == nil }
+
+var (
+	keyJSONRPC = []byte("jsonrpc")
+	keyMethod  = []byte("method")
+	keyParams  = []byte("params")
+	keyID      = []byte("id")
+)
+
+// parseRequest reads one request object. Member names must match exactly;
+// any other member makes the request invalid, so that "METHOD" or a second
+// "method" can never be read one way here and another way elsewhere.
+func parseRequest(raw []byte, scratch []member) request {
+	var r request
+	if jsonKind(raw) != '{' {
+		r.err = invalidRequest(ErrIDInvalidRequest, "a request must be a JSON object")
+		return r
+	}
+	members, err := objectMembers(scratch[:0], raw)
+	if err == errDuplicateKey {
+		r.err = invalidRequest(ErrIDInvalidRequest, "a request member appears twice")
+		return r
+	} else if err != nil {
+		r.err = invalidRequest(ErrIDInvalidRequest, "a request must be a JSON object")
+		return r
+	}
+	// Read the id first, so that errors about other members can echo it.
+	for _, m := range members {
+		if bytes.Equal(m.key, keyID) {
+			switch jsonKind(m.value) {
+			case '"', '0', 'n':
+				r.id = json.RawMessage(m.value)
+			default:
+				r.err = invalidRequest(ErrIDInvalidRequest, `member "id" must be a string, a number or null`)
+				return r
+			}
+		}
+	}
+	var version, method bool
+	for _, m := range members {
+		switch {
+		case bytes.Equal(m.key, keyJSONRPC):
+			version = string(m.value) == `"2.0"`
+		case bytes.Equal(m.key, keyMethod):
+			r.method, method = rawString(m.value)
+		case bytes.Equal(m.key, keyParams):
+			switch jsonKind(m.value) {
+			case '{', '[':
+				r.params = json.RawMessage(m.value)
+			case 'n':
+			default:
+				r.err = invalidRequest(ErrIDInvalidRequest, `member "params" must be an object or an array`)
+				return r
+			}
+		case bytes.Equal(m.key, keyID):
+		default:
+			r.err = invalidRequest(ErrIDInvalidRequest, "unknown request member %s", strconv.Quote(string(m.key)))
+			return r
+		}
+	}
+	switch {
+	case !version:
+		r.err = invalidRequest(ErrIDInvalidRequest, `member "jsonrpc" must be exactly "2.0"`)
+	case !method:
+		r.err = invalidRequest(ErrIDInvalidRequest, `member "method" must be a string`)
+	}
+	return r
+}
+
+// appendResponse appends the JSON-RPC response for id to dst: the result when
+// rerr is nil, else the error.
+func appendResponse(dst []byte, id json.RawMessage, result []byte, rerr *Error) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0",`...)
+	if rerr != nil {
+		dst = append(dst, `"error":`...)
+		dst = appendErrorObject(dst, rerr.wire())
+	} else {
+		dst = append(dst, `"result":`...)
+		dst = append(dst, result...)
+	}
+	dst = append(dst, `,"id":`...)
+	if id == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, id...)
+	}
+	return append(dst, '}')
+}
+
+func appendErrorObject(dst []byte, e *jsonrpc2.Error) []byte {
+	b, err := json.Marshal(e)
+	if err != nil { // cannot happen: every member is a plain value
+		return append(dst, `{"code":-32603,"message":"internal error"}`...)
+	}
+	return append(dst, b...)
+}

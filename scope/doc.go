@@ -1,0 +1,8 @@
+// Package scope decides whether an API key may make a call.
+//
+// It owns the Scopes type (a key's restrictions, listed by type), their
+// validation and normalisation, Check, which applies Memset's rules to one
+// call, and Covers, the subset test behind "no escalation". It does no I/O and
+// knows nothing of JSON-RPC or storage: callers describe a call as a Call and
+// get back nil or an error that says why it was denied.
+package scope

@@ -1,0 +1,257 @@
+package scope
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Scope type names, as clients spell them in scopes dictionaries and in
+// apikey.add_scope's scope_name.
+const (
+	TypeMethod = "method"
+	TypeName   = "name"
+)
+
+// MaxValueLen is the longest scope value accepted, in characters (Memset's limit).
+const MaxValueLen = 50
+
+// MaxValues is the most values one scope type may hold. It bounds the work of
+// a check and the size of a key record.
+const MaxValues = 100
+
+// Types lists the scope types this version knows, in display order.
+var Types = []string{TypeMethod, TypeName}
+
+// Scopes are a key's restrictions. Types AND, values within a type OR, and a
+// type with no values does not restrict. The zero value restricts nothing.
+//
+// Scopes held by a key are always normalised: values valid, sorted and unique.
+type Scopes struct {
+	Method []string `json:"method,omitempty"`
+	Name   []string `json:"name,omitempty"`
+}
+
+// Call is what the checker needs to know of one call.
+type Call struct {
+	// Method is the dotted method name, exactly as dispatch will run it.
+	Method string
+	// TakesName says whether the method has a "name" parameter.
+	TakesName bool
+	// Name is the value of the "name" parameter; HasName says whether the
+	// call supplied one as a string.
+	Name    string
+	HasName bool
+}
+
+// Error is a validation error: Field names what was wrong, Reason says why.
+type Error struct {
+	Field  string
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Field + ": " + e.Reason }
+
+// Denial says why Check refused a call. Its text is for the log; clients see
+// one generic refusal.
+type Denial struct{ Reason string }
+
+func (d *Denial) Error() string { return "scope denies call: " + d.Reason }
+
+// IsUnrestricted reports whether s restricts nothing.
+func (s Scopes) IsUnrestricted() bool { return len(s.Method) == 0 && len(s.Name) == 0 }
+
+// Values returns the values of scope type typ, or nil for an unknown type.
+func (s Scopes) Values(typ string) []string {
+	switch typ {
+	case TypeMethod:
+		return s.Method
+	case TypeName:
+		return s.Name
+	}
+	return nil
+}
+
+// With returns a copy of s whose values of typ are vals (not validated).
+func (s Scopes) With(typ string, vals []string) Scopes {
+	out := s.Clone()
+	switch typ {
+	case TypeMethod:
+		out.Method = vals
+	case TypeName:
+		out.Name = vals
+	}
+	return out
+}
+
+// Clone returns a deep copy of s.
+func (s Scopes) Clone() Scopes {
+	return Scopes{Method: slices.Clone(s.Method), Name: slices.Clone(s.Name)}
+}
+
+// ValidType returns an *Error unless typ is a known scope type.
+func ValidType(field, typ string) error {
+	if slices.Contains(Types, typ) {
+		return nil
+	}
+	return &Error{Field: field, Reason: fmt.Sprintf("unknown scope type %q (want one of %s)", typ, strings.Join(Types, ", "))}
+}
+
+// ValidValue returns an *Error unless v is an acceptable value of type typ.
+func ValidValue(field, typ, v string) error {
+	if err := ValidType(field, typ); err != nil {
+		return err
+	}
+	n := utf8.RuneCountInString(v)
+	switch {
+	case !utf8.ValidString(v):
+		return &Error{Field: field, Reason: "must be valid UTF-8"}
+	case n == 0:
+		return &Error{Field: field, Reason: "must not be empty"}
+	case n > MaxValueLen:
+		return &Error{Field: field, Reason: fmt.Sprintf("must be at most %d characters, got %d", MaxValueLen, n)}
+	}
+	if typ == TypeMethod {
+		if !validMethodPattern(v) {
+			return &Error{Field: field, Reason: fmt.Sprintf("%q is not a method name (like server.reboot) or namespace wildcard (like server.*)", v)}
+		}
+		return nil
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return &Error{Field: field, Reason: "must not contain control characters"}
+		}
+	}
+	return nil
+}
+
+// validMethodPattern accepts dotted names of [a-z0-9_] segments, and those
+// same names with a final ".*".
+func validMethodPattern(v string) bool {
+	v, _ = strings.CutSuffix(v, ".*")
+	if v == "" {
+		return false
+	}
+	for seg := range strings.SplitSeq(v, ".") {
+		if seg == "" {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Normalize validates every value of s and returns a copy with each type's
+// values sorted and unique. field prefixes the names in errors ("scopes").
+func Normalize(field string, s Scopes) (Scopes, error) {
+	var out Scopes
+	for _, typ := range Types {
+		vals := s.Values(typ)
+		if len(vals) > MaxValues {
+			return Scopes{}, &Error{Field: field + "." + typ, Reason: fmt.Sprintf("must hold at most %d values, got %d", MaxValues, len(vals))}
+		}
+		for i, v := range vals {
+			if err := ValidValue(fmt.Sprintf("%s.%s[%d]", field, typ, i), typ, v); err != nil {
+				return Scopes{}, err
+			}
+		}
+		norm := slices.Clone(vals)
+		slices.Sort(norm)
+		norm = slices.Compact(norm)
+		if len(norm) == 0 {
+			norm = nil
+		}
+		out = out.With(typ, norm)
+	}
+	return out, nil
+}
+
+// MatchMethod reports whether the method scope value pattern allows method.
+// A pattern is a method name or a namespace wildcard "ns.*", which allows
+// every method below ns.
+func MatchMethod(pattern, method string) bool {
+	if ns, ok := strings.CutSuffix(pattern, ".*"); ok {
+		return len(method) > len(ns)+1 && method[len(ns)] == '.' && strings.HasPrefix(method, ns)
+	}
+	return pattern == method
+}
+
+// Check applies s to call and returns nil when it is allowed or a *Denial.
+//
+// Memset's rules: a key with method values may call only a method that one of
+// them matches; a key with name values may call only methods that take a name
+// parameter, with one of those values. Both must hold when both are set.
+func Check(s Scopes, call Call) error {
+	if len(s.Method) > 0 && !slices.ContainsFunc(s.Method, func(p string) bool { return MatchMethod(p, call.Method) }) {
+		return &Denial{Reason: fmt.Sprintf("method %s is outside the key's method scope", call.Method)}
+	}
+	if len(s.Name) > 0 {
+		if !call.TakesName {
+			return &Denial{Reason: fmt.Sprintf("key has a name scope and %s takes no name", call.Method)}
+		}
+		if !call.HasName || !slices.Contains(s.Name, call.Name) {
+			return &Denial{Reason: "name is outside the key's name scope"}
+		}
+	}
+	return nil
+}
+
+// Covers reports whether every call that inner allows, outer allows too: the
+// "no escalation" test, judged on the key that would result from a change.
+// For each type that outer restricts, inner must restrict it too, and each of
+// inner's values must be allowed by one of outer's.
+func Covers(outer, inner Scopes) bool {
+	return coversType(outer.Method, inner.Method, methodCovers) &&
+		coversType(outer.Name, inner.Name, func(o, i string) bool { return o == i })
+}
+
+func coversType(outer, inner []string, covers func(o, i string) bool) bool {
+	if len(outer) == 0 {
+		return true
+	}
+	if len(inner) == 0 {
+		return false
+	}
+	for _, i := range inner {
+		if !slices.ContainsFunc(outer, func(o string) bool { return covers(o, i) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// methodCovers reports whether method pattern o allows all that pattern i does.
+func methodCovers(o, i string) bool {
+	if o == i {
+		return true
+	}
+	if strings.HasSuffix(o, ".*") {
+		// o = "a.*" covers "a.b" and "a.b.*" but not "a.*" (equal, handled) or "ab.c".
+		return MatchMethod(o, strings.TrimSuffix(i, ".*"))
+	}
+	return false
+}
+
+// FromMap builds Scopes from a scopes dictionary as clients send it, such as
+// {"method": ["server.*"], "name": ["web1"]}, and normalises it. Type names
+// must match exactly: an unknown or mis-cased type is an error, never ignored.
+// field names the dictionary in errors.
+func FromMap(field string, m map[string][]string) (Scopes, error) {
+	var s Scopes
+	for _, typ := range slices.Sorted(maps.Keys(m)) {
+		vals := m[typ]
+		if err := ValidType(field+"."+typ, typ); err != nil {
+			return Scopes{}, err
+		}
+		s = s.With(typ, vals)
+	}
+	return Normalize(field, s)
+}

@@ -1,0 +1,22 @@
+package store
+
+// Every bucket of the file, created at Open. Keys and values:
+//
+//	meta     "schema" → schema version, decimal ASCII
+//	keys     key id → JSON keyRecord
+//	digests  SHA-256(secret) → key id
+//	account_keys  account + 0x00 + key id → empty (lists keys of an account in id order)
+var (
+	bucketMeta        = []byte("meta")
+	bucketKeys        = []byte("keys")
+	bucketDigests     = []byte("digests")
+	bucketAccountKeys = []byte("account_keys")
+
+	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys}
+)
+
+var metaSchema = []byte("schema")
+
+// SchemaVersion is the layout this code reads and writes. Open refuses a file
+// written by a newer version.
+const SchemaVersion = 1

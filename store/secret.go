@@ -1,0 +1,55 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/google/uuid"
+)
+
+// SecretLen is the length of a secret: 32 lowercase hex digits, 128 bits.
+const SecretLen = 32
+
+// NewSecret returns a fresh secret from crypto/rand.
+func NewSecret() string {
+	var b [SecretLen / 2]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// IsSecret reports whether s has the shape of a secret: 32 lowercase hex digits.
+func IsSecret(s string) bool {
+	if len(s) != SecretLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsKeyID reports whether s has the shape of a public key id: a UUID in its
+// canonical lowercase 36-character form. A key id can never be a secret.
+func IsKeyID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
+}
+
+// newKeyID returns a UUIDv7: public, unguessable enough to be harmless, and
+// sorted by creation time.
+func newKeyID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// digest is what the store keeps of a secret.
+func digest(secret string) []byte {
+	d := sha256.Sum256([]byte(secret))
+	return d[:]
+}
