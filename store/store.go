@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"time"
@@ -89,4 +90,17 @@ func (s *Store) Size() (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// WriteTo writes a consistent copy of the whole file to w, from one read
+// transaction, while the store keeps serving: a hot backup. The copy opens
+// as a data file of its own.
+func (s *Store) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

@@ -1,0 +1,230 @@
+package rpc_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+)
+
+// adminKey is the operator key every test server starts with.
+const adminKey = "00112233445566778899aabbccddeeff"
+
+// testServer is a real apikeyd RPC server on 127.0.0.1 over a bbolt file in
+// a temp dir, with the test methods server.reboot(name) and server.list().
+type testServer struct {
+	t     testing.TB
+	Store *store.Store
+	RPC   *rpc.Server
+	URL   string // .../rpc
+	Admin string
+	Log   *syncBuffer
+	// Reboots records the names server.reboot was called with.
+	Reboots *[]string
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type serverOption func(*rpc.Options)
+
+// fixedNow is the clock of test stores: replies carry predictable times.
+var fixedNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func newTestServer(t testing.TB, opts ...serverOption) *testServer {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{
+		NoSync: true,
+		Now:    func() time.Time { return fixedNow },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	_, created, err := st.Bootstrap("operator", adminKey)
+	require.NoError(t, err)
+	require.True(t, created)
+
+	logBuf := &syncBuffer{}
+	o := rpc.Options{Logger: zerolog.New(logBuf).Level(zerolog.DebugLevel)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	srv := rpc.New(st, o)
+	reboots := registerServerMethods(srv)
+	mux := http.NewServeMux()
+	mux.Handle("/rpc", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	return &testServer{t: t, Store: st, RPC: srv, URL: hs.URL + "/rpc", Admin: adminKey, Log: logBuf, Reboots: reboots}
+}
+
+type rebootParams struct {
+	Name  string `json:"name" rpc:"required"`
+	Force bool   `json:"force"`
+}
+
+type serverInfo struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+}
+
+// registerServerMethods registers the embedding test methods: server.reboot
+// takes name (position 0), server.list takes nothing, server.panic panics.
+func registerServerMethods(srv *rpc.Server) *[]string {
+	var mu sync.Mutex
+	reboots := &[]string{}
+	rpc.Handle(srv, "server.reboot", "Reboot a server.", func(ctx context.Context, p rebootParams) (serverInfo, error) {
+		if _, ok := rpc.KeyFromContext(ctx); !ok {
+			panic("server.reboot ran without a key")
+		}
+		mu.Lock()
+		*reboots = append(*reboots, p.Name)
+		mu.Unlock()
+		return serverInfo{Name: p.Name, Status: "rebooting"}, nil
+	})
+	rpc.Handle(srv, "server.list", "List servers.", func(ctx context.Context, _ struct{}) ([]serverInfo, error) {
+		return []serverInfo{{Name: "web1", Status: "running"}, {Name: "web2", Status: "running"}}, nil
+	})
+	rpc.Handle(srv, "server.panic", "Panic, to test recovery.", func(ctx context.Context, _ struct{}) (struct{}, error) {
+		panic("boom")
+	})
+	return reboots
+}
+
+// wireError is an error object as clients see it.
+type wireError struct {
+	Code    int64  `json:"code"`
+	Message string `json:"message"`
+	Data    struct {
+		ErrorID string `json:"error_id"`
+		Field   string `json:"field"`
+		Detail  string `json:"detail"`
+	} `json:"data"`
+}
+
+type wireResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	Result  json.RawMessage `json:"result"`
+	Error   *wireError      `json:"error"`
+	ID      json.RawMessage `json:"id"`
+}
+
+// post sends body with the key (none when key is "") and returns the HTTP
+// status and the reply body.
+func (ts *testServer) post(key, body string) (int, []byte) {
+	ts.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(body))
+	require.NoError(ts.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return ts.do(req)
+}
+
+func (ts *testServer) do(req *http.Request) (int, []byte) {
+	ts.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(ts.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(ts.t, err)
+	return resp.StatusCode, b
+}
+
+// call makes one call with id 1 and returns the decoded response.
+func (ts *testServer) call(key, method string, params any) wireResponse {
+	ts.t.Helper()
+	env := map[string]any{"jsonrpc": "2.0", "method": method, "id": 1}
+	if params != nil {
+		env["params"] = params
+	}
+	body, err := json.Marshal(env)
+	require.NoError(ts.t, err)
+	status, reply := ts.post(key, string(body))
+	require.Equal(ts.t, http.StatusOK, status, "reply: %s", reply)
+	var r wireResponse
+	require.NoError(ts.t, json.Unmarshal(reply, &r), "reply: %s", reply)
+	require.Equal(ts.t, "2.0", r.JSONRPC)
+	require.True(ts.t, (r.Error == nil) != (r.Result == nil), "exactly one of result and error: %s", reply)
+	return r
+}
+
+// ok makes a call that must succeed and decodes its result into out.
+func (ts *testServer) ok(key, method string, params, out any) {
+	ts.t.Helper()
+	r := ts.call(key, method, params)
+	require.Nil(ts.t, r.Error, "%s failed: %+v", method, r.Error)
+	if out != nil {
+		require.NoError(ts.t, json.Unmarshal(r.Result, out))
+	}
+}
+
+// fail makes a call that must fail with code and error id, and returns the error.
+func (ts *testServer) fail(key, method string, params any, code int64, errorID string) *wireError {
+	ts.t.Helper()
+	r := ts.call(key, method, params)
+	require.NotNil(ts.t, r.Error, "%s succeeded with %s, want code %d", method, r.Result, code)
+	require.Equal(ts.t, code, r.Error.Code, "error: %+v", r.Error)
+	require.Equal(ts.t, errorID, r.Error.Data.ErrorID, "error: %+v", r.Error)
+	require.NotEmpty(ts.t, r.Error.Message)
+	return r.Error
+}
+
+// createKey creates a key as key with the given scopes and returns its
+// reply (id and secret in Key).
+func (ts *testServer) createKey(key string, scopes map[string][]string, comment string) rpc.NewKeyInfo {
+	ts.t.Helper()
+	var out rpc.NewKeyInfo
+	params := map[string]any{"comment": comment}
+	if scopes != nil {
+		params["scopes"] = scopes
+	}
+	ts.ok(key, "apikey.create", params, &out)
+	return out
+}
+
+// digest is a fingerprint of the whole store file: equal before and after a
+// call means the call wrote nothing.
+func (ts *testServer) digest() [32]byte {
+	ts.t.Helper()
+	h := sha256.New()
+	_, err := ts.Store.WriteTo(h)
+	require.NoError(ts.t, err)
+	return [32]byte(h.Sum(nil))
+}
+
+// unchanged runs f and asserts the store file is byte-for-byte the same after.
+func (ts *testServer) unchanged(f func()) {
+	ts.t.Helper()
+	before := ts.digest()
+	f()
+	require.Equal(ts.t, before, ts.digest(), "the store changed")
+}
