@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -227,4 +228,9 @@ func (ts *testServer) unchanged(f func()) {
 	before := ts.digest()
 	f()
 	require.Equal(ts.t, before, ts.digest(), "the store changed")
+}
+
+func sha256Hex(s string) string {
+	d := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(d[:])
 }
