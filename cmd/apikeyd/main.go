@@ -314,9 +314,10 @@ func (m *Main) bootstrap(log zerolog.Logger) error {
 func (m *Main) Addr() string { return m.listener.Addr().String() }
 
 // Close stops accepting calls, waits for calls in flight up to ctx's
-// deadline, and closes the store.
+// deadline, and closes the store. Calling it again does nothing.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
+	defer func() { m.http, m.Store = nil, nil }()
 	if m.http != nil {
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

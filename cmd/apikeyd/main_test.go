@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const testAdminKey = "0123456789abcdef0123456789abcdef"
+
+// MustRunMain starts the real wiring on 127.0.0.1:0 over db and stops it at
+// the end of the test.
+func MustRunMain(tb testing.TB, db, adminKey string) (*Main, *bytes.Buffer, *bytes.Buffer) {
+	tb.Helper()
+	var stderr, log bytes.Buffer
+	m := NewMain(&stderr)
+	m.LogOutput = &log
+	m.Config.Addr = "127.0.0.1:0"
+	m.Config.DB = db
+	m.Config.AdminKey = adminKey
+	require.NoError(tb, m.Run())
+	tb.Cleanup(func() { _ = m.Close(context.Background()) })
+	return m, &stderr, &log
+}
+
+func rpcCall(tb testing.TB, addr, key, body string) map[string]any {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/rpc", strings.NewReader(body))
+	require.NoError(tb, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	require.NoError(tb, json.NewDecoder(resp.Body).Decode(&out))
+	return out
+}
+
+func TestMain_AdminKeyFromEnv(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "apikeyd.db")
+	m, stderr, log := MustRunMain(t, db, testAdminKey)
+	reply := rpcCall(t, m.Addr(), testAdminKey, `{"jsonrpc":"2.0","method":"apikey.list","id":1}`)
+	require.Contains(t, reply, "result")
+	keys := reply["result"].([]any)
+	require.Len(t, keys, 1)
+	assert.NotContains(t, stderr.String(), testAdminKey, "a key from the environment is not echoed")
+	assert.NotContains(t, log.String(), testAdminKey)
+	assert.Contains(t, log.String(), "created operator key")
+
+	resp, err := http.Get("http://" + m.Addr() + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func TestMain_GeneratedAdminKey(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "apikeyd.db")
+	m, stderr, log := MustRunMain(t, db, "")
+	found := regexp.MustCompile(`\b[0-9a-f]{32}\b`).FindAllString(stderr.String(), -1)
+	require.Len(t, found, 1, "stderr: %s", stderr)
+	key := found[0]
+	assert.NotContains(t, log.String(), key, "the generated key reached the log")
+	reply := rpcCall(t, m.Addr(), key, `{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"kept"},"id":1}`)
+	require.Contains(t, reply, "result", "reply: %v", reply)
+	require.NoError(t, m.Close(context.Background()))
+
+	// Restarted on the same file: no new key, the old one still works, and
+	// so does the key created before.
+	m2, stderr2, _ := MustRunMain(t, db, "")
+	assert.NotRegexp(t, `[0-9a-f]{32}`, stderr2.String())
+	reply = rpcCall(t, m2.Addr(), key, `{"jsonrpc":"2.0","method":"apikey.list","id":1}`)
+	require.Contains(t, reply, "result", "reply: %v", reply)
+	assert.Len(t, reply["result"], 2)
+}
+
+// TestMain_SecondServerOnSameFile: a second serve on a file in use fails fast
+// with a clear message and leaves the file untouched.
+func TestMain_SecondServerOnSameFile(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "apikeyd.db")
+	m, _, _ := MustRunMain(t, db, testAdminKey)
+	rpcCall(t, m.Addr(), testAdminKey, `{"jsonrpc":"2.0","method":"apikey.create","params":{},"id":1}`)
+	before := fileDigest(t, db)
+
+	second := NewMain(&bytes.Buffer{})
+	second.LogOutput = &bytes.Buffer{}
+	second.Config.Addr = "127.0.0.1:0"
+	second.Config.DB = db
+	second.Config.LockTimeout = 500 * time.Millisecond
+	start := time.Now()
+	err := second.Run()
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.ErrorIs(t, err, store.ErrLocked)
+	assert.Contains(t, err.Error(), "in use by another process")
+	assert.Contains(t, err.Error(), db)
+	assert.Equal(t, before, fileDigest(t, db), "the second server changed the file")
+
+	// The first goes on serving.
+	reply := rpcCall(t, m.Addr(), testAdminKey, `{"jsonrpc":"2.0","method":"apikey.list","id":1}`)
+	assert.Len(t, reply["result"], 2)
+}
+
+func fileDigest(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return sha256.Sum256(b)
+}
+
+func TestMain_Setup(t *testing.T) {
+	var stderr bytes.Buffer
+	m := NewMain(&stderr)
+	m.LogOutput = &bytes.Buffer{}
+	m.Config.Addr = "127.0.0.1:0"
+	m.Config.DB = filepath.Join(t.TempDir(), "apikeyd.db")
+	m.Config.AdminKey = testAdminKey
+	m.Setup = func(s *rpc.Server) {
+		rpc.Handle(s, "server.list", "", func(context.Context, struct{}) ([]string, error) { return []string{"web1"}, nil })
+	}
+	require.NoError(t, m.Run())
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	reply := rpcCall(t, m.Addr(), testAdminKey, `{"jsonrpc":"2.0","method":"server.list","id":1}`)
+	assert.Equal(t, []any{"web1"}, reply["result"])
+}
+
+func TestParseFlags(t *testing.T) {
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	t.Run("Defaults", func(t *testing.T) {
+		m := NewMain(&bytes.Buffer{})
+		require.NoError(t, m.ParseFlags(nil, env(nil)))
+		assert.Equal(t, DefaultConfig(), m.Config)
+		assert.Equal(t, "127.0.0.1:8080", m.Config.Addr)
+		assert.Equal(t, "apikeyd.db", m.Config.DB)
+	})
+	t.Run("EnvTwins", func(t *testing.T) {
+		m := NewMain(&bytes.Buffer{})
+		require.NoError(t, m.ParseFlags(nil, env(map[string]string{
+			"APIKEYD_ADDR": "127.0.0.1:9999", "APIKEYD_DB": "/tmp/x.db", "APIKEYD_LOG_LEVEL": "debug",
+			"APIKEYD_LOG_FORMAT": "console", "APIKEYD_MAX_BODY_BYTES": "2048", "APIKEYD_MAX_BATCH": "7",
+			"APIKEYD_READ_TIMEOUT": "3s", "APIKEYD_IDLE_TIMEOUT": "1m", "APIKEYD_ADMIN_KEY": testAdminKey,
+		})))
+		c := m.Config
+		assert.Equal(t, "127.0.0.1:9999", c.Addr)
+		assert.Equal(t, "/tmp/x.db", c.DB)
+		assert.Equal(t, "debug", c.LogLevel)
+		assert.Equal(t, "console", c.LogFormat)
+		assert.Equal(t, int64(2048), c.MaxBodyBytes)
+		assert.Equal(t, 7, c.MaxBatch)
+		assert.Equal(t, 3*time.Second, c.ReadTimeout)
+		assert.Equal(t, time.Minute, c.IdleTimeout)
+		assert.Equal(t, testAdminKey, c.AdminKey)
+	})
+	t.Run("FlagBeatsEnv", func(t *testing.T) {
+		m := NewMain(&bytes.Buffer{})
+		require.NoError(t, m.ParseFlags([]string{"--addr", "127.0.0.1:7777", "--max-batch=9"},
+			env(map[string]string{"APIKEYD_ADDR": "127.0.0.1:9999", "APIKEYD_MAX_BATCH": "7"})))
+		assert.Equal(t, "127.0.0.1:7777", m.Config.Addr)
+		assert.Equal(t, 9, m.Config.MaxBatch)
+	})
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"ErrLogLevel":      {args: []string{"--log-level", "loud"}, want: "--log-level"},
+		"ErrLogFormat":     {args: []string{"--log-format", "xml"}, want: "--log-format"},
+		"ErrMaxBatch":      {args: []string{"--max-batch", "0"}, want: "--max-batch"},
+		"ErrMaxBody":       {args: []string{"--max-body-bytes", "-1"}, want: "--max-body-bytes"},
+		"ErrTimeout":       {args: []string{"--read-timeout", "0s"}, want: "--read-timeout"},
+		"ErrEnvDuration":   {env: map[string]string{"APIKEYD_WRITE_TIMEOUT": "soon"}, want: "APIKEYD_WRITE_TIMEOUT"},
+		"ErrEnvNumber":     {env: map[string]string{"APIKEYD_MAX_BATCH": "many"}, want: "APIKEYD_MAX_BATCH"},
+		"ErrAdminKeyShape": {env: map[string]string{"APIKEYD_ADMIN_KEY": "0123456789ABCDEF0123456789ABCDEF"}, want: "APIKEYD_ADMIN_KEY"},
+		"ErrExtraArgs":     {args: []string{"extra"}, want: "unexpected arguments"},
+		"ErrUnknownFlag":   {args: []string{"--nope"}, want: "nope"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := NewMain(&bytes.Buffer{})
+			err := m.ParseFlags(tc.args, env(tc.env))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestRun_Commands(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"version"}, os.Getenv, &out, &errOut))
+	assert.Contains(t, out.String(), "apikeyd ")
+	err := run(context.Background(), []string{"bogus"}, os.Getenv, &out, &errOut)
+	assert.ErrorContains(t, err, `unknown sub-command "bogus"`)
+	assert.Error(t, run(context.Background(), nil, os.Getenv, &out, &errOut))
+}
+
+// TestRun_Serve runs the serve sub-command until its context ends.
+func TestRun_Serve(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "apikeyd.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--log-level", "error"},
+			func(string) string { return "" }, &bytes.Buffer{}, &stderr)
+	}()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(db)
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop when its context ended")
+	}
+	// The store was closed: it opens again at once.
+	st, err := store.Open(db, store.Options{LockTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	n, err := st.CountKeys()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	require.NoError(t, st.Close())
+}
