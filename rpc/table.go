@@ -140,6 +140,16 @@ func (p *Params) decode(rv reflect.Value, fields []structParam) error {
 			continue
 		}
 		field := rv.Field(f.index)
+		if field.Kind() == reflect.String {
+			// The common case, without encoding/json: the same rawString
+			// that read "name" for the scope check.
+			str, ok := rawString(raw)
+			if !ok {
+				return InvalidParam(f.Name, "must be a string")
+			}
+			field.SetString(str)
+			continue
+		}
 		if err := json.Unmarshal(raw, field.Addr().Interface()); err != nil {
 			return InvalidParam(f.Name, "must be %s", describeType(field.Type()))
 		}

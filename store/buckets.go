@@ -3,7 +3,7 @@ package store
 // Every bucket of the file, created at Open. Keys and values:
 //
 //	meta     "schema" → schema version, decimal ASCII
-//	keys     key id → JSON keyRecord
+//	keys     key id → keyRecord, binary (record.go)
 //	digests  SHA-256(secret) → key id
 //	account_keys  account + 0x00 + key id → empty (lists keys of an account in id order)
 var (

@@ -2,8 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -18,20 +16,6 @@ type Key struct {
 	Scopes  scope.Scopes
 	Comment string
 	Created time.Time
-}
-
-// keyRecord is a Key as stored in the keys bucket.
-type keyRecord struct {
-	ID      string       `json:"id"`
-	Account string       `json:"account"`
-	Digest  string       `json:"digest"` // hex SHA-256 of the secret
-	Scopes  scope.Scopes `json:"scopes"`
-	Comment string       `json:"comment,omitempty"`
-	Created time.Time    `json:"created"`
-}
-
-func (r *keyRecord) key() Key {
-	return Key{ID: r.ID, Account: r.Account, Scopes: r.Scopes, Comment: r.Comment, Created: r.Created}
 }
 
 // NewKey describes a key to create. Scopes must be normalised already.
@@ -54,7 +38,7 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 	rec := &keyRecord{
 		ID:      newKeyID(),
 		Account: nk.Account,
-		Digest:  hex.EncodeToString(digest(secret)),
+		Digest:  digest(secret),
 		Scopes:  nk.Scopes.Clone(),
 		Comment: nk.Comment,
 		Created: s.now().UTC().Truncate(time.Second),
@@ -76,7 +60,7 @@ func (s *Store) Bootstrap(account, secret string) (Key, bool, error) {
 	rec := &keyRecord{
 		ID:      newKeyID(),
 		Account: account,
-		Digest:  hex.EncodeToString(digest(secret)),
+		Digest:  digest(secret),
 		Comment: "operator",
 		Created: s.now().UTC().Truncate(time.Second),
 	}
@@ -95,15 +79,11 @@ func (s *Store) Bootstrap(account, secret string) (Key, bool, error) {
 }
 
 func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
-	d, err := hex.DecodeString(rec.Digest)
-	if err != nil {
-		return err
-	}
 	digests := tx.Bucket(bucketDigests)
-	if digests.Get(d) != nil {
+	if digests.Get(rec.Digest[:]) != nil {
 		return fmt.Errorf("%w: secret already in use", ErrConflict)
 	}
-	if err := digests.Put(d, []byte(rec.ID)); err != nil {
+	if err := digests.Put(rec.Digest[:], []byte(rec.ID)); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketAccountKeys).Put(accountKey(rec.Account, rec.ID), nil); err != nil {
@@ -113,11 +93,7 @@ func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
 }
 
 func putRecord(tx *bolt.Tx, rec *keyRecord) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketKeys).Put([]byte(rec.ID), b)
+	return tx.Bucket(bucketKeys).Put([]byte(rec.ID), rec.marshal())
 }
 
 func accountKey(account, id string) []byte {
@@ -134,16 +110,23 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 		return Key{}, ErrNotFound
 	}
 	d := digest(secret)
-	var k Key
+	k, ok, gen := s.cache.get(d)
+	if ok {
+		return k, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		rec, err := recordByDigest(tx, d)
+		rec, err := recordByDigest(tx, d[:])
 		if err != nil {
 			return err
 		}
 		k = rec.key()
 		return nil
 	})
-	return k, err
+	if err != nil {
+		return Key{}, err
+	}
+	s.cache.put(d, k, gen)
+	return k, nil
 }
 
 // Key returns the key of account that ref names: its public id or its
@@ -186,6 +169,7 @@ func (s *Store) Keys(account string) ([]Key, error) {
 // The scopes change returns must be normalised.
 func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes, error)) (Key, error) {
 	var out Key
+	var d [32]byte
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
@@ -199,19 +183,21 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 		if err := putRecord(tx, rec); err != nil {
 			return err
 		}
-		out = rec.key()
+		out, d = rec.key(), rec.Digest
 		return nil
 	})
 	if err != nil {
 		return Key{}, err
 	}
+	s.cache.invalidate(d)
 	return out, nil
 }
 
 // DeleteKey deletes account's key ref, in one transaction with check, which
 // sees the stored key and may refuse with an error that DeleteKey returns.
 func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	var d [32]byte
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -219,11 +205,8 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 		if err := check(rec.key()); err != nil {
 			return err
 		}
-		d, err := hex.DecodeString(rec.Digest)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketDigests).Delete(d); err != nil {
+		d = rec.Digest
+		if err := tx.Bucket(bucketDigests).Delete(rec.Digest[:]); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketAccountKeys).Delete(accountKey(rec.Account, rec.ID)); err != nil {
@@ -231,6 +214,11 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 		}
 		return tx.Bucket(bucketKeys).Delete([]byte(rec.ID))
 	})
+	if err != nil {
+		return err
+	}
+	s.cache.invalidate(d)
+	return nil
 }
 
 // findKey resolves ref (public id or secret) within account.
@@ -239,7 +227,8 @@ func findKey(tx *bolt.Tx, account, ref string) (*keyRecord, error) {
 	var err error
 	switch {
 	case IsSecret(ref):
-		rec, err = recordByDigest(tx, digest(ref))
+		d := digest(ref)
+		rec, err = recordByDigest(tx, d[:])
 	case IsKeyID(ref):
 		rec, err = decodeRecord(tx.Bucket(bucketKeys).Get([]byte(ref)))
 	default:
@@ -262,15 +251,15 @@ func recordByDigest(tx *bolt.Tx, d []byte) (*keyRecord, error) {
 	return decodeRecord(tx.Bucket(bucketKeys).Get(id))
 }
 
-// decodeRecord decodes a stored record; json.Unmarshal copies, so the result
-// outlives the transaction. A nil value is ErrNotFound.
+// decodeRecord decodes a stored record into a copy that outlives the
+// transaction. A nil value is ErrNotFound.
 func decodeRecord(v []byte) (*keyRecord, error) {
 	if v == nil {
 		return nil, ErrNotFound
 	}
 	rec := new(keyRecord)
-	if err := json.Unmarshal(v, rec); err != nil {
-		return nil, fmt.Errorf("store: corrupt key record: %w", err)
+	if err := rec.unmarshal(v); err != nil {
+		return nil, err
 	}
 	return rec, nil
 }

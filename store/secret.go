@@ -49,7 +49,6 @@ func newKeyID() string {
 }
 
 // digest is what the store keeps of a secret.
-func digest(secret string) []byte {
-	d := sha256.Sum256([]byte(secret))
-	return d[:]
+func digest(secret string) [32]byte {
+	return sha256.Sum256([]byte(secret))
 }

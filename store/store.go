@@ -21,13 +21,17 @@ type Options struct {
 	Now func() time.Time
 	// NoSync skips fsync on commit: for tests and benchmarks only.
 	NoSync bool
+	// AuthCacheSize bounds the keys KeyBySecret keeps in memory; 0 means
+	// 16384, a negative value turns the cache off.
+	AuthCacheSize int
 }
 
 // Store is an open apikeyd data file. It is safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	now  func() time.Time
-	path string
+	db    *bolt.DB
+	now   func() time.Time
+	path  string
+	cache *authCache
 }
 
 // Open opens or creates the data file at path, creates missing buckets and
@@ -49,7 +53,10 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	// Writes are grouped by db.Batch; a short delay keeps a lone write fast.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &Store{db: db, now: opts.Now, path: path}
+	if opts.AuthCacheSize == 0 {
+		opts.AuthCacheSize = 16384
+	}
+	s := &Store{db: db, now: opts.Now, path: path, cache: newAuthCache(opts.AuthCacheSize)}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)

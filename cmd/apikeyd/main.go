@@ -91,6 +91,7 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	LockTimeout       time.Duration
+	LogFlush          time.Duration // 0: write each log line at once
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -108,6 +109,7 @@ func DefaultConfig() Config {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		LockTimeout:       2 * time.Second,
+		LogFlush:          100 * time.Millisecond,
 	}
 }
 
@@ -125,6 +127,7 @@ type Main struct {
 	listener net.Listener
 	http     *http.Server
 	served   chan error
+	logFlush *flushWriter
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
 	Setup func(*rpc.Server)
@@ -185,6 +188,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	dur(&c.WriteTimeout, "WRITE_TIMEOUT", "write-timeout", "time allowed to write a reply")
 	dur(&c.IdleTimeout, "IDLE_TIMEOUT", "idle-timeout", "how long an idle keep-alive connection stays open")
 	dur(&c.LockTimeout, "LOCK_TIMEOUT", "lock-timeout", "how long to wait for another process's lock on the data file")
+	dur(&c.LogFlush, "LOG_FLUSH", "log-flush", "gather log lines and write them out this often; 0 writes each line at once")
 	c.AdminKey = getenv("APIKEYD_ADMIN_KEY")
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -206,6 +210,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("--max-batch must be at least 1, got %d", c.MaxBatch))
+	}
+	if c.LogFlush < 0 {
+		errs = append(errs, fmt.Errorf("--log-flush must not be negative, got %s", c.LogFlush))
 	}
 	if c.MaxHeaderBytes < 1024 {
 		errs = append(errs, fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.MaxHeaderBytes))
@@ -230,11 +237,15 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// Logger builds the logger the configuration asks for.
+// logger builds the logger the configuration asks for.
 func (m *Main) logger() zerolog.Logger {
 	out := m.LogOutput
 	if out == nil {
 		out = m.Stderr
+	}
+	if m.Config.LogFlush > 0 {
+		m.logFlush = newFlushWriter(out, m.Config.LogFlush)
+		out = m.logFlush
 	}
 	if m.Config.LogFormat == "console" {
 		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
@@ -250,17 +261,17 @@ func (m *Main) Run() (err error) {
 		return err
 	}
 	log := m.logger()
+	defer func() {
+		if err != nil {
+			_ = m.Close(context.Background())
+		}
+	}()
 	m.Store, err = store.Open(m.Config.DB, store.Options{LockTimeout: m.Config.LockTimeout})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w: is another apikeyd serving %s?", err, m.Config.DB)
 	} else if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = m.Store.Close()
-		}
-	}()
 	if err := m.bootstrap(log); err != nil {
 		return err
 	}
@@ -317,7 +328,7 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 // deadline, and closes the store. Calling it again does nothing.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
-	defer func() { m.http, m.Store = nil, nil }()
+	defer func() { m.http, m.Store, m.logFlush = nil, nil, nil }()
 	if m.http != nil {
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
@@ -328,6 +339,9 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
+	}
+	if m.logFlush != nil {
+		errs = append(errs, m.logFlush.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func MustRunMain(tb testing.TB, db, adminKey string) (*Main, *bytes.Buffer, *byt
 	m.Config.Addr = "127.0.0.1:0"
 	m.Config.DB = db
 	m.Config.AdminKey = adminKey
+	m.Config.LogFlush = 0
 	require.NoError(tb, m.Run())
 	tb.Cleanup(func() { _ = m.Close(context.Background()) })
 	return m, &stderr, &log
@@ -100,6 +102,7 @@ func TestMain_SecondServerOnSameFile(t *testing.T) {
 	second.Config.Addr = "127.0.0.1:0"
 	second.Config.DB = db
 	second.Config.LockTimeout = 500 * time.Millisecond
+	second.Config.LogFlush = 0
 	start := time.Now()
 	err := second.Run()
 	require.Error(t, err)
@@ -128,6 +131,7 @@ func TestMain_Setup(t *testing.T) {
 	m.Config.Addr = "127.0.0.1:0"
 	m.Config.DB = filepath.Join(t.TempDir(), "apikeyd.db")
 	m.Config.AdminKey = testAdminKey
+	m.Config.LogFlush = 0
 	m.Setup = func(s *rpc.Server) {
 		rpc.Handle(s, "server.list", "", func(context.Context, struct{}) ([]string, error) { return []string{"web1"}, nil })
 	}
@@ -147,6 +151,7 @@ func TestParseFlags(t *testing.T) {
 		assert.Equal(t, DefaultConfig(), m.Config)
 		assert.Equal(t, "127.0.0.1:8080", m.Config.Addr)
 		assert.Equal(t, "apikeyd.db", m.Config.DB)
+		assert.Equal(t, 100*time.Millisecond, m.Config.LogFlush)
 	})
 	t.Run("EnvTwins", func(t *testing.T) {
 		m := NewMain(&bytes.Buffer{})
@@ -236,3 +241,45 @@ func TestRun_Serve(t *testing.T) {
 	assert.Equal(t, 1, n)
 	require.NoError(t, st.Close())
 }
+
+// TestFlushWriter: lines arrive whole, within an interval, and all of them by Close.
+func TestFlushWriter(t *testing.T) {
+	var mu sync.Mutex
+	var out bytes.Buffer
+	w := newFlushWriter(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	}), 20*time.Millisecond)
+	read := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
+	_, err := w.Write([]byte("one\n"))
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool { return read() == "one\n" }, 2*time.Second, 5*time.Millisecond)
+
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 500; j++ {
+				_, _ = w.Write([]byte(strings.Repeat("x", 99) + "\n"))
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, w.Close())
+	require.NoError(t, w.Close(), "Close twice")
+	lines := strings.Split(strings.TrimSuffix(read(), "\n"), "\n")
+	require.Len(t, lines, 1+8*500)
+	for _, l := range lines[1:] {
+		require.Equal(t, strings.Repeat("x", 99), l)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -1,0 +1,50 @@
+package rpc
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestKeyInfo_AppendJSON proves the hand-written encoder writes exactly what
+// encoding/json writes, for awkward strings too.
+func TestKeyInfo_AppendJSON(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " backslash \ slash /`, "<script>&amp;</script>", "tab\tnl\ncr\r",
+		"\x00\x01\x1f\x7f", "ünïcødé ✓ 𝄞", "bad \xff utf8 \xc3", "line\u2028para\u2029", "😀",
+	} {
+		for _, info := range []KeyInfo{
+			{ID: s, Comment: s, Created: s},
+			{ID: "x", Scopes: scope.Scopes{Method: []string{s, "a.*"}}, Comment: s},
+			{ID: "x", Scopes: scope.Scopes{Name: []string{s}}},
+			{ID: "x", Scopes: scope.Scopes{Method: []string{"a.b"}, Name: []string{s, "web1"}}},
+		} {
+			want, err := json.Marshal(info)
+			require.NoError(t, err)
+			got := info.AppendJSON(nil)
+			assert.Equal(t, string(want), string(got), "for %q", s)
+			assert.True(t, utf8.Valid(got))
+
+			created := NewKeyInfo{KeyInfo: info, Key: s}
+			want, err = json.Marshal(created)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(created.AppendJSON(nil)))
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "a\"b", "\xff", "\u2028", "<>&"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}

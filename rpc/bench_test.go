@@ -1,0 +1,84 @@
+package rpc_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+)
+
+// benchServer is the compare.sh set-up in-process: an operator key, one
+// created key and 200 fillers; info reads the created key.
+func benchServer(b *testing.B, logOut io.Writer) (http.Handler, string) {
+	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{NoSync: true})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = st.Close() })
+	_, _, err = st.Bootstrap("operator", adminKey)
+	require.NoError(b, err)
+	k, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "bench"})
+	require.NoError(b, err)
+	for i := 0; i < 200; i++ {
+		_, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "filler"})
+		require.NoError(b, err)
+	}
+	srv := rpc.New(st, rpc.Options{Logger: zerolog.New(logOut)})
+	return srv, `{"jsonrpc":"2.0","method":"apikey.info","params":{"id":"` + k.ID + `"},"id":1}`
+}
+
+// BenchmarkServeHTTP_Info is the whole call path of compare.sh's request
+// short of the socket: read body, decode, authenticate, scope check, read
+// the key, encode, log.
+func BenchmarkServeHTTP_Info(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		log  io.Writer
+	}{{"log", io.Discard}, {"nolog", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var h http.Handler
+			var body string
+			if bc.log == nil {
+				h, body = benchServerNoLog(b)
+			} else {
+				h, body = benchServer(b, bc.log)
+			}
+			req := httptest.NewRequest(http.MethodPost, "/rpc", nil)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+adminKey)
+			rd := strings.NewReader(body)
+			w := &discardResponse{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.Reset(body)
+				req.Body = io.NopCloser(rd)
+				w.status = 0
+				h.ServeHTTP(w, req)
+				if w.status != 0 && w.status != http.StatusOK {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
+}
+
+func benchServerNoLog(b *testing.B) (http.Handler, string) {
+	h, body := benchServer(b, io.Discard)
+	srv := h.(*rpc.Server)
+	_ = srv
+	return h, body
+}
+
+type discardResponse struct {
+	h      http.Header
+	status int
+}
+
+func (d *discardResponse) Header() http.Header         { return d.h }
+func (d *discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardResponse) WriteHeader(s int)           { d.status = s }
