@@ -228,7 +228,7 @@ func validRef(ref string) error {
 	if store.IsKeyID(ref) || store.IsSecret(ref) {
 		return nil
 	}
-	return InvalidParam("id", "must be a key id (a UUID like 01890a5d-ac96-774b-bcce-b302099a8057) or a key (32 lowercase hex digits)")
+	return InvalidParam("id", "must be a key id (a UUID, as apikey.create returns in \"id\") or a key (32 lowercase hex digits)")
 }
 
 func validComment(c string) error {

@@ -147,6 +147,20 @@ func jsonKind(v []byte) byte {
 	return '0' // a number
 }
 
+// rawBytes is rawString without a copy when v holds no escapes: the
+// result may alias v.
+func rawBytes(v []byte) ([]byte, bool) {
+	if jsonKind(v) != '"' {
+		return nil, false
+	}
+	inner := v[1 : len(v)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return inner, true
+	}
+	s, ok := rawString(v)
+	return []byte(s), ok
+}
+
 // rawString returns the string value of the raw JSON string v.
 func rawString(v []byte) (string, bool) {
 	if jsonKind(v) != '"' {

@@ -17,10 +17,11 @@ import (
 // call is one call on its way through the middleware chain.
 type call struct {
 	*exchange
-	req    *request
-	method *Method    // nil when the name is not in the table
-	key    *store.Key // set by authenticate
-	params *Params    // set by checkScope
+	req     *request
+	method  *Method    // nil when the name is not in the table
+	key     *store.Key // set by authenticate
+	params  *Params    // set by checkScope
+	scratch [4]member  // backs params for calls with few of them
 }
 
 // handlerFunc runs a call and returns its encoded result.
@@ -121,7 +122,7 @@ type credential struct {
 func parseAuthorization(h string) credential {
 	if h == "" {
 		return credential{err: Errorf(CodeUnauthenticated, ErrIDMissingKey,
-			"this call needs an API key: send Authorization: Bearer <key>")}
+			"this call needs an API key: send it in an Authorization: Bearer header")}
 	}
 	scheme, rest, _ := strings.Cut(h, " ")
 	rest = strings.TrimSpace(rest)
@@ -140,7 +141,7 @@ func parseAuthorization(h string) credential {
 }
 
 var errInvalidKey = Errorf(CodeUnauthenticated, ErrIDInvalidKey,
-	"the API key is not valid: send Authorization: Bearer <key> with a key of 32 hex digits")
+	"the API key is not valid: send a current key of 32 lowercase hex digits in an Authorization: Bearer header")
 
 // authenticate resolves the presented key to a stored key and puts it in ctx.
 // Open methods skip it. Every failure looks the same to the client.
@@ -171,7 +172,7 @@ func (s *Server) checkScope(next handlerFunc) handlerFunc {
 			return nil, &Error{Code: CodeMethodNotFound, ID: ErrIDMethodNotFound, Message: msgMethodNotFound,
 				Detail: "no method of that name; see docs/api.md"}
 		}
-		p, err := readParams(c.method, c.req.params)
+		p, err := readParams(c.method, c.req.params, c.scratch[:0])
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +210,7 @@ func (s *Server) dispatch(ctx context.Context, c *call) (json.RawMessage, error)
 		return nil, fmt.Errorf("rpc: %s returned a nil result", c.method.Name)
 	}
 	if a, ok := res.(jsonAppender); ok {
-		return a.AppendJSON(nil), nil
+		return a.AppendJSON(make([]byte, 0, 512)), nil
 	}
 	b, err := json.Marshal(res)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,11 +72,13 @@ func (s *Server) Register(m Method) {
 		panic(fmt.Sprintf("rpc: method %s has no handler", m.Name))
 	}
 	seen := map[string]bool{}
+	m.paramKeys = nil
 	for _, p := range m.Params {
 		if p.Name == "" || seen[p.Name] {
 			panic(fmt.Sprintf("rpc: method %s: empty or repeated parameter %q", m.Name, p.Name))
 		}
 		seen[p.Name] = true
+		m.paramKeys = append(m.paramKeys, []byte(p.Name))
 	}
 	s.methods[m.Name] = &m
 }
@@ -119,22 +122,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusUnsupportedMediaType, invalidRequest(ErrIDMediaType, "send Content-Type: application/json"))
 		return
 	}
-	tooLarge := invalidRequest(ErrIDBodyTooLarge, "the request body is larger than %d bytes", s.opts.MaxBodyBytes)
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		s.writeError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, s.tooLarge())
 		return
 	}
 	in := s.bufs.Get().(*bytes.Buffer)
 	defer s.putBuf(in)
 	in.Reset()
-	_, err := in.ReadFrom(io.LimitReader(r.Body, s.opts.MaxBodyBytes+1))
-	if err != nil {
+	if err := readBody(in, r.Body, s.opts.MaxBodyBytes); err == errTooLarge {
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, s.tooLarge())
+		return
+	} else if err != nil {
 		s.log.Debug().Err(err).Str("remote", r.RemoteAddr).Msg("read request body")
 		s.writeError(w, r, http.StatusBadRequest, invalidRequest(ErrIDInvalidRequest, "the request body could not be read"))
-		return
-	}
-	if int64(in.Len()) > s.opts.MaxBodyBytes {
-		s.writeError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
 		return
 	}
 	out := s.bufs.Get().(*bytes.Buffer)
@@ -148,11 +148,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(reply))}
+	if len(reply) > 2048 {
+		// Smaller replies fit net/http's buffer, which then sets it.
+		h["Content-Length"] = []string{strconv.Itoa(len(reply))}
+	}
 	_, _ = w.Write(reply)
 }
 
+var errTooLarge = errors.New("body too large")
+
+// readBody reads body into buf, failing with errTooLarge as soon as it holds
+// more than limit bytes: an oversized body is never read whole.
+func readBody(buf *bytes.Buffer, body io.Reader, limit int64) error {
+	for {
+		buf.Grow(512)
+		b := buf.AvailableBuffer()
+		if room := limit + 1 - int64(buf.Len()); int64(cap(b)) > room {
+			b = b[:room]
+		} else {
+			b = b[:cap(b)]
+		}
+		n, err := body.Read(b)
+		buf.Write(b[:n])
+		if int64(buf.Len()) > limit {
+			return errTooLarge
+		}
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
 var contentTypeJSON = []string{"application/json"}
+
+func (s *Server) tooLarge() *Error {
+	return invalidRequest(ErrIDBodyTooLarge, "the request body is larger than %d bytes", s.opts.MaxBodyBytes)
+}
 
 func (s *Server) putBuf(b *bytes.Buffer) {
 	if b.Cap() <= 64<<10 {
@@ -221,7 +254,10 @@ func (s *Server) serveBody(ctx context.Context, ex *exchange, body, dst []byte) 
 func (s *Server) serveOne(ctx context.Context, ex *exchange, raw, dst []byte) []byte {
 	var scratch [4]member
 	req := parseRequest(raw, scratch[:])
-	c := &call{exchange: ex, req: &req, method: s.methods[req.method]}
+	c := &call{exchange: ex, req: &req}
+	if req.err == nil {
+		c.method = s.methods[string(req.method)] // no copy: Go does not allocate for a map index
+	}
 	result, err := s.chain(ctx, c)
 	if req.notification() {
 		return dst

@@ -27,6 +27,8 @@ type Method struct {
 	Summary string
 	// Handler runs the call once authentication and the scope check passed.
 	Handler func(ctx context.Context, p *Params) (any, error)
+
+	paramKeys [][]byte // Params' names, made once by Register
 }
 
 // Param describes one parameter.
@@ -70,13 +72,14 @@ func (p *Params) name() (string, bool) {
 
 // readParams turns raw params (object, array or nil) into Params for m,
 // rejecting unknown keys and surplus positions.
-func readParams(m *Method, raw json.RawMessage) (*Params, error) {
+func readParams(m *Method, raw json.RawMessage, scratch []member) (*Params, error) {
 	p := &Params{method: m}
 	switch jsonKind(raw) {
 	case 0:
 		return p, nil
 	case '[':
-		elems, err := arrayElements(nil, raw)
+		var elemScratch [4][]byte
+		elems, err := arrayElements(elemScratch[:0], raw)
 		if err != nil {
 			return nil, InvalidParam("params", "malformed array")
 		}
@@ -84,12 +87,13 @@ func readParams(m *Method, raw json.RawMessage) (*Params, error) {
 			return nil, &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams,
 				Message: fmt.Sprintf("invalid params: %s takes at most %d positional params, got %d", m.Name, len(m.Params), len(elems))}
 		}
+		p.members = scratch
 		for i, e := range elems {
-			p.members = append(p.members, member{key: []byte(m.Params[i].Name), value: e})
+			p.members = append(p.members, member{key: m.paramKeys[i], value: e})
 		}
 		return p, nil
 	}
-	members, err := objectMembers(nil, raw)
+	members, err := objectMembers(scratch, raw)
 	if errors.Is(err, errDuplicateKey) {
 		return nil, &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams, Message: "invalid params: a parameter appears twice"}
 	} else if err != nil {

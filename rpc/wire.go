@@ -12,8 +12,9 @@ import (
 type request struct {
 	// id is the raw id as sent (string, number or null); nil when absent,
 	// which makes the call a notification.
-	id     json.RawMessage
-	method string
+	id json.RawMessage
+	// method is the method name, unescaped; it may alias the body.
+	method []byte
 	// params is the raw params value, nil when absent or null.
 	params json.RawMessage
 	// err is set when the object is not a valid request; the call is
@@ -65,7 +66,7 @@ func parseRequest(raw []byte, scratch []member) request {
 		case bytes.Equal(m.key, keyJSONRPC):
 			version = string(m.value) == `"2.0"`
 		case bytes.Equal(m.key, keyMethod):
-			r.method, method = rawString(m.value)
+			r.method, method = rawBytes(m.value)
 		case bytes.Equal(m.key, keyParams):
 			switch jsonKind(m.value) {
 			case '{', '[':

@@ -38,8 +38,20 @@ func IsKeyID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}
-	u, err := uuid.Parse(s)
-	return err == nil && u.String() == s
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // newKeyID returns a UUIDv7: public, unguessable enough to be harmless, and
