@@ -3,7 +3,6 @@ package rpc
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -220,7 +219,7 @@ type exchange struct {
 // reply means there is nothing to send (notifications only).
 func (s *Server) serveBody(ctx context.Context, ex *exchange, body, dst []byte) []byte {
 	i := skipSpace(body, 0)
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		return appendResponse(dst, nil, nil, &Error{Code: CodeParseError, ID: ErrIDParse, Message: msgParseError,
 			Detail: "the request body is not valid JSON"})
 	}

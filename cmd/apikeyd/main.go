@@ -289,8 +289,16 @@ func (m *Main) Run() (err error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	rpcHandler := m.RPC
 	m.http = &http.Server{
-		Handler:           mux,
+		// /rpc, nearly every request, skips the mux's pattern matching.
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/rpc" {
+				rpcHandler.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}),
 		MaxHeaderBytes:    m.Config.MaxHeaderBytes,
 		ReadHeaderTimeout: m.Config.ReadHeaderTimeout,
 		ReadTimeout:       m.Config.ReadTimeout,

@@ -1,0 +1,212 @@
+package rpc
+
+// validJSON reports whether b is one valid JSON value, surrounded by
+// optional whitespace: the same answer as encoding/json.Valid (a fuzz test
+// holds them equal), in a fraction of its time. Like encoding/json, it
+// accepts invalid UTF-8 inside strings and limits nesting to 10000 levels.
+func validJSON(b []byte) bool {
+	v := validator{b: b}
+	v.space()
+	if !v.value(0) {
+		return false
+	}
+	v.space()
+	return v.i == len(v.b)
+}
+
+const maxNesting = 10000
+
+type validator struct {
+	b []byte
+	i int
+}
+
+func (v *validator) space() {
+	for v.i < len(v.b) {
+		switch v.b[v.i] {
+		case ' ', '\t', '\n', '\r':
+			v.i++
+		default:
+			return
+		}
+	}
+}
+
+func (v *validator) value(depth int) bool {
+	if v.i >= len(v.b) {
+		return false
+	}
+	switch c := v.b[v.i]; {
+	case c == '{':
+		return v.object(depth + 1)
+	case c == '[':
+		return v.array(depth + 1)
+	case c == '"':
+		return v.string()
+	case c == '-' || c >= '0' && c <= '9':
+		return v.number()
+	case c == 't':
+		return v.literal("true")
+	case c == 'f':
+		return v.literal("false")
+	case c == 'n':
+		return v.literal("null")
+	}
+	return false
+}
+
+func (v *validator) literal(lit string) bool {
+	if len(v.b)-v.i < len(lit) || string(v.b[v.i:v.i+len(lit)]) != lit {
+		return false
+	}
+	v.i += len(lit)
+	return true
+}
+
+func (v *validator) object(depth int) bool {
+	if depth > maxNesting {
+		return false
+	}
+	v.i++ // {
+	v.space()
+	if v.i < len(v.b) && v.b[v.i] == '}' {
+		v.i++
+		return true
+	}
+	for {
+		if v.i >= len(v.b) || v.b[v.i] != '"' || !v.string() {
+			return false
+		}
+		v.space()
+		if v.i >= len(v.b) || v.b[v.i] != ':' {
+			return false
+		}
+		v.i++
+		v.space()
+		if !v.value(depth) {
+			return false
+		}
+		v.space()
+		if v.i >= len(v.b) {
+			return false
+		}
+		switch v.b[v.i] {
+		case ',':
+			v.i++
+			v.space()
+		case '}':
+			v.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (v *validator) array(depth int) bool {
+	if depth > maxNesting {
+		return false
+	}
+	v.i++ // [
+	v.space()
+	if v.i < len(v.b) && v.b[v.i] == ']' {
+		v.i++
+		return true
+	}
+	for {
+		if !v.value(depth) {
+			return false
+		}
+		v.space()
+		if v.i >= len(v.b) {
+			return false
+		}
+		switch v.b[v.i] {
+		case ',':
+			v.i++
+			v.space()
+		case ']':
+			v.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (v *validator) string() bool {
+	v.i++ // opening quote
+	for v.i < len(v.b) {
+		c := v.b[v.i]
+		switch {
+		case c == '"':
+			v.i++
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			v.i++
+			if v.i >= len(v.b) {
+				return false
+			}
+			switch v.b[v.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				v.i++
+			case 'u':
+				if len(v.b)-v.i < 5 {
+					return false
+				}
+				for _, h := range v.b[v.i+1 : v.i+5] {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						return false
+					}
+				}
+				v.i += 5
+			default:
+				return false
+			}
+		default:
+			v.i++
+		}
+	}
+	return false
+}
+
+func (v *validator) number() bool {
+	if v.b[v.i] == '-' {
+		v.i++
+	}
+	if v.i >= len(v.b) {
+		return false
+	}
+	if v.b[v.i] == '0' {
+		v.i++
+	} else if !v.digits() {
+		return false
+	}
+	if v.i < len(v.b) && v.b[v.i] == '.' {
+		v.i++
+		if !v.digits() {
+			return false
+		}
+	}
+	if v.i < len(v.b) && (v.b[v.i] == 'e' || v.b[v.i] == 'E') {
+		v.i++
+		if v.i < len(v.b) && (v.b[v.i] == '+' || v.b[v.i] == '-') {
+			v.i++
+		}
+		if !v.digits() {
+			return false
+		}
+	}
+	return true
+}
+
+// digits consumes one or more decimal digits.
+func (v *validator) digits() bool {
+	start := v.i
+	for v.i < len(v.b) && v.b[v.i] >= '0' && v.b[v.i] <= '9' {
+		v.i++
+	}
+	return v.i > start
+}
