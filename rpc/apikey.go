@@ -17,7 +17,9 @@ type KeyInfo struct {
 	ID      string       `json:"id"`
 	Scopes  scope.Scopes `json:"scopes"`
 	Comment string       `json:"comment"`
-	Created string       `json:"created"`
+	// Created is whole seconds in UTC, so it encodes as RFC 3339 like
+	// "2026-01-02T03:04:05Z".
+	Created time.Time `json:"created"`
 }
 
 // NewKeyInfo is apikey.create's reply: the key's info and, this once, its
@@ -55,9 +57,9 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 	}
 	dst = append(dst, `},"comment":`...)
 	dst = appendJSONString(dst, i.Comment)
-	dst = append(dst, `,"created":`...)
-	dst = appendJSONString(dst, i.Created)
-	return append(dst, '}')
+	dst = append(dst, `,"created":"`...)
+	dst = i.Created.AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, '"', '}')
 }
 
 // AppendJSON appends n as encoding/json would encode it. NewKeyInfo must
@@ -70,7 +72,7 @@ func (n NewKeyInfo) AppendJSON(dst []byte) []byte {
 }
 
 func keyInfo(k store.Key) KeyInfo {
-	return KeyInfo{ID: k.ID, Scopes: k.Scopes, Comment: k.Comment, Created: k.Created.UTC().Format(time.RFC3339)}
+	return KeyInfo{ID: k.ID, Scopes: k.Scopes, Comment: k.Comment, Created: k.Created.UTC()}
 }
 
 type createParams struct {

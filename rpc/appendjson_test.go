@@ -3,6 +3,7 @@ package rpc
 import (
 	"encoding/json"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/apikeyd/apikeyd/scope"
@@ -18,7 +19,8 @@ func TestKeyInfo_AppendJSON(t *testing.T) {
 		"\x00\x01\x1f\x7f", "ünïcødé ✓ 𝄞", "bad \xff utf8 \xc3", "line\u2028para\u2029", "😀",
 	} {
 		for _, info := range []KeyInfo{
-			{ID: s, Comment: s, Created: s},
+			{ID: s, Comment: s, Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+			{ID: s, Created: time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC)},
 			{ID: "x", Scopes: scope.Scopes{Method: []string{s, "a.*"}}, Comment: s},
 			{ID: "x", Scopes: scope.Scopes{Name: []string{s}}},
 			{ID: "x", Scopes: scope.Scopes{Method: []string{"a.b"}, Name: []string{s, "web1"}}},

@@ -14,14 +14,17 @@ import (
 	"github.com/apikeyd/apikeyd/store"
 )
 
-// call is one call on its way through the middleware chain.
+// call is one call on its way through the middleware chain. It holds by
+// value what would otherwise be separate allocations.
 type call struct {
-	*exchange
-	req     *request
-	method  *Method    // nil when the name is not in the table
-	key     *store.Key // set by authenticate
-	params  *Params    // set by checkScope
-	scratch [4]member  // backs params for calls with few of them
+	exchange
+	req       request
+	method    *Method    // nil when the name is not in the table
+	key       *store.Key // set by authenticate, to &keyVal
+	keyVal    store.Key
+	params    *Params // set by checkScope, to &paramsVal
+	paramsVal Params
+	scratch   [4]member // backs params for calls with few of them
 }
 
 // handlerFunc runs a call and returns its encoded result.
@@ -159,8 +162,9 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 		} else if err != nil {
 			return nil, err
 		}
-		c.key = &k
-		return next(NewContextWithKey(ctx, &k), c)
+		c.keyVal = k
+		c.key = &c.keyVal
+		return next(NewContextWithKey(ctx, c.key), c)
 	}
 }
 
@@ -172,8 +176,8 @@ func (s *Server) checkScope(next handlerFunc) handlerFunc {
 			return nil, &Error{Code: CodeMethodNotFound, ID: ErrIDMethodNotFound, Message: msgMethodNotFound,
 				Detail: "no method of that name; see docs/api.md"}
 		}
-		p, err := readParams(c.method, c.req.params, c.scratch[:0])
-		if err != nil {
+		p := &c.paramsVal
+		if err := readParams(p, c.method, c.req.params, c.scratch[:0]); err != nil {
 			return nil, err
 		}
 		c.params = p
@@ -181,7 +185,7 @@ func (s *Server) checkScope(next handlerFunc) handlerFunc {
 			return next(ctx, c)
 		}
 		name, hasName := p.name()
-		err = scope.Check(c.key.Scopes, scope.Call{
+		err := scope.Check(c.key.Scopes, scope.Call{
 			Method:    c.method.Name,
 			TakesName: c.method.TakesName(),
 			Name:      name,

@@ -139,7 +139,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := s.bufs.Get().(*bytes.Buffer)
 	defer s.putBuf(out)
 	out.Reset()
-	ex := &exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr}
+	ex := exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr}
 	reply := s.serveBody(r.Context(), ex, in.Bytes(), out.AvailableBuffer())
 	if len(reply) == 0 {
 		w.WriteHeader(http.StatusNoContent)
@@ -217,7 +217,7 @@ type exchange struct {
 
 // serveBody answers one request body, appending the reply to dst. An empty
 // reply means there is nothing to send (notifications only).
-func (s *Server) serveBody(ctx context.Context, ex *exchange, body, dst []byte) []byte {
+func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) []byte {
 	i := skipSpace(body, 0)
 	if !validJSON(body) {
 		return appendResponse(dst, nil, nil, &Error{Code: CodeParseError, ID: ErrIDParse, Message: msgParseError,
@@ -250,19 +250,18 @@ func (s *Server) serveBody(ctx context.Context, ex *exchange, body, dst []byte) 
 }
 
 // serveOne runs one request object and appends its response, if any.
-func (s *Server) serveOne(ctx context.Context, ex *exchange, raw, dst []byte) []byte {
-	var scratch [4]member
-	req := parseRequest(raw, scratch[:])
-	c := &call{exchange: ex, req: &req}
-	if req.err == nil {
-		c.method = s.methods[string(req.method)] // no copy: Go does not allocate for a map index
+func (s *Server) serveOne(ctx context.Context, ex exchange, raw, dst []byte) []byte {
+	c := &call{exchange: ex}
+	c.req = parseRequest(raw, c.scratch[:])
+	if c.req.err == nil {
+		c.method = s.methods[string(c.req.method)] // no copy: Go does not allocate for a map index
 	}
 	result, err := s.chain(ctx, c)
-	if req.notification() {
+	if c.req.notification() {
 		return dst
 	}
 	if err != nil {
-		return appendResponse(dst, req.id, nil, toError(err))
+		return appendResponse(dst, c.req.id, nil, toError(err))
 	}
-	return appendResponse(dst, req.id, result, nil)
+	return appendResponse(dst, c.req.id, result, nil)
 }

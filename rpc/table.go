@@ -72,40 +72,40 @@ func (p *Params) name() (string, bool) {
 
 // readParams turns raw params (object, array or nil) into Params for m,
 // rejecting unknown keys and surplus positions.
-func readParams(m *Method, raw json.RawMessage, scratch []member) (*Params, error) {
-	p := &Params{method: m}
+func readParams(p *Params, m *Method, raw json.RawMessage, scratch []member) error {
+	*p = Params{method: m}
 	switch jsonKind(raw) {
 	case 0:
-		return p, nil
+		return nil
 	case '[':
 		var elemScratch [4][]byte
 		elems, err := arrayElements(elemScratch[:0], raw)
 		if err != nil {
-			return nil, InvalidParam("params", "malformed array")
+			return InvalidParam("params", "malformed array")
 		}
 		if len(elems) > len(m.Params) {
-			return nil, &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams,
+			return &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams,
 				Message: fmt.Sprintf("invalid params: %s takes at most %d positional params, got %d", m.Name, len(m.Params), len(elems))}
 		}
 		p.members = scratch
 		for i, e := range elems {
 			p.members = append(p.members, member{key: m.paramKeys[i], value: e})
 		}
-		return p, nil
+		return nil
 	}
 	members, err := objectMembers(scratch, raw)
 	if errors.Is(err, errDuplicateKey) {
-		return nil, &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams, Message: "invalid params: a parameter appears twice"}
+		return &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams, Message: "invalid params: a parameter appears twice"}
 	} else if err != nil {
-		return nil, InvalidParam("params", "malformed object")
+		return InvalidParam("params", "malformed object")
 	}
 	for _, mem := range members {
 		if !slices.ContainsFunc(m.Params, func(pp Param) bool { return pp.Name == string(mem.key) }) {
-			return nil, unknownParam(m, string(mem.key))
+			return unknownParam(m, string(mem.key))
 		}
 	}
 	p.members = members
-	return p, nil
+	return nil
 }
 
 func unknownParam(m *Method, key string) *Error {

@@ -180,7 +180,7 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 			return err
 		}
 		rec.Scopes = scopes.Clone()
-		if err := putRecord(tx, rec); err != nil {
+		if err := putRecord(tx, &rec); err != nil {
 			return err
 		}
 		out, d = rec.key(), rec.Digest
@@ -222,8 +222,8 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 }
 
 // findKey resolves ref (public id or secret) within account.
-func findKey(tx *bolt.Tx, account, ref string) (*keyRecord, error) {
-	var rec *keyRecord
+func findKey(tx *bolt.Tx, account, ref string) (keyRecord, error) {
+	var rec keyRecord
 	var err error
 	switch {
 	case IsSecret(ref):
@@ -232,36 +232,34 @@ func findKey(tx *bolt.Tx, account, ref string) (*keyRecord, error) {
 	case IsKeyID(ref):
 		rec, err = decodeRecord(tx.Bucket(bucketKeys).Get([]byte(ref)))
 	default:
-		return nil, ErrNotFound
+		return keyRecord{}, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return keyRecord{}, err
 	}
 	if rec.Account != account {
-		return nil, ErrNotFound
+		return keyRecord{}, ErrNotFound
 	}
 	return rec, nil
 }
 
-func recordByDigest(tx *bolt.Tx, d []byte) (*keyRecord, error) {
+func recordByDigest(tx *bolt.Tx, d []byte) (keyRecord, error) {
 	id := tx.Bucket(bucketDigests).Get(d)
 	if id == nil {
-		return nil, ErrNotFound
+		return keyRecord{}, ErrNotFound
 	}
 	return decodeRecord(tx.Bucket(bucketKeys).Get(id))
 }
 
 // decodeRecord decodes a stored record into a copy that outlives the
 // transaction. A nil value is ErrNotFound.
-func decodeRecord(v []byte) (*keyRecord, error) {
+func decodeRecord(v []byte) (keyRecord, error) {
+	var rec keyRecord
 	if v == nil {
-		return nil, ErrNotFound
+		return rec, ErrNotFound
 	}
-	rec := new(keyRecord)
-	if err := rec.unmarshal(v); err != nil {
-		return nil, err
-	}
-	return rec, nil
+	err := rec.unmarshal(v)
+	return rec, err
 }
 
 // CountKeys returns the number of keys in the store, across all accounts.
