@@ -276,14 +276,14 @@ func TestLog(t *testing.T) {
 	for sc.Scan() {
 		var line map[string]any
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &line), "not a JSON line: %s", sc.Text())
-		if line["message"] == "call" {
+		if _, ok := line["outcome"]; ok {
 			lines = append(lines, line)
 		}
 	}
 	require.Len(t, lines, 8, "one line per call (1 create + 7 above)")
 	for _, l := range lines {
 		assert.Contains(t, l, "method")
-		assert.Contains(t, l, "dur")
+		assert.Contains(t, l, "dur_us")
 		assert.Contains(t, l, "outcome")
 	}
 	assert.Equal(t, "server.list", lines[1]["method"])

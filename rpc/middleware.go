@@ -59,8 +59,9 @@ func (s *Server) recoverPanic(next handlerFunc) handlerFunc {
 	}
 }
 
-// logCall writes one line per call: method, key id, account, duration and
-// outcome. It never logs params, credentials or messages built from input.
+// logCall writes one line per call: method, key id, account, duration in
+// microseconds and outcome. It never logs params, credentials or messages
+// built from input. Call lines carry no message: "outcome" marks them.
 func (s *Server) logCall(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
 		start := time.Now()
@@ -72,7 +73,7 @@ func (s *Server) logCall(next handlerFunc) handlerFunc {
 		if !lvl.Enabled() {
 			return res, err
 		}
-		ev := lvl.Str("method", c.method.nameOrUnknown()).Dur("dur", time.Since(start))
+		ev := lvl.Str("method", c.method.nameOrUnknown()).Int64("dur_us", time.Since(start).Microseconds())
 		if c.key != nil {
 			ev = ev.Str("key_id", c.key.ID).Str("account", c.key.Account)
 		}
@@ -81,7 +82,7 @@ func (s *Server) logCall(next handlerFunc) handlerFunc {
 		}
 		ev = ev.Str("remote", c.remote)
 		if err == nil {
-			ev.Str("outcome", "ok").Msg("call")
+			ev.Str("outcome", "ok").Msg("")
 			return res, err
 		}
 		e := toError(err)
@@ -93,7 +94,7 @@ func (s *Server) logCall(next handlerFunc) handlerFunc {
 		case e.Code == CodeInternalError:
 			ev = ev.AnErr("cause", err)
 		}
-		ev.Msg("call")
+		ev.Msg("")
 		return res, err
 	}
 }

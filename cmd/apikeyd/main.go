@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -92,6 +93,7 @@ type Config struct {
 	IdleTimeout       time.Duration
 	LockTimeout       time.Duration
 	LogFlush          time.Duration // 0: write each log line at once
+	DebugAddr         string        // where to serve /debug/pprof; empty: nowhere
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -104,8 +106,10 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      rpc.DefaultMaxBodyBytes,
 		MaxBatch:          rpc.DefaultMaxBatch,
 		MaxHeaderBytes:    16 << 10,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		// Equal header and read timeouts let net/http set one read
+		// deadline per request instead of two.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		LockTimeout:       2 * time.Second,
@@ -128,6 +132,7 @@ type Main struct {
 	http     *http.Server
 	served   chan error
 	logFlush *flushWriter
+	debug    *http.Server
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
 	Setup func(*rpc.Server)
@@ -180,6 +185,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	str(&c.DB, "DB", "db", "path of the bbolt data file, created if missing")
 	str(&c.LogLevel, "LOG_LEVEL", "log-level", "log level: debug, info, warn, error")
 	str(&c.LogFormat, "LOG_FORMAT", "log-format", "log format: json or console")
+	str(&c.DebugAddr, "DEBUG_ADDR", "debug-addr", "serve Go's /debug/pprof profiles on this address (keep it private); empty turns it off")
 	num(&c.MaxBodyBytes, "MAX_BODY_BYTES", "max-body-bytes", "largest request body accepted, in bytes")
 	num(&maxBatch, "MAX_BATCH", "max-batch", "most calls in one batch")
 	num(&maxHeader, "MAX_HEADER_BYTES", "max-header-bytes", "largest request header accepted, in bytes")
@@ -306,9 +312,34 @@ func (m *Main) Run() (err error) {
 		IdleTimeout:       m.Config.IdleTimeout,
 		ErrorLog:          nil,
 	}
+	if m.Config.DebugAddr != "" {
+		if err := m.serveDebug(log); err != nil {
+			_ = m.listener.Close()
+			return err
+		}
+	}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.http.Serve(m.listener) }()
 	log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).Str("version", version).Msg("serving")
+	return nil
+}
+
+// serveDebug serves net/http/pprof's profiles on their own listener, never
+// on the API's address.
+func (m *Main) serveDebug(log zerolog.Logger) error {
+	l, err := net.Listen("tcp", m.Config.DebugAddr)
+	if err != nil {
+		return fmt.Errorf("--debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.debug = &http.Server{Handler: mux, ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
+	go func() { _ = m.debug.Serve(l) }()
+	log.Info().Str("addr", l.Addr().String()).Msg("serving /debug/pprof")
 	return nil
 }
 
@@ -336,7 +367,10 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 // deadline, and closes the store. Calling it again does nothing.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
-	defer func() { m.http, m.Store, m.logFlush = nil, nil, nil }()
+	defer func() { m.http, m.Store, m.logFlush, m.debug = nil, nil, nil, nil }()
+	if m.debug != nil {
+		_ = m.debug.Close()
+	}
 	if m.http != nil {
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
