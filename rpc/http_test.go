@@ -192,6 +192,9 @@ func TestPanicRecovery(t *testing.T) {
 	assert.Nil(t, replies[1].Error)
 	ts.ok(ts.Admin, "server.list", nil, nil)
 	assert.Contains(t, ts.Log.String(), `"panic":"boom"`)
+	// Each panicking call still has its call line.
+	assert.Equal(t, 2, strings.Count(ts.Log.String(), `"method":"server.panic","dur_us"`), ts.Log.String())
+	assert.Equal(t, 2, strings.Count(ts.Log.String(), `"outcome":"internal_error"`))
 }
 
 // TestScopes_EndToEnd proves method and name scopes on registered methods,

@@ -30,16 +30,17 @@ type call struct {
 // handlerFunc runs a call and returns its encoded result.
 type handlerFunc func(ctx context.Context, c *call) (json.RawMessage, error)
 
-// middleware composes the chain every call passes, in order:
-// recover, log, reject invalid requests, authenticate, check scope, dispatch.
+// middleware composes the chain every call passes, in order: log, recover,
+// reject invalid requests, authenticate, check scope, dispatch. Logging
+// wraps recovery so that a call that panics still gets its one log line.
 func (s *Server) middleware() handlerFunc {
 	h := s.dispatch
 	for _, mw := range []func(handlerFunc) handlerFunc{
 		s.checkScope,
 		s.authenticate,
 		rejectInvalid,
-		s.logCall,
 		s.recoverPanic,
+		s.logCall,
 	} {
 		h = mw(h)
 	}
