@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,12 +83,15 @@ func (s *Server) Register(m Method) {
 	s.methods[m.Name] = &m
 }
 
-// Methods returns the method table's names.
-func (s *Server) Methods() []*Method {
-	out := make([]*Method, 0, len(s.methods))
+// Methods returns a copy of the method table, sorted by name.
+func (s *Server) Methods() []Method {
+	out := make([]Method, 0, len(s.methods))
 	for _, m := range s.methods {
-		out = append(out, m)
+		c := *m
+		c.Params = slices.Clone(m.Params)
+		out = append(out, c)
 	}
+	slices.SortFunc(out, func(a, b Method) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -202,7 +206,7 @@ func jsonContentType(ct string) bool {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, e *Error) {
-	s.log.Info().Str("remote", r.RemoteAddr).Int("status", status).Str("error_id", e.ID).Msg("request refused")
+	s.log.Warn().Str("remote", r.RemoteAddr).Int("status", status).Str("outcome", e.ID).Msg("request refused")
 	body := appendResponse(nil, nil, nil, e)
 	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
@@ -220,7 +224,7 @@ type exchange struct {
 func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) []byte {
 	i := skipSpace(body, 0)
 	if !validJSON(body) {
-		return appendResponse(dst, nil, nil, &Error{Code: CodeParseError, ID: ErrIDParse, Message: msgParseError,
+		return s.refuse(dst, ex, &Error{Code: CodeParseError, ID: ErrIDParse, Message: msgParseError,
 			Detail: "the request body is not valid JSON"})
 	}
 	if i < len(body) && body[i] != '[' {
@@ -229,9 +233,9 @@ func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) [
 	elems, err := arrayElements(nil, body)
 	switch {
 	case err != nil || len(elems) == 0:
-		return appendResponse(dst, nil, nil, invalidRequest(ErrIDInvalidRequest, "a batch must hold at least one request"))
+		return s.refuse(dst, ex, invalidRequest(ErrIDInvalidRequest, "a batch must hold at least one request"))
 	case len(elems) > s.opts.MaxBatch:
-		return appendResponse(dst, nil, nil, invalidRequest(ErrIDBatchTooLarge, "a batch may hold at most %d requests, got %d", s.opts.MaxBatch, len(elems)))
+		return s.refuse(dst, ex, invalidRequest(ErrIDBatchTooLarge, "a batch may hold at most %d requests, got %d", s.opts.MaxBatch, len(elems)))
 	}
 	start := len(dst)
 	dst = append(dst, '[')
@@ -247,6 +251,12 @@ func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) [
 	}
 	dst[len(dst)-1] = ']'
 	return dst
+}
+
+// refuse answers a body that holds no call to run, and logs it.
+func (s *Server) refuse(dst []byte, ex exchange, e *Error) []byte {
+	s.log.Warn().Str("remote", ex.remote).Str("outcome", e.ID).Int64("code", e.Code).Msg("request refused")
+	return appendResponse(dst, nil, nil, e)
 }
 
 // serveOne runs one request object and appends its response, if any.
