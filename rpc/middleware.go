@@ -25,6 +25,10 @@ type call struct {
 	params    *Params // set by checkScope, to &paramsVal
 	paramsVal Params
 	scratch   [4]member // backs params for calls with few of them
+	// out is the reply so far, ending in resultPrefix: a result that can
+	// encode itself is appended here (resultInOut) rather than copied.
+	out         []byte
+	resultInOut bool
 }
 
 // handlerFunc runs a call and returns its encoded result.
@@ -216,7 +220,9 @@ func (s *Server) dispatch(ctx context.Context, c *call) (json.RawMessage, error)
 		return nil, fmt.Errorf("rpc: %s returned a nil result", c.method.Name)
 	}
 	if a, ok := res.(jsonAppender); ok {
-		return a.AppendJSON(make([]byte, 0, 512)), nil
+		c.out = a.AppendJSON(c.out)
+		c.resultInOut = true
+		return nil, nil
 	}
 	b, err := json.Marshal(res)
 	if err != nil {

@@ -266,12 +266,17 @@ func (s *Server) serveOne(ctx context.Context, ex exchange, raw, dst []byte) []b
 	if c.req.err == nil {
 		c.method = s.methods[string(c.req.method)] // no copy: Go does not allocate for a map index
 	}
+	start := len(dst)
+	c.out = append(dst, resultPrefix...)
 	result, err := s.chain(ctx, c)
-	if c.req.notification() {
+	dst = dst[:start]
+	switch {
+	case c.req.notification():
 		return dst
-	}
-	if err != nil {
+	case err != nil:
 		return appendResponse(dst, c.req.id, nil, toError(err))
+	case c.resultInOut:
+		return appendResponseEnd(c.out, c.req.id)
 	}
 	return appendResponse(dst, c.req.id, result, nil)
 }

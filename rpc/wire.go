@@ -94,14 +94,21 @@ func parseRequest(raw []byte, scratch []member) request {
 // appendResponse appends the JSON-RPC response for id to dst: the result when
 // rerr is nil, else the error.
 func appendResponse(dst []byte, id json.RawMessage, result []byte, rerr *Error) []byte {
-	dst = append(dst, `{"jsonrpc":"2.0",`...)
 	if rerr != nil {
-		dst = append(dst, `"error":`...)
+		dst = append(dst, `{"jsonrpc":"2.0","error":`...)
 		dst = appendErrorObject(dst, rerr.wire())
 	} else {
-		dst = append(dst, `"result":`...)
+		dst = append(dst, resultPrefix...)
 		dst = append(dst, result...)
 	}
+	return appendResponseEnd(dst, id)
+}
+
+// resultPrefix opens a successful response; the result follows it, then
+// appendResponseEnd.
+const resultPrefix = `{"jsonrpc":"2.0","result":`
+
+func appendResponseEnd(dst []byte, id json.RawMessage) []byte {
 	dst = append(dst, `,"id":`...)
 	if id == nil {
 		dst = append(dst, "null"...)
