@@ -87,6 +87,11 @@ func (s Scopes) With(typ string, vals []string) Scopes {
 	return out
 }
 
+// Equal reports whether s and o hold the same values, in the same order.
+func (s Scopes) Equal(o Scopes) bool {
+	return slices.Equal(s.Method, o.Method) && slices.Equal(s.Name, o.Name)
+}
+
 // Clone returns a deep copy of s.
 func (s Scopes) Clone() Scopes {
 	return Scopes{Method: slices.Clone(s.Method), Name: slices.Clone(s.Name)}

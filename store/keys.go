@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
@@ -166,7 +167,8 @@ func (s *Store) Keys(account string) ([]Key, error) {
 // UpdateScopes replaces the scopes of account's key ref with what change
 // returns, in one transaction: change sees the stored key and may refuse
 // with an error, which UpdateScopes returns unchanged and writes nothing.
-// The scopes change returns must be normalised.
+// The scopes change returns must be normalised. When they equal the stored
+// ones, nothing is written.
 func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes, error)) (Key, error) {
 	var out Key
 	var d [32]byte
@@ -179,6 +181,10 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 		if err != nil {
 			return err
 		}
+		if scopes.Equal(rec.Scopes) {
+			out = rec.key()
+			return errUnchanged // roll back: not even an empty commit
+		}
 		rec.Scopes = scopes.Clone()
 		if err := putRecord(tx, &rec); err != nil {
 			return err
@@ -186,7 +192,9 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 		out, d = rec.key(), rec.Digest
 		return nil
 	})
-	if err != nil {
+	if errors.Is(err, errUnchanged) {
+		return out, nil
+	} else if err != nil {
 		return Key{}, err
 	}
 	s.cache.invalidate(d)
@@ -220,6 +228,9 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 	s.cache.invalidate(d)
 	return nil
 }
+
+// errUnchanged ends a write transaction that found nothing to change.
+var errUnchanged = errors.New("store: unchanged")
 
 // findKey resolves ref (public id or secret) within account.
 func findKey(tx *bolt.Tx, account, ref string) (keyRecord, error) {
