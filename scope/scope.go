@@ -133,11 +133,12 @@ func ValidValue(field, typ, v string) error {
 	return nil
 }
 
-// validMethodPattern accepts dotted names of [a-z0-9_] segments, and those
-// same names with a final ".*".
+// validMethodPattern accepts method names, two or more dotted segments of
+// [a-z0-9_] (as the method table has them), and namespace wildcards: one or
+// more segments followed by ".*".
 func validMethodPattern(v string) bool {
-	v, _ = strings.CutSuffix(v, ".*")
-	if v == "" {
+	v, wildcard := strings.CutSuffix(v, ".*")
+	if v == "" || !wildcard && !strings.Contains(v, ".") {
 		return false
 	}
 	for seg := range strings.SplitSeq(v, ".") {
