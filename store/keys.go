@@ -65,15 +65,15 @@ func (s *Store) Bootstrap(account, secret string) (Key, bool, error) {
 		Comment: "operator",
 		Created: s.now().UTC().Truncate(time.Second),
 	}
-	created := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if k, _ := tx.Bucket(bucketKeys).Cursor().First(); k != nil {
-			return nil
+			return errUnchanged // roll back: a store with keys is left as it is
 		}
-		created = true
 		return putNewKey(tx, rec)
 	})
-	if err != nil || !created {
+	if errors.Is(err, errUnchanged) {
+		return Key{}, false, nil
+	} else if err != nil {
 		return Key{}, false, err
 	}
 	return rec.key(), true, nil

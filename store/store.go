@@ -64,7 +64,22 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// init creates missing buckets and the schema version, and checks the
+// version. A file that needs neither is not written to.
 func (s *Store) init() error {
+	ready := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return nil
+			}
+		}
+		ready = true
+		return checkSchema(tx.Bucket(bucketMeta).Get(metaSchema))
+	})
+	if ready || err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -76,12 +91,15 @@ func (s *Store) init() error {
 		if v == nil {
 			return meta.Put(metaSchema, []byte(strconv.Itoa(SchemaVersion)))
 		}
-		n, err := strconv.Atoi(string(v))
-		if err != nil || n != SchemaVersion {
-			return fmt.Errorf("%w: file has %q, this build reads %d", ErrSchema, v, SchemaVersion)
-		}
-		return nil
+		return checkSchema(v)
 	})
+}
+
+func checkSchema(v []byte) error {
+	if n, err := strconv.Atoi(string(v)); err != nil || n != SchemaVersion {
+		return fmt.Errorf("%w: file has %q, this build reads %d", ErrSchema, v, SchemaVersion)
+	}
+	return nil
 }
 
 // Close closes the file. Calls after Close fail.
