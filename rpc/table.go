@@ -46,13 +46,14 @@ func (m *Method) nameIndex() int {
 }
 
 // Params are one call's parameters, read by name with exact keys. A handler
-// decodes them with Decode; Get returns one raw value.
+// decodes them with Decode; Get returns one raw value. Raw values alias the
+// request body: they are valid only until the handler returns.
 type Params struct {
-	method  *Method
-	members []member // key → raw value; nil values are absent
+	members []member // key → raw value
 }
 
-// Get returns the raw value of parameter name, or nil when it is absent or null.
+// Get returns the raw value of parameter name, or nil when it is absent or
+// null. The bytes are valid only until the handler returns.
 func (p *Params) Get(name string) json.RawMessage {
 	for _, m := range p.members {
 		if string(m.key) == name {
@@ -73,7 +74,7 @@ func (p *Params) name() (string, bool) {
 // readParams turns raw params (object, array or nil) into Params for m,
 // rejecting unknown keys and surplus positions.
 func readParams(p *Params, m *Method, raw json.RawMessage, scratch []member) error {
-	*p = Params{method: m}
+	*p = Params{}
 	switch jsonKind(raw) {
 	case 0:
 		return nil
