@@ -92,12 +92,12 @@ type scopeParams struct {
 
 func registerAPIKey(s *Server) {
 	h := apikeyHandlers{store: s.store}
-	Handle(s, "apikey.create", "Create a key in this account, at most as wide as the calling key.", h.create)
-	Handle(s, "apikey.info", "Describe a key of this account.", h.info)
-	Handle(s, "apikey.list", "List the keys of this account.", h.list)
-	Handle(s, "apikey.delete", "Delete a key of this account.", h.delete)
-	Handle(s, "apikey.add_scope", "Add one value to one scope type of a key.", h.addScope)
-	Handle(s, "apikey.delete_scope", "Remove one value from one scope type of a key.", h.deleteScope)
+	Handle(s, "apikey.create", scope.Manage, "Create a key in this account, at most as wide as the calling key.", h.create)
+	Handle(s, "apikey.info", scope.Manage, "Describe a key of this account.", h.info)
+	Handle(s, "apikey.list", scope.Manage, "List the keys of this account.", h.list)
+	Handle(s, "apikey.delete", scope.Manage, "Delete a key of this account.", h.delete)
+	Handle(s, "apikey.add_scope", scope.Manage, "Add one value to one scope type of a key.", h.addScope)
+	Handle(s, "apikey.delete_scope", scope.Manage, "Remove one value from one scope type of a key.", h.deleteScope)
 }
 
 type apikeyHandlers struct{ store *store.Store }

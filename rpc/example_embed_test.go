@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 )
 
@@ -41,7 +42,7 @@ func Example_embedding() {
 	}
 
 	srv := rpc.New(st, rpc.Options{})
-	rpc.Handle(srv, "server.reboot", "Reboot one server.",
+	rpc.Handle(srv, "server.reboot", scope.Update, "Reboot one server.",
 		func(ctx context.Context, p RebootParams) (Server, error) {
 			key, _ := rpc.KeyFromContext(ctx) // who is calling
 			_ = key.Account
@@ -50,7 +51,7 @@ func Example_embedding() {
 			}
 			return Server{Name: p.Name, Status: "rebooting"}, nil
 		})
-	rpc.Handle(srv, "server.list", "List servers.",
+	rpc.Handle(srv, "server.list", scope.Read, "List servers.",
 		func(ctx context.Context, _ struct{}) ([]Server, error) {
 			return []Server{{Name: "web1", Status: "running"}}, nil
 		})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -101,7 +102,7 @@ type serverInfo struct {
 func registerServerMethods(srv *rpc.Server) *[]string {
 	var mu sync.Mutex
 	reboots := &[]string{}
-	rpc.Handle(srv, "server.reboot", "Reboot a server.", func(ctx context.Context, p rebootParams) (serverInfo, error) {
+	rpc.Handle(srv, "server.reboot", scope.Update, "Reboot a server.", func(ctx context.Context, p rebootParams) (serverInfo, error) {
 		if _, ok := rpc.KeyFromContext(ctx); !ok {
 			panic("server.reboot ran without a key")
 		}
@@ -110,10 +111,10 @@ func registerServerMethods(srv *rpc.Server) *[]string {
 		mu.Unlock()
 		return serverInfo{Name: p.Name, Status: "rebooting"}, nil
 	})
-	rpc.Handle(srv, "server.list", "List servers.", func(ctx context.Context, _ struct{}) ([]serverInfo, error) {
+	rpc.Handle(srv, "server.list", scope.Read, "List servers.", func(ctx context.Context, _ struct{}) ([]serverInfo, error) {
 		return []serverInfo{{Name: "web1", Status: "running"}, {Name: "web2", Status: "running"}}, nil
 	})
-	rpc.Handle(srv, "server.panic", "Panic, to test recovery.", func(ctx context.Context, _ struct{}) (struct{}, error) {
+	rpc.Handle(srv, "server.panic", scope.Read, "Panic, to test recovery.", func(ctx context.Context, _ struct{}) (struct{}, error) {
 		panic("boom")
 	})
 	return reboots

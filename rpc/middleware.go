@@ -196,6 +196,7 @@ func (s *Server) checkScope(next handlerFunc) handlerFunc {
 			TakesName: c.method.TakesName(),
 			Name:      name,
 			HasName:   hasName,
+			Access:    c.method.Access,
 		})
 		if err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
 )
@@ -70,6 +71,9 @@ func (s *Server) Register(m Method) {
 	}
 	if m.Handler == nil {
 		panic(fmt.Sprintf("rpc: method %s has no handler", m.Name))
+	}
+	if !slices.Contains(scope.AccessClasses, m.Access) {
+		panic(fmt.Sprintf("rpc: method %s: access class %q is not one of %v", m.Name, m.Access, scope.AccessClasses))
 	}
 	seen := map[string]bool{}
 	m.paramKeys = nil

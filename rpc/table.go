@@ -21,6 +21,9 @@ type Method struct {
 	// Params lists the parameter names in positional order: a call may
 	// send an object with these keys or an array in this order.
 	Params []Param
+	// Access is the method's access class, one of scope.AccessClasses:
+	// READ, CREATE, UPDATE, DELETE or MANAGE. Access scopes restrict by it.
+	Access string
 	// Open methods may be called without a key. All others need one.
 	Open bool
 	// Summary is one line for docs and discovery.
@@ -202,14 +205,15 @@ func describeType(t reflect.Type) string {
 	return "an object"
 }
 
-// Handle registers fn as method name on s. The params struct P declares the
+// Handle registers fn as method name, of access class access, on s. The
+// params struct P declares the
 // parameters: each exported field with a json tag is one, in positional
 // order, required when tagged `rpc:"required"`. A field tagged json:"name"
 // makes the method take a name, which name scopes restrict. The result R is
 // encoded as JSON; it must not be nil.
 //
 // Handle panics if name is taken or malformed, as Register does.
-func Handle[P, R any](s *Server, name, summary string, fn func(context.Context, P) (R, error)) {
+func Handle[P, R any](s *Server, name, access, summary string, fn func(context.Context, P) (R, error)) {
 	t := reflect.TypeFor[P]()
 	if t.Kind() != reflect.Struct {
 		panic(fmt.Sprintf("rpc: params of %s must be a struct, got %s", name, t))
@@ -221,6 +225,7 @@ func Handle[P, R any](s *Server, name, summary string, fn func(context.Context, 
 	}
 	s.Register(Method{
 		Name:    name,
+		Access:  access,
 		Params:  params,
 		Summary: summary,
 		Handler: func(ctx context.Context, p *Params) (any, error) {

@@ -210,7 +210,7 @@ func TestFromMap(t *testing.T) {
 	got, err := scope.FromMap("scopes", map[string][]string{"method": {"b.c", "a.*"}, "name": {"x"}})
 	require.NoError(t, err)
 	assert.Equal(t, scope.Scopes{Method: []string{"a.*", "b.c"}, Name: []string{"x"}}, got)
-	for _, typ := range []string{"Method", "NAME", "ip", "access", ""} {
+	for _, typ := range []string{"Method", "NAME", "Access", "ip", ""} {
 		_, err := scope.FromMap("scopes", map[string][]string{"method": {"a.b"}, typ: {"x"}})
 		var se *scope.Error
 		require.ErrorAs(t, err, &se, "type %q accepted", typ)
@@ -225,4 +225,39 @@ func TestValidType(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "scope_name")
 	assert.Contains(t, err.Error(), "method, name")
+}
+
+// TestCheck_Access: the access type ANDs with method and name.
+func TestCheck_Access(t *testing.T) {
+	for _, class := range scope.AccessClasses {
+		for _, keyClasses := range [][]string{nil, {class}, {scope.Read}, {scope.Read, scope.Update}, scope.AccessClasses} {
+			s := scope.Scopes{Access: keyClasses}
+			err := scope.Check(s, scope.Call{Method: "server.reboot", Access: class})
+			want := len(keyClasses) == 0 || contains(keyClasses, class)
+			assert.Equal(t, want, err == nil, "class %s, key %v", class, keyClasses)
+		}
+	}
+	// All three types together.
+	s := scope.Scopes{Method: []string{"server.*"}, Name: []string{"web1"}, Access: []string{scope.Update}}
+	assert.NoError(t, scope.Check(s, scope.Call{Method: "server.reboot", TakesName: true, Name: "web1", HasName: true, Access: scope.Update}))
+	assert.Error(t, scope.Check(s, scope.Call{Method: "server.delete", TakesName: true, Name: "web1", HasName: true, Access: scope.Delete}))
+	assert.Error(t, scope.Check(s, scope.Call{Method: "server.reboot", TakesName: true, Name: "web2", HasName: true, Access: scope.Update}))
+}
+
+func TestAccessValues(t *testing.T) {
+	got, err := scope.FromMap("scopes", map[string][]string{"access": {"UPDATE", "READ", "READ"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"READ", "UPDATE"}, got.Access)
+	for _, bad := range []string{"read", "Read", "WRITE", "", "ALL"} {
+		_, err := scope.FromMap("scopes", map[string][]string{"access": {bad}})
+		var se *scope.Error
+		require.ErrorAs(t, err, &se, "%q accepted", bad)
+		assert.Equal(t, "scopes.access[0]", se.Field)
+	}
+	assert.Equal(t, []string{"CREATE"}, scope.AccessLevels["basic"])
+	assert.Equal(t, []string{"READ", "CREATE", "UPDATE", "DELETE"}, scope.AccessLevels["apikey"])
+	assert.Equal(t, scope.AccessClasses, scope.AccessLevels["full"])
+	assert.True(t, scope.Covers(scope.Scopes{Access: []string{"READ", "UPDATE"}}, scope.Scopes{Access: []string{"READ"}}))
+	assert.False(t, scope.Covers(scope.Scopes{Access: []string{"READ"}}, scope.Scopes{Access: []string{"READ", "MANAGE"}}))
+	assert.False(t, scope.Covers(scope.Scopes{Access: []string{"READ"}}, scope.Scopes{}))
 }

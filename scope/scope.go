@@ -14,7 +14,28 @@ import (
 const (
 	TypeMethod = "method"
 	TypeName   = "name"
+	TypeAccess = "access"
 )
+
+// Access classes, the REST key API's key_scope: every method declares one,
+// and an "access" scope lists the classes a key may use.
+const (
+	Read   = "READ"
+	Create = "CREATE"
+	Update = "UPDATE"
+	Delete = "DELETE"
+	Manage = "MANAGE" // managing keys and other identities
+)
+
+// AccessClasses lists every access class.
+var AccessClasses = []string{Read, Create, Update, Delete, Manage}
+
+// AccessLevels are filebin's access_level presets, as access scopes.
+var AccessLevels = map[string][]string{
+	"basic":  {Create},
+	"apikey": {Read, Create, Update, Delete},
+	"full":   AccessClasses,
+}
 
 // MaxValueLen is the longest scope value accepted, in characters (Memset's limit).
 const MaxValueLen = 50
@@ -24,7 +45,7 @@ const MaxValueLen = 50
 const MaxValues = 100
 
 // Types lists the scope types this version knows, in display order.
-var Types = []string{TypeMethod, TypeName}
+var Types = []string{TypeMethod, TypeName, TypeAccess}
 
 // Scopes are a key's restrictions. Types AND, values within a type OR, and a
 // type with no values does not restrict. The zero value restricts nothing.
@@ -33,6 +54,7 @@ var Types = []string{TypeMethod, TypeName}
 type Scopes struct {
 	Method []string `json:"method,omitempty"`
 	Name   []string `json:"name,omitempty"`
+	Access []string `json:"access,omitempty"`
 }
 
 // Call is what the checker needs to know of one call.
@@ -45,6 +67,8 @@ type Call struct {
 	// call supplied one as a string.
 	Name    string
 	HasName bool
+	// Access is the method's access class.
+	Access string
 }
 
 // Error is a validation error: Field names what was wrong, Reason says why.
@@ -62,7 +86,9 @@ type Denial struct{ Reason string }
 func (d *Denial) Error() string { return "scope denies call: " + d.Reason }
 
 // IsUnrestricted reports whether s restricts nothing.
-func (s Scopes) IsUnrestricted() bool { return len(s.Method) == 0 && len(s.Name) == 0 }
+func (s Scopes) IsUnrestricted() bool {
+	return len(s.Method) == 0 && len(s.Name) == 0 && len(s.Access) == 0
+}
 
 // Values returns the values of scope type typ, or nil for an unknown type.
 func (s Scopes) Values(typ string) []string {
@@ -71,6 +97,8 @@ func (s Scopes) Values(typ string) []string {
 		return s.Method
 	case TypeName:
 		return s.Name
+	case TypeAccess:
+		return s.Access
 	}
 	return nil
 }
@@ -83,18 +111,20 @@ func (s Scopes) With(typ string, vals []string) Scopes {
 		out.Method = vals
 	case TypeName:
 		out.Name = vals
+	case TypeAccess:
+		out.Access = vals
 	}
 	return out
 }
 
 // Equal reports whether s and o hold the same values, in the same order.
 func (s Scopes) Equal(o Scopes) bool {
-	return slices.Equal(s.Method, o.Method) && slices.Equal(s.Name, o.Name)
+	return slices.Equal(s.Method, o.Method) && slices.Equal(s.Name, o.Name) && slices.Equal(s.Access, o.Access)
 }
 
 // Clone returns a deep copy of s.
 func (s Scopes) Clone() Scopes {
-	return Scopes{Method: slices.Clone(s.Method), Name: slices.Clone(s.Name)}
+	return Scopes{Method: slices.Clone(s.Method), Name: slices.Clone(s.Name), Access: slices.Clone(s.Access)}
 }
 
 // ValidType returns an *Error unless typ is a known scope type.
@@ -118,6 +148,12 @@ func ValidValue(field, typ, v string) error {
 		return &Error{Field: field, Reason: "must not be empty"}
 	case n > MaxValueLen:
 		return &Error{Field: field, Reason: fmt.Sprintf("must be at most %d characters, got %d", MaxValueLen, n)}
+	}
+	if typ == TypeAccess {
+		if !slices.Contains(AccessClasses, v) {
+			return &Error{Field: field, Reason: fmt.Sprintf("%q is not an access class (want one of %s)", v, strings.Join(AccessClasses, ", "))}
+		}
+		return nil
 	}
 	if typ == TypeMethod {
 		if !validMethodPattern(v) {
@@ -194,8 +230,12 @@ func MatchMethod(pattern, method string) bool {
 //
 // Memset's rules: a key with method values may call only a method that one of
 // them matches; a key with name values may call only methods that take a name
-// parameter, with one of those values. Both must hold when both are set.
+// parameter, with one of those values. Then ours: a key with access values
+// may call only methods of those classes. All set types must hold.
 func Check(s Scopes, call Call) error {
+	if len(s.Access) > 0 && !slices.Contains(s.Access, call.Access) {
+		return &Denial{Reason: fmt.Sprintf("%s is of access class %q, outside the key's access scope", call.Method, call.Access)}
+	}
 	if len(s.Method) > 0 && !slices.ContainsFunc(s.Method, func(p string) bool { return MatchMethod(p, call.Method) }) {
 		return &Denial{Reason: fmt.Sprintf("method %s is outside the key's method scope", call.Method)}
 	}
@@ -213,10 +253,14 @@ func Check(s Scopes, call Call) error {
 // Covers reports whether every call that inner allows, outer allows too: the
 // "no escalation" test, judged on the key that would result from a change.
 // For each type that outer restricts, inner must restrict it too, and each of
-// inner's values must be allowed by one of outer's.
+// inner's values must be allowed by one of outer's. (Covers is sufficient,
+// not exact: types are judged one by one, so a combination that happens to
+// allow nothing may still be refused.)
 func Covers(outer, inner Scopes) bool {
+	same := func(o, i string) bool { return o == i }
 	return coversType(outer.Method, inner.Method, methodCovers) &&
-		coversType(outer.Name, inner.Name, func(o, i string) bool { return o == i })
+		coversType(outer.Name, inner.Name, same) &&
+		coversType(outer.Access, inner.Access, same)
 }
 
 func coversType(outer, inner []string, covers func(o, i string) bool) bool {

@@ -35,6 +35,10 @@ func (r *keyRecord) key() Key {
 //	string   comment
 //	list     method scope values (count, then strings)
 //	list     name scope values
+//	list     access scope values
+//
+// Lists missing at the end of a record are empty: a scope type added later
+// appends a list, and older records still read.
 const recordVersion = 1
 
 var errCorrupt = errors.New("store: corrupt key record")
@@ -81,6 +85,9 @@ func (r *keyRecord) unmarshal(b []byte) error {
 	r.Comment = d.string()
 	var scopes scope.Scopes
 	for _, typ := range scope.Types {
+		if d.err == nil && len(d.b) == 0 {
+			break // lists of types newer than the record
+		}
 		n := d.uvarint()
 		if n > uint64(len(d.b)) {
 			d.err = errCorrupt

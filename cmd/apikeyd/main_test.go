@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -133,7 +134,7 @@ func TestMain_Setup(t *testing.T) {
 	m.Config.AdminKey = testAdminKey
 	m.Config.LogFlush = 0
 	m.Setup = func(s *rpc.Server) {
-		rpc.Handle(s, "server.list", "", func(context.Context, struct{}) ([]string, error) { return []string{"web1"}, nil })
+		rpc.Handle(s, "server.list", scope.Read, "", func(context.Context, struct{}) ([]string, error) { return []string{"web1"}, nil })
 	}
 	require.NoError(t, m.Run())
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
