@@ -20,7 +20,7 @@ func benchServer(b *testing.B, logOut io.Writer) (http.Handler, string) {
 	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{NoSync: true})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = st.Close() })
-	_, _, err = st.Bootstrap("operator", adminKey)
+	_, _, err = st.Bootstrap(adminKey)
 	require.NoError(b, err)
 	k, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "bench"})
 	require.NoError(b, err)

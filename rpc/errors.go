@@ -29,21 +29,25 @@ const (
 // Error ids: stable strings in data.error_id, one per distinct failure, listed
 // in docs/api.md. Clients should branch on these, not on messages.
 const (
-	ErrIDParse          = "parse_error"
-	ErrIDInvalidRequest = "invalid_request"
-	ErrIDBodyTooLarge   = "body_too_large"
-	ErrIDBatchTooLarge  = "batch_too_large"
-	ErrIDMediaType      = "unsupported_media_type"
-	ErrIDHTTPMethod     = "http_method_not_allowed"
-	ErrIDMethodNotFound = "method_not_found"
-	ErrIDInvalidParams  = "invalid_params"
-	ErrIDInternal       = "internal_error"
-	ErrIDMissingKey     = "missing_key"
-	ErrIDInvalidKey     = "invalid_key"
-	ErrIDScopeDenied    = "scope_denied"
-	ErrIDEscalation     = "escalation_denied"
-	ErrIDKeyNotFound    = "key_not_found"
-	ErrIDConflict       = "conflict"
+	ErrIDParse           = "parse_error"
+	ErrIDInvalidRequest  = "invalid_request"
+	ErrIDBodyTooLarge    = "body_too_large"
+	ErrIDBatchTooLarge   = "batch_too_large"
+	ErrIDMediaType       = "unsupported_media_type"
+	ErrIDHTTPMethod      = "http_method_not_allowed"
+	ErrIDMethodNotFound  = "method_not_found"
+	ErrIDInvalidParams   = "invalid_params"
+	ErrIDInternal        = "internal_error"
+	ErrIDMissingKey      = "missing_key"
+	ErrIDInvalidKey      = "invalid_key"
+	ErrIDScopeDenied     = "scope_denied"
+	ErrIDEscalation      = "escalation_denied"
+	ErrIDKeyNotFound     = "key_not_found"
+	ErrIDConflict        = "conflict"
+	ErrIDOperatorOnly    = "operator_only"
+	ErrIDAccountNotFound = "account_not_found"
+	ErrIDAccountExists   = "account_exists"
+	ErrIDOperatorAccount = "operator_account"
 )
 
 // Error is an error a client may see: a JSON-RPC code, a stable error id, a
@@ -93,6 +97,12 @@ func toError(err error) *Error {
 		return InvalidParam(se.Field, "%s", se.Reason)
 	case errors.As(err, &denial):
 		return Errorf(CodeForbidden, ErrIDScopeDenied, "this key's scopes do not allow this call")
+	case errors.Is(err, store.ErrAccountNotFound):
+		return Errorf(CodeNotFound, ErrIDAccountNotFound, "no such account")
+	case errors.Is(err, store.ErrAccountExists):
+		return Errorf(CodeConflict, ErrIDAccountExists, "an account of that name exists")
+	case errors.Is(err, store.ErrOperatorAccount):
+		return Errorf(CodeConflict, ErrIDOperatorAccount, "the operator account cannot be deleted")
 	case errors.Is(err, store.ErrNotFound):
 		return Errorf(CodeNotFound, ErrIDKeyNotFound, "no such key in this account")
 	case errors.Is(err, store.ErrConflict):

@@ -37,7 +37,7 @@ func Example_embedding() {
 	}
 	defer st.Close()
 	const operator = "0123456789abcdef0123456789abcdef"
-	if _, _, err := st.Bootstrap("operator", operator); err != nil {
+	if _, _, err := st.Bootstrap(operator); err != nil {
 		panic(err)
 	}
 

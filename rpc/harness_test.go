@@ -69,7 +69,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	_, created, err := st.Bootstrap("operator", adminKey)
+	_, created, err := st.Bootstrap(adminKey)
 	require.NoError(t, err)
 	require.True(t, created)
 

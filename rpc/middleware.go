@@ -190,6 +190,9 @@ func (s *Server) checkScope(next handlerFunc) handlerFunc {
 		if c.method.Open {
 			return next(ctx, c)
 		}
+		if c.method.OperatorOnly && c.key.Account != store.OperatorAccount {
+			return nil, errOperatorOnly
+		}
 		name, hasName := p.name()
 		err := scope.Check(c.key.Scopes, scope.Call{
 			Method:    c.method.Name,
@@ -204,6 +207,8 @@ func (s *Server) checkScope(next handlerFunc) handlerFunc {
 		return next(ctx, c)
 	}
 }
+
+var errOperatorOnly = Errorf(CodeForbidden, ErrIDOperatorOnly, "only keys of the operator account may call this method")
 
 // jsonAppender is implemented by results on hot paths that encode
 // themselves faster than encoding/json's reflection.

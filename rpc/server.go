@@ -56,6 +56,7 @@ func New(st *store.Store, opts Options) *Server {
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.chain = s.middleware()
 	registerAPIKey(s)
+	registerAccount(s)
 	return s
 }
 

@@ -26,6 +26,9 @@ type Method struct {
 	Access string
 	// Open methods may be called without a key. All others need one.
 	Open bool
+	// OperatorOnly methods may be called only with keys of the operator
+	// account (store.OperatorAccount), whatever their scopes.
+	OperatorOnly bool
 	// Summary is one line for docs and discovery.
 	Summary string
 	// Handler runs the call once authentication and the scope check passed.
@@ -214,26 +217,27 @@ func describeType(t reflect.Type) string {
 //
 // Handle panics if name is taken or malformed, as Register does.
 func Handle[P, R any](s *Server, name, access, summary string, fn func(context.Context, P) (R, error)) {
+	s.Register(Typed(Method{Name: name, Access: access, Summary: summary}, fn))
+}
+
+// Typed returns m with its Params and Handler made from fn, as Handle does,
+// for registering with fields Handle does not set, such as OperatorOnly.
+func Typed[P, R any](m Method, fn func(context.Context, P) (R, error)) Method {
 	t := reflect.TypeFor[P]()
 	if t.Kind() != reflect.Struct {
-		panic(fmt.Sprintf("rpc: params of %s must be a struct, got %s", name, t))
+		panic(fmt.Sprintf("rpc: params of %s must be a struct, got %s", m.Name, t))
 	}
 	fields := structParams(t)
-	var params []Param
+	m.Params = nil
 	for _, f := range fields {
-		params = append(params, f.Param)
+		m.Params = append(m.Params, f.Param)
 	}
-	s.Register(Method{
-		Name:    name,
-		Access:  access,
-		Params:  params,
-		Summary: summary,
-		Handler: func(ctx context.Context, p *Params) (any, error) {
-			var in P
-			if err := p.decode(reflect.ValueOf(&in).Elem(), fields); err != nil {
-				return nil, err
-			}
-			return fn(ctx, in)
-		},
-	})
+	m.Handler = func(ctx context.Context, p *Params) (any, error) {
+		var in P
+		if err := p.decode(reflect.ValueOf(&in).Elem(), fields); err != nil {
+			return nil, err
+		}
+		return fn(ctx, in)
+	}
+	return m
 }

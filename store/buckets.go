@@ -6,13 +6,15 @@ package store
 //	keys     key id → keyRecord, binary (record.go)
 //	digests  SHA-256(secret) → key id
 //	account_keys  account + 0x00 + key id → empty (lists keys of an account in id order)
+//	accounts  account name → accountRecord, binary (accounts.go)
 var (
 	bucketMeta        = []byte("meta")
 	bucketKeys        = []byte("keys")
 	bucketDigests     = []byte("digests")
 	bucketAccountKeys = []byte("account_keys")
+	bucketAccounts    = []byte("accounts")
 
-	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys}
+	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts}
 )
 
 var metaSchema = []byte("schema")

@@ -51,16 +51,17 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 	return rec.key(), nil
 }
 
-// Bootstrap creates the operator's key with the given secret in account when
-// the store holds no key at all, in one transaction. It reports whether it
-// created one. A store that holds keys is left unchanged.
-func (s *Store) Bootstrap(account, secret string) (Key, bool, error) {
+// Bootstrap creates the operator account and its key with the given secret
+// when the store holds no key at all, in one transaction. It reports whether
+// it created them. A store that holds keys is left unchanged.
+func (s *Store) Bootstrap(secret string) (Key, bool, error) {
 	if !IsSecret(secret) {
 		return Key{}, false, fmt.Errorf("store: operator key must be %d lowercase hex digits", SecretLen)
 	}
+	now := s.now().UTC().Truncate(time.Second)
 	rec := &keyRecord{
 		ID:      newKeyID(),
-		Account: account,
+		Account: OperatorAccount,
 		Digest:  digest(secret),
 		Comment: "operator",
 		Created: s.now().UTC().Truncate(time.Second),
@@ -68,6 +69,12 @@ func (s *Store) Bootstrap(account, secret string) (Key, bool, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if k, _ := tx.Bucket(bucketKeys).Cursor().First(); k != nil {
 			return errUnchanged // roll back: a store with keys is left as it is
+		}
+		if tx.Bucket(bucketAccounts).Get([]byte(OperatorAccount)) == nil {
+			acct := accountRecord{Name: OperatorAccount, Comment: "the operator", Created: now}
+			if err := tx.Bucket(bucketAccounts).Put([]byte(OperatorAccount), acct.marshal()); err != nil {
+				return err
+			}
 		}
 		return putNewKey(tx, rec)
 	})
@@ -214,19 +221,24 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 			return err
 		}
 		d = rec.Digest
-		if err := tx.Bucket(bucketDigests).Delete(rec.Digest[:]); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketAccountKeys).Delete(accountKey(rec.Account, rec.ID)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketKeys).Delete([]byte(rec.ID))
+		return deleteRecord(tx, &rec)
 	})
 	if err != nil {
 		return err
 	}
 	s.cache.invalidate(d)
 	return nil
+}
+
+// deleteRecord removes a key and its index entries.
+func deleteRecord(tx *bolt.Tx, rec *keyRecord) error {
+	if err := tx.Bucket(bucketDigests).Delete(rec.Digest[:]); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketAccountKeys).Delete(accountKey(rec.Account, rec.ID)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketKeys).Delete([]byte(rec.ID))
 }
 
 // errUnchanged ends a write transaction that found nothing to change.

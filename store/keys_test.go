@@ -183,19 +183,19 @@ func TestStore_Locked(t *testing.T) {
 func TestStore_Bootstrap(t *testing.T) {
 	st := MustOpenStore(t)
 	const secret = "00112233445566778899aabbccddeeff"
-	_, _, err := st.Bootstrap("operator", "short")
+	_, _, err := st.Bootstrap("short")
 	assert.Error(t, err)
-	_, _, err = st.Bootstrap("operator", "00112233445566778899AABBCCDDEEFF")
+	_, _, err = st.Bootstrap("00112233445566778899AABBCCDDEEFF")
 	assert.Error(t, err, "upper-case hex is not a secret")
 
-	k, created, err := st.Bootstrap("operator", secret)
+	k, created, err := st.Bootstrap(secret)
 	require.NoError(t, err)
 	assert.True(t, created)
 	assert.Equal(t, "operator", k.Account)
 	assert.True(t, k.Scopes.IsUnrestricted())
 
 	before := snapshot(t, st)
-	_, created, err = st.Bootstrap("operator", "ffeeddccbbaa99887766554433221100")
+	_, created, err = st.Bootstrap("ffeeddccbbaa99887766554433221100")
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.Equal(t, before, snapshot(t, st), "bootstrap of a store with keys wrote")

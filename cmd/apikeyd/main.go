@@ -27,9 +27,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// OperatorAccount is the account of the key created on an empty store.
-const OperatorAccount = "operator"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -349,7 +346,7 @@ func (m *Main) bootstrap(log zerolog.Logger) error {
 	if secret == "" {
 		secret, generated = store.NewSecret(), true
 	}
-	k, created, err := m.Store.Bootstrap(OperatorAccount, secret)
+	k, created, err := m.Store.Bootstrap(secret)
 	if err != nil || !created {
 		return err
 	}

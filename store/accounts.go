@@ -1,0 +1,198 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// OperatorAccount is the account of the key Bootstrap creates: the one
+// account whose keys may manage accounts.
+const OperatorAccount = "operator"
+
+// Account is a tenant: every key belongs to exactly one.
+type Account struct {
+	Name    string
+	Comment string
+	Created time.Time
+	// Keys is the number of keys in the account.
+	Keys int
+}
+
+// accountRecord is an Account as stored in the accounts bucket, binary:
+// version byte (1), name, comment, created (Unix seconds, varint).
+type accountRecord struct {
+	Name    string
+	Comment string
+	Created time.Time
+}
+
+func (r *accountRecord) marshal() []byte {
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(r.Name)+len(r.Comment)+binary.MaxVarintLen64)
+	b = append(b, recordVersion)
+	b = appendString(b, r.Name)
+	b = appendString(b, r.Comment)
+	return binary.AppendVarint(b, r.Created.Unix())
+}
+
+func (r *accountRecord) unmarshal(b []byte) error {
+	d := decoder{b: b}
+	if v := d.byte(); v != recordVersion {
+		return fmt.Errorf("%w: account format version %d", errCorrupt, v)
+	}
+	r.Name = d.string()
+	r.Comment = d.string()
+	r.Created = time.Unix(d.varint(), 0).UTC()
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	return d.err
+}
+
+func (r *accountRecord) account(keys int) Account {
+	return Account{Name: r.Name, Comment: r.Comment, Created: r.Created, Keys: keys}
+}
+
+// CreateAccount creates the account name and its first key, unrestricted
+// within the account, in one transaction. It returns the account, the key
+// and the key's secret, which exists nowhere else. A taken name is
+// ErrAccountExists.
+func (s *Store) CreateAccount(name, comment string) (Account, Key, string, error) {
+	secret := NewSecret()
+	now := s.now().UTC().Truncate(time.Second)
+	acct := accountRecord{Name: name, Comment: comment, Created: now}
+	rec := &keyRecord{ID: newKeyID(), Account: name, Digest: digest(secret), Comment: "first key of " + name, Created: now}
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		accounts := tx.Bucket(bucketAccounts)
+		if accounts.Get([]byte(name)) != nil {
+			return ErrAccountExists
+		}
+		if err := accounts.Put([]byte(name), acct.marshal()); err != nil {
+			return err
+		}
+		return putNewKey(tx, rec)
+	})
+	if err != nil {
+		return Account{}, Key{}, "", err
+	}
+	return acct.account(1), rec.key(), secret, nil
+}
+
+// Account returns the account name, or ErrAccountNotFound.
+func (s *Store) Account(name string) (Account, error) {
+	var out Account
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rec, err := findAccount(tx, name)
+		if err != nil {
+			return err
+		}
+		out = rec.account(countKeys(tx, name))
+		return nil
+	})
+	return out, err
+}
+
+// Accounts returns every account, by name.
+func (s *Store) Accounts() ([]Account, error) {
+	out := []Account{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+			var rec accountRecord
+			if err := rec.unmarshal(v); err != nil {
+				return err
+			}
+			out = append(out, rec.account(countKeys(tx, rec.Name)))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// UpdateAccount sets the comment of account name.
+func (s *Store) UpdateAccount(name, comment string) (Account, error) {
+	var out Account
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		rec, err := findAccount(tx, name)
+		if err != nil {
+			return err
+		}
+		if rec.Comment == comment {
+			out = rec.account(countKeys(tx, name))
+			return errUnchanged
+		}
+		rec.Comment = comment
+		if err := tx.Bucket(bucketAccounts).Put([]byte(name), rec.marshal()); err != nil {
+			return err
+		}
+		out = rec.account(countKeys(tx, name))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		return Account{}, err
+	}
+	return out, nil
+}
+
+// DeleteAccount deletes account name and every key in it, in one
+// transaction; once it returns, none of those keys authenticates. The
+// operator account cannot be deleted (ErrOperatorAccount).
+func (s *Store) DeleteAccount(name string) error {
+	if name == OperatorAccount {
+		return ErrOperatorAccount
+	}
+	var digests [][32]byte
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		digests = digests[:0]
+		if _, err := findAccount(tx, name); err != nil {
+			return err
+		}
+		prefix := accountKey(name, "")
+		var ids [][]byte
+		c := tx.Bucket(bucketAccountKeys).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			ids = append(ids, bytes.Clone(k[len(prefix):]))
+		}
+		for _, id := range ids {
+			rec, err := decodeRecord(tx.Bucket(bucketKeys).Get(id))
+			if err != nil {
+				return err
+			}
+			if err := deleteRecord(tx, &rec); err != nil {
+				return err
+			}
+			digests = append(digests, rec.Digest)
+		}
+		return tx.Bucket(bucketAccounts).Delete([]byte(name))
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range digests {
+		s.cache.invalidate(d)
+	}
+	return nil
+}
+
+func findAccount(tx *bolt.Tx, name string) (accountRecord, error) {
+	var rec accountRecord
+	v := tx.Bucket(bucketAccounts).Get([]byte(name))
+	if v == nil {
+		return rec, ErrAccountNotFound
+	}
+	err := rec.unmarshal(v)
+	return rec, err
+}
+
+func countKeys(tx *bolt.Tx, account string) int {
+	prefix := accountKey(account, "")
+	n := 0
+	c := tx.Bucket(bucketAccountKeys).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
+}

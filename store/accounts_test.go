@@ -1,0 +1,51 @@
+package store_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStore_Accounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apikeyd.db")
+	st := MustOpenStoreAt(t, path)
+	_, _, err := st.Bootstrap("00112233445566778899aabbccddeeff")
+	require.NoError(t, err)
+	op, err := st.Account(store.OperatorAccount)
+	require.NoError(t, err)
+	assert.Equal(t, 1, op.Keys)
+
+	a, k, secret, err := st.CreateAccount("acme", "Acme")
+	require.NoError(t, err)
+	assert.Equal(t, store.Account{Name: "acme", Comment: "Acme", Created: testNow, Keys: 1}, a)
+	assert.Equal(t, "acme", k.Account)
+	_, _, _, err = st.CreateAccount("acme", "again")
+	assert.ErrorIs(t, err, store.ErrAccountExists)
+	assert.ErrorIs(t, err, store.ErrConflict)
+
+	_, err = st.Account("nobody")
+	assert.ErrorIs(t, err, store.ErrAccountNotFound)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.ErrorIs(t, st.DeleteAccount(store.OperatorAccount), store.ErrOperatorAccount)
+	assert.ErrorIs(t, st.DeleteAccount("nobody"), store.ErrAccountNotFound)
+
+	// Survives a reopen.
+	require.NoError(t, st.Close())
+	st = MustOpenStoreAt(t, path)
+	all, err := st.Accounts()
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	assert.Equal(t, "acme", all[0].Name)
+
+	_, err = st.KeyBySecret(secret) // cached
+	require.NoError(t, err)
+	require.NoError(t, st.DeleteAccount("acme"))
+	_, err = st.KeyBySecret(secret)
+	assert.ErrorIs(t, err, store.ErrNotFound, "a key of a deleted account still authenticates")
+	keys, err := st.Keys("acme")
+	require.NoError(t, err)
+	assert.Empty(t, keys)
+}
