@@ -20,6 +20,9 @@ type KeyInfo struct {
 	// Created is whole seconds in UTC, so it encodes as RFC 3339 like
 	// "2026-01-02T03:04:05Z".
 	Created time.Time `json:"created"`
+	// Owner is the user holding the key ("user:alice"); absent for keys of
+	// the account itself.
+	Owner string `json:"owner,omitempty"`
 }
 
 // NewKeyInfo is apikey.create's reply: the key's info and, this once, its
@@ -59,7 +62,12 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 	dst = appendJSONString(dst, i.Comment)
 	dst = append(dst, `,"created":"`...)
 	dst = i.Created.AppendFormat(dst, time.RFC3339Nano)
-	return append(dst, '"', '}')
+	dst = append(dst, '"')
+	if i.Owner != "" {
+		dst = append(dst, `,"owner":`...)
+		dst = appendJSONString(dst, i.Owner)
+	}
+	return append(dst, '}')
 }
 
 // AppendJSON appends n as encoding/json would encode it. NewKeyInfo must
@@ -72,7 +80,7 @@ func (n NewKeyInfo) AppendJSON(dst []byte) []byte {
 }
 
 func keyInfo(k store.Key) KeyInfo {
-	return KeyInfo{ID: k.ID, Scopes: k.Scopes, Comment: k.Comment, Created: k.Created.UTC()}
+	return KeyInfo{ID: k.ID, Scopes: k.Scopes, Comment: k.Comment, Created: k.Created.UTC(), Owner: k.Owner}
 }
 
 type createParams struct {

@@ -26,6 +26,8 @@ func TestKeyInfo_AppendJSON(t *testing.T) {
 			{ID: "x", Scopes: scope.Scopes{Method: []string{"a.b"}, Name: []string{s, "web1"}}},
 			{ID: "x", Scopes: scope.Scopes{Name: []string{s}, Access: []string{"READ", "MANAGE"}}},
 			{ID: "x", Scopes: scope.Scopes{Access: []string{"UPDATE"}}},
+			{ID: "x", Owner: s},
+			{ID: "x", Owner: "user:alice", Comment: s},
 		} {
 			want, err := json.Marshal(info)
 			require.NoError(t, err)

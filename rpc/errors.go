@@ -48,6 +48,11 @@ const (
 	ErrIDAccountNotFound = "account_not_found"
 	ErrIDAccountExists   = "account_exists"
 	ErrIDOperatorAccount = "operator_account"
+	ErrIDLoginFailed     = "login_failed"
+	ErrIDLoginLocked     = "login_locked"
+	ErrIDBusy            = "busy"
+	ErrIDUserNotFound    = "user_not_found"
+	ErrIDUserExists      = "user_exists"
 )
 
 // Error is an error a client may see: a JSON-RPC code, a stable error id, a
@@ -97,6 +102,10 @@ func toError(err error) *Error {
 		return InvalidParam(se.Field, "%s", se.Reason)
 	case errors.As(err, &denial):
 		return Errorf(CodeForbidden, ErrIDScopeDenied, "this key's scopes do not allow this call")
+	case errors.Is(err, store.ErrUserNotFound):
+		return Errorf(CodeNotFound, ErrIDUserNotFound, "no such user in this account")
+	case errors.Is(err, store.ErrUserExists):
+		return Errorf(CodeConflict, ErrIDUserExists, "that user name is taken")
 	case errors.Is(err, store.ErrAccountNotFound):
 		return Errorf(CodeNotFound, ErrIDAccountNotFound, "no such account")
 	case errors.Is(err, store.ErrAccountExists):

@@ -57,6 +57,7 @@ func New(st *store.Store, opts Options) *Server {
 	s.chain = s.middleware()
 	registerAPIKey(s)
 	registerAccount(s)
+	registerUser(s)
 	return s
 }
 

@@ -166,6 +166,9 @@ func (s *Store) DeleteAccount(name string) error {
 			}
 			digests = append(digests, rec.Digest)
 		}
+		if err := deleteAccountUsers(tx, name); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketAccounts).Delete([]byte(name))
 	})
 	if err != nil {
@@ -173,6 +176,32 @@ func (s *Store) DeleteAccount(name string) error {
 	}
 	for _, d := range digests {
 		s.cache.invalidate(d)
+	}
+	return nil
+}
+
+// deleteAccountUsers deletes the users of account (their keys go with the
+// account's keys).
+func deleteAccountUsers(tx *bolt.Tx, account string) error {
+	users := tx.Bucket(bucketUsers)
+	var names [][]byte
+	err := users.ForEach(func(k, v []byte) error {
+		var rec userRecord
+		if err := rec.unmarshal(v); err != nil {
+			return err
+		}
+		if rec.Account == account {
+			names = append(names, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := users.Delete(n); err != nil {
+			return err
+		}
 	}
 	return nil
 }

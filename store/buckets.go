@@ -7,14 +7,18 @@ package store
 //	digests  SHA-256(secret) → key id
 //	account_keys  account + 0x00 + key id → empty (lists keys of an account in id order)
 //	accounts  account name → accountRecord, binary (accounts.go)
+//	users     user name → userRecord, binary (users.go); names are global, for login
+//	owner_keys  owner ("user:<name>") + 0x00 + key id → empty (lists a user's keys)
 var (
 	bucketMeta        = []byte("meta")
 	bucketKeys        = []byte("keys")
 	bucketDigests     = []byte("digests")
 	bucketAccountKeys = []byte("account_keys")
 	bucketAccounts    = []byte("accounts")
+	bucketUsers       = []byte("users")
+	bucketOwnerKeys   = []byte("owner_keys")
 
-	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts}
+	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts, bucketUsers, bucketOwnerKeys}
 )
 
 var metaSchema = []byte("schema")

@@ -17,6 +17,9 @@ type Key struct {
 	Scopes  scope.Scopes
 	Comment string
 	Created time.Time
+	// Owner names the user whose key this is ("user:alice"), or is empty
+	// for a key of the account itself.
+	Owner string
 }
 
 // NewKey describes a key to create. Scopes must be normalised already.
@@ -24,6 +27,7 @@ type NewKey struct {
 	Account string
 	Scopes  scope.Scopes
 	Comment string
+	Owner   string
 }
 
 // CreateKey stores a new key of nk and returns it with its secret, which
@@ -42,6 +46,7 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 		Digest:  digest(secret),
 		Scopes:  nk.Scopes.Clone(),
 		Comment: nk.Comment,
+		Owner:   nk.Owner,
 		Created: s.now().UTC().Truncate(time.Second),
 	}
 	err := s.db.Batch(func(tx *bolt.Tx) error { return putNewKey(tx, rec) })
@@ -96,6 +101,11 @@ func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
 	}
 	if err := tx.Bucket(bucketAccountKeys).Put(accountKey(rec.Account, rec.ID), nil); err != nil {
 		return err
+	}
+	if rec.Owner != "" {
+		if err := tx.Bucket(bucketOwnerKeys).Put(accountKey(rec.Owner, rec.ID), nil); err != nil {
+			return err
+		}
 	}
 	return putRecord(tx, rec)
 }
@@ -237,6 +247,11 @@ func deleteRecord(tx *bolt.Tx, rec *keyRecord) error {
 	}
 	if err := tx.Bucket(bucketAccountKeys).Delete(accountKey(rec.Account, rec.ID)); err != nil {
 		return err
+	}
+	if rec.Owner != "" {
+		if err := tx.Bucket(bucketOwnerKeys).Delete(accountKey(rec.Owner, rec.ID)); err != nil {
+			return err
+		}
 	}
 	return tx.Bucket(bucketKeys).Delete([]byte(rec.ID))
 }

@@ -17,10 +17,11 @@ type keyRecord struct {
 	Scopes  scope.Scopes
 	Comment string
 	Created time.Time
+	Owner   string // "user:<name>", or empty for a key of the account itself
 }
 
 func (r *keyRecord) key() Key {
-	return Key{ID: r.ID, Account: r.Account, Scopes: r.Scopes, Comment: r.Comment, Created: r.Created}
+	return Key{ID: r.ID, Account: r.Account, Scopes: r.Scopes, Comment: r.Comment, Created: r.Created, Owner: r.Owner}
 }
 
 // Records are binary, not JSON: authentication decodes one on every call and
@@ -33,6 +34,7 @@ func (r *keyRecord) key() Key {
 //	[32]byte digest
 //	varint   created, Unix seconds
 //	string   comment
+//	string   owner
 //	list     method scope values (count, then strings)
 //	list     name scope values
 //	list     access scope values
@@ -44,7 +46,7 @@ const recordVersion = 1
 var errCorrupt = errors.New("store: corrupt key record")
 
 func (r *keyRecord) marshal() []byte {
-	n := 1 + 3*binary.MaxVarintLen64 + len(r.ID) + len(r.Account) + 32 + len(r.Comment) + 2*binary.MaxVarintLen64
+	n := 1 + 4*binary.MaxVarintLen64 + len(r.ID) + len(r.Account) + 32 + len(r.Comment) + len(r.Owner) + 3*binary.MaxVarintLen64
 	for _, typ := range scope.Types {
 		for _, v := range r.Scopes.Values(typ) {
 			n += binary.MaxVarintLen64 + len(v)
@@ -57,6 +59,7 @@ func (r *keyRecord) marshal() []byte {
 	b = append(b, r.Digest[:]...)
 	b = binary.AppendVarint(b, r.Created.Unix())
 	b = appendString(b, r.Comment)
+	b = appendString(b, r.Owner)
 	for _, typ := range scope.Types {
 		vals := r.Scopes.Values(typ)
 		b = binary.AppendUvarint(b, uint64(len(vals)))
@@ -83,6 +86,7 @@ func (r *keyRecord) unmarshal(b []byte) error {
 	copy(r.Digest[:], d.bytes(32))
 	r.Created = time.Unix(d.varint(), 0).UTC()
 	r.Comment = d.string()
+	r.Owner = d.string()
 	var scopes scope.Scopes
 	for _, typ := range scope.Types {
 		if d.err == nil && len(d.b) == 0 {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,14 +25,25 @@ type Options struct {
 	// AuthCacheSize bounds the keys KeyBySecret keeps in memory; 0 means
 	// 16384, a negative value turns the cache off.
 	AuthCacheSize int
+	// MaxConcurrentHashes caps argon2id runs at once (each takes 19 MiB);
+	// 0 means 2.
+	MaxConcurrentHashes int
+	// MaxLoginFailures in a row lock a user name out for LockoutDuration;
+	// 0 means 5 and 15 minutes.
+	MaxLoginFailures int
+	LockoutDuration  time.Duration
 }
 
 // Store is an open apikeyd data file. It is safe for concurrent use.
 type Store struct {
-	db    *bolt.DB
-	now   func() time.Time
-	path  string
-	cache *authCache
+	db      *bolt.DB
+	now     func() time.Time
+	path    string
+	cache   *authCache
+	hashSem chan struct{}
+	logins  *loginGuard
+
+	hashRuns, hashInFlight, hashPeak atomic.Int64
 }
 
 // Open opens or creates the data file at path, creates missing buckets and
@@ -56,7 +68,21 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.AuthCacheSize == 0 {
 		opts.AuthCacheSize = 16384
 	}
-	s := &Store{db: db, now: opts.Now, path: path, cache: newAuthCache(opts.AuthCacheSize)}
+	if opts.MaxConcurrentHashes <= 0 {
+		opts.MaxConcurrentHashes = 2
+	}
+	if opts.MaxLoginFailures <= 0 {
+		opts.MaxLoginFailures = 5
+	}
+	if opts.LockoutDuration <= 0 {
+		opts.LockoutDuration = 15 * time.Minute
+	}
+	s := &Store{
+		db: db, now: opts.Now, path: path,
+		cache:   newAuthCache(opts.AuthCacheSize),
+		hashSem: make(chan struct{}, opts.MaxConcurrentHashes),
+		logins:  &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
+	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)

@@ -1,0 +1,241 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
+)
+
+// Password limits, in characters.
+const (
+	MinPasswordLen = 8
+	MaxPasswordLen = 256
+)
+
+// UserInfo is a user as user.* methods return it. Never a password or hash.
+type UserInfo struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+type userParams struct {
+	Name     string `json:"name" rpc:"required"`
+	Password string `json:"password" rpc:"required"`
+}
+
+type userNameParams struct {
+	Name string `json:"name" rpc:"required"`
+}
+
+type loginParams struct {
+	Username    string `json:"username" rpc:"required"`
+	Password    string `json:"password" rpc:"required"`
+	AccessLevel string `json:"access_level" rpc:"required"`
+	Comment     string `json:"comment"`
+}
+
+type userAPIKeysParams struct {
+	Username string `json:"username"`
+}
+
+type deleteAPIKeyParams struct {
+	DeleteKey string `json:"delete_key" rpc:"required"`
+}
+
+// FilebinKey is one key in user.apikeys and user.delete_apikey replies,
+// in filebin's shape; "key" holds the public id, never the secret.
+type FilebinKey struct {
+	Key         string    `json:"key"`
+	Created     time.Time `json:"created"`
+	Comment     string    `json:"comment"`
+	AccessLevel string    `json:"access_level"`
+}
+
+func registerUser(s *Server) {
+	h := userHandlers{store: s.store}
+	s.Register(Typed(Method{Name: "user.create", Access: scope.Manage, Summary: "Create a user in this account."}, h.create))
+	s.Register(Typed(Method{Name: "user.delete", Access: scope.Manage, Summary: "Delete a user of this account and the keys it holds."}, h.delete))
+	s.Register(Typed(Method{Name: "user.list", Access: scope.Manage, Summary: "List the users of this account."}, h.list))
+	s.Register(Typed(Method{Name: "user.set_password", Access: scope.Manage, Summary: "Set a user's password."}, h.setPassword))
+	s.Register(Typed(Method{Name: "user.create_apikey", Access: scope.Manage, Open: true,
+		Summary: "Log in with a user name and password and get a new key."}, h.createAPIKey))
+	s.Register(Typed(Method{Name: "user.apikeys", Access: scope.Manage, Summary: "List the keys a user holds."}, h.apikeys))
+	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Manage, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
+}
+
+type userHandlers struct{ store *store.Store }
+
+func (h userHandlers) create(ctx context.Context, p userParams) (UserInfo, error) {
+	if err := validIdentityName("name", p.Name); err != nil {
+		return UserInfo{}, err
+	}
+	if err := validPassword(p.Password); err != nil {
+		return UserInfo{}, err
+	}
+	u, err := h.store.CreateUser(ctx, caller(ctx).Account, p.Name, p.Password)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return UserInfo{Name: u.Name, Created: u.Created}, nil
+}
+
+func (h userHandlers) delete(ctx context.Context, p userNameParams) (struct{}, error) {
+	if err := validIdentityName("name", p.Name); err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, h.store.DeleteUser(caller(ctx).Account, p.Name)
+}
+
+func (h userHandlers) list(ctx context.Context, _ noParams) ([]UserInfo, error) {
+	users, err := h.store.Users(caller(ctx).Account)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UserInfo, len(users))
+	for i, u := range users {
+		out[i] = UserInfo{Name: u.Name, Created: u.Created}
+	}
+	return out, nil
+}
+
+func (h userHandlers) setPassword(ctx context.Context, p userParams) (struct{}, error) {
+	if err := validIdentityName("name", p.Name); err != nil {
+		return struct{}{}, err
+	}
+	if err := validPassword(p.Password); err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, h.store.SetPassword(ctx, caller(ctx).Account, p.Name, p.Password)
+}
+
+var errLoginFailed = Errorf(CodeUnauthenticated, ErrIDLoginFailed, "wrong user name or password")
+
+// createAPIKey is filebin's user/create_apikey: the one method callable
+// without a key. Bad input is refused before any password is hashed; every
+// failed login then costs the same and counts toward a lockout.
+func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyInfo, error) {
+	access, ok := scope.AccessLevels[p.AccessLevel]
+	if !ok {
+		return NewKeyInfo{}, InvalidParam("access_level", "must be one of %s", strings.Join(slices.Sorted(maps.Keys(scope.AccessLevels)), ", "))
+	}
+	if err := validComment(p.Comment); err != nil {
+		return NewKeyInfo{}, err
+	}
+	if p.Username == "" || len(p.Username) > MaxIdentityNameLen || p.Password == "" || len(p.Password) > 4*MaxPasswordLen {
+		return NewKeyInfo{}, errLoginFailed // never hashed: cannot be right
+	}
+	u, err := h.store.Login(ctx, p.Username, p.Password)
+	var locked *store.LockedError
+	switch {
+	case errors.As(err, &locked):
+		secs := int(math.Ceil(locked.RetryAfter.Seconds()))
+		return NewKeyInfo{}, &Error{Code: CodeRateLimited, ID: ErrIDLoginLocked,
+			Message: fmt.Sprintf("too many failed logins for this user name; try again in %d seconds", max(secs, 1))}
+	case errors.Is(err, store.ErrLoginFailed):
+		return NewKeyInfo{}, errLoginFailed
+	case errors.Is(err, store.ErrBusy):
+		return NewKeyInfo{}, Errorf(CodeRateLimited, ErrIDBusy, "too many logins at once; try again shortly")
+	case err != nil:
+		return NewKeyInfo{}, err
+	}
+	k, secret, err := h.store.CreateKey(store.NewKey{
+		Account: u.Account,
+		Scopes:  scope.Scopes{Access: slices.Sorted(slices.Values(access))},
+		Comment: p.Comment,
+		Owner:   store.UserOwner(u.Name),
+	})
+	if err != nil {
+		return NewKeyInfo{}, err
+	}
+	return NewKeyInfo{KeyInfo: keyInfo(k), Key: secret}, nil
+}
+
+// apikeys lists the keys of a user: the user whose key calls, or, for a key
+// of the account itself, the user named.
+func (h userHandlers) apikeys(ctx context.Context, p userAPIKeysParams) (map[string]map[string]FilebinKey, error) {
+	owner, err := h.ownerFor(ctx, p.Username)
+	if err != nil {
+		return nil, err
+	}
+	me := caller(ctx)
+	keys, err := h.store.KeysOf(me.Account, owner)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]FilebinKey{}
+	for _, k := range keys {
+		out[k.ID] = filebinKey(k)
+	}
+	return map[string]map[string]FilebinKey{"apikeys": out}, nil
+}
+
+// deleteAPIKey deletes a key the calling key's user holds (or, for a key of
+// the account itself, any key of the account it covers).
+func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (map[string]map[string]FilebinKey, error) {
+	if err := validRef(p.DeleteKey); err != nil {
+		return nil, InvalidParam("delete_key", "must be a key id or a key (32 lowercase hex digits)")
+	}
+	me := caller(ctx)
+	var deleted store.Key
+	err := h.store.DeleteKey(me.Account, p.DeleteKey, func(target store.Key) error {
+		if me.Owner != "" && target.Owner != me.Owner {
+			return store.ErrNotFound // another user's key: as if absent
+		}
+		if !scope.Covers(me.Scopes, target.Scopes) {
+			return errTargetWider
+		}
+		deleted = target
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]map[string]FilebinKey{"deleted_keys": {deleted.ID: filebinKey(deleted)}}, nil
+}
+
+func (h userHandlers) ownerFor(ctx context.Context, username string) (string, error) {
+	me := caller(ctx)
+	if me.Owner != "" {
+		if username != "" && store.UserOwner(username) != me.Owner {
+			return "", Errorf(CodeForbidden, ErrIDScopeDenied, "a user's key may list only that user's keys")
+		}
+		return me.Owner, nil
+	}
+	if username == "" {
+		return "", InvalidParam("username", "is required with a key that no user holds")
+	}
+	if err := validIdentityName("username", username); err != nil {
+		return "", err
+	}
+	return store.UserOwner(username), nil
+}
+
+func filebinKey(k store.Key) FilebinKey {
+	level := "custom"
+	for name, preset := range scope.AccessLevels {
+		if slices.Equal(k.Scopes.Access, slices.Sorted(slices.Values(preset))) && len(k.Scopes.Method) == 0 && len(k.Scopes.Name) == 0 {
+			level = name
+		}
+	}
+	return FilebinKey{Key: k.ID, Created: k.Created, Comment: k.Comment, AccessLevel: level}
+}
+
+func validPassword(pw string) error {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n < MinPasswordLen:
+		return InvalidParam("password", "must be at least %d characters", MinPasswordLen)
+	case n > MaxPasswordLen:
+		return InvalidParam("password", "must be at most %d characters", MaxPasswordLen)
+	}
+	return nil
+}
