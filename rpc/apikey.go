@@ -86,6 +86,8 @@ func keyInfo(k store.Key) KeyInfo {
 type createParams struct {
 	Scopes  map[string][]string `json:"scopes"`
 	Comment string              `json:"comment"`
+	// ServiceAccount names a service account of this account to hold the key.
+	ServiceAccount string `json:"service_account"`
 }
 
 type idParams struct {
@@ -140,7 +142,17 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	if !scope.Covers(me.Scopes, scopes) {
 		return NewKeyInfo{}, errEscalation
 	}
-	k, secret, err := h.store.CreateKey(store.NewKey{Account: me.Account, Scopes: scopes, Comment: p.Comment})
+	owner := ""
+	if p.ServiceAccount != "" {
+		if err := validIdentityName("service_account", p.ServiceAccount); err != nil {
+			return NewKeyInfo{}, err
+		}
+		if _, err := h.store.ServiceAccount(me.Account, p.ServiceAccount); err != nil {
+			return NewKeyInfo{}, err
+		}
+		owner = store.ServiceAccountOwner(me.Account, p.ServiceAccount)
+	}
+	k, secret, err := h.store.CreateKey(store.NewKey{Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner})
 	if err != nil {
 		return NewKeyInfo{}, err
 	}

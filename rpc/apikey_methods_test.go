@@ -98,7 +98,7 @@ func TestAPIKey_Create(t *testing.T) {
 		{"ErrTooManyValues", map[string]any{"scopes": map[string][]string{"name": manyNames(101)}}, "scopes.name"},
 		{"ErrUnknownParam", map[string]any{"commment": "typo"}, "commment"},
 		{"ErrParamCase", map[string]any{"Comment": "x"}, "Comment"},
-		{"ErrTooManyPositional", []any{nil, "c", "extra"}, ""},
+		{"ErrTooManyPositional", []any{nil, "c", "", "extra"}, ""},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

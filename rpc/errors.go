@@ -29,30 +29,32 @@ const (
 // Error ids: stable strings in data.error_id, one per distinct failure, listed
 // in docs/api.md. Clients should branch on these, not on messages.
 const (
-	ErrIDParse           = "parse_error"
-	ErrIDInvalidRequest  = "invalid_request"
-	ErrIDBodyTooLarge    = "body_too_large"
-	ErrIDBatchTooLarge   = "batch_too_large"
-	ErrIDMediaType       = "unsupported_media_type"
-	ErrIDHTTPMethod      = "http_method_not_allowed"
-	ErrIDMethodNotFound  = "method_not_found"
-	ErrIDInvalidParams   = "invalid_params"
-	ErrIDInternal        = "internal_error"
-	ErrIDMissingKey      = "missing_key"
-	ErrIDInvalidKey      = "invalid_key"
-	ErrIDScopeDenied     = "scope_denied"
-	ErrIDEscalation      = "escalation_denied"
-	ErrIDKeyNotFound     = "key_not_found"
-	ErrIDConflict        = "conflict"
-	ErrIDOperatorOnly    = "operator_only"
-	ErrIDAccountNotFound = "account_not_found"
-	ErrIDAccountExists   = "account_exists"
-	ErrIDOperatorAccount = "operator_account"
-	ErrIDLoginFailed     = "login_failed"
-	ErrIDLoginLocked     = "login_locked"
-	ErrIDBusy            = "busy"
-	ErrIDUserNotFound    = "user_not_found"
-	ErrIDUserExists      = "user_exists"
+	ErrIDParse                  = "parse_error"
+	ErrIDInvalidRequest         = "invalid_request"
+	ErrIDBodyTooLarge           = "body_too_large"
+	ErrIDBatchTooLarge          = "batch_too_large"
+	ErrIDMediaType              = "unsupported_media_type"
+	ErrIDHTTPMethod             = "http_method_not_allowed"
+	ErrIDMethodNotFound         = "method_not_found"
+	ErrIDInvalidParams          = "invalid_params"
+	ErrIDInternal               = "internal_error"
+	ErrIDMissingKey             = "missing_key"
+	ErrIDInvalidKey             = "invalid_key"
+	ErrIDScopeDenied            = "scope_denied"
+	ErrIDEscalation             = "escalation_denied"
+	ErrIDKeyNotFound            = "key_not_found"
+	ErrIDConflict               = "conflict"
+	ErrIDOperatorOnly           = "operator_only"
+	ErrIDAccountNotFound        = "account_not_found"
+	ErrIDAccountExists          = "account_exists"
+	ErrIDOperatorAccount        = "operator_account"
+	ErrIDLoginFailed            = "login_failed"
+	ErrIDLoginLocked            = "login_locked"
+	ErrIDBusy                   = "busy"
+	ErrIDUserNotFound           = "user_not_found"
+	ErrIDUserExists             = "user_exists"
+	ErrIDServiceAccountNotFound = "service_account_not_found"
+	ErrIDServiceAccountExists   = "service_account_exists"
 )
 
 // Error is an error a client may see: a JSON-RPC code, a stable error id, a
@@ -102,6 +104,10 @@ func toError(err error) *Error {
 		return InvalidParam(se.Field, "%s", se.Reason)
 	case errors.As(err, &denial):
 		return Errorf(CodeForbidden, ErrIDScopeDenied, "this key's scopes do not allow this call")
+	case errors.Is(err, store.ErrServiceAccountNotFound):
+		return Errorf(CodeNotFound, ErrIDServiceAccountNotFound, "no such service account in this account")
+	case errors.Is(err, store.ErrServiceAccountExists):
+		return Errorf(CodeConflict, ErrIDServiceAccountExists, "a service account of that name exists in this account")
 	case errors.Is(err, store.ErrUserNotFound):
 		return Errorf(CodeNotFound, ErrIDUserNotFound, "no such user in this account")
 	case errors.Is(err, store.ErrUserExists):

@@ -58,6 +58,7 @@ func New(st *store.Store, opts Options) *Server {
 	registerAPIKey(s)
 	registerAccount(s)
 	registerUser(s)
+	registerServiceAccount(s)
 	return s
 }
 

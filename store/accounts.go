@@ -145,6 +145,7 @@ func (s *Store) DeleteAccount(name string) error {
 		return ErrOperatorAccount
 	}
 	var digests [][32]byte
+	var saOwners []string
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		digests = digests[:0]
 		if _, err := findAccount(tx, name); err != nil {
@@ -169,6 +170,11 @@ func (s *Store) DeleteAccount(name string) error {
 		if err := deleteAccountUsers(tx, name); err != nil {
 			return err
 		}
+		owners, err := deleteAccountServiceAccounts(tx, name)
+		if err != nil {
+			return err
+		}
+		saOwners = owners
 		return tx.Bucket(bucketAccounts).Delete([]byte(name))
 	})
 	if err != nil {
@@ -176,6 +182,9 @@ func (s *Store) DeleteAccount(name string) error {
 	}
 	for _, d := range digests {
 		s.cache.invalidate(d)
+	}
+	for _, o := range saOwners {
+		s.inactive.put(o, false)
 	}
 	return nil
 }

@@ -49,3 +49,33 @@ func TestStore_Accounts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, keys)
 }
+
+// TestStore_ServiceAccountInactiveSurvivesReopen: an inactive service
+// account's keys stay dead after a restart.
+func TestStore_ServiceAccountInactiveSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apikeyd.db")
+	st := MustOpenStoreAt(t, path)
+	_, _, _, err := st.CreateAccount("acme", "")
+	require.NoError(t, err)
+	_, err = st.CreateServiceAccount("acme", "ci", "", true)
+	require.NoError(t, err)
+	_, secret, err := st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
+	require.NoError(t, err)
+	_, err = st.KeyBySecret(secret)
+	require.NoError(t, err)
+	inactive := false
+	_, err = st.UpdateServiceAccount("acme", "ci", nil, &inactive)
+	require.NoError(t, err)
+	_, err = st.KeyBySecret(secret)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+
+	require.NoError(t, st.Close())
+	st = MustOpenStoreAt(t, path)
+	_, err = st.KeyBySecret(secret)
+	assert.ErrorIs(t, err, store.ErrNotFound, "reopening revived an inactive service account's key")
+	active := true
+	_, err = st.UpdateServiceAccount("acme", "ci", nil, &active)
+	require.NoError(t, err)
+	_, err = st.KeyBySecret(secret)
+	assert.NoError(t, err)
+}

@@ -8,17 +8,19 @@ package store
 //	account_keys  account + 0x00 + key id → empty (lists keys of an account in id order)
 //	accounts  account name → accountRecord, binary (accounts.go)
 //	users     user name → userRecord, binary (users.go); names are global, for login
-//	owner_keys  owner ("user:<name>") + 0x00 + key id → empty (lists a user's keys)
+//	owner_keys  owner ("user:<name>", "sa:<account>/<name>") + 0x00 + key id → empty
+//	service_accounts  account + 0x00 + name → serviceAccountRecord (serviceaccounts.go)
 var (
-	bucketMeta        = []byte("meta")
-	bucketKeys        = []byte("keys")
-	bucketDigests     = []byte("digests")
-	bucketAccountKeys = []byte("account_keys")
-	bucketAccounts    = []byte("accounts")
-	bucketUsers       = []byte("users")
-	bucketOwnerKeys   = []byte("owner_keys")
+	bucketMeta            = []byte("meta")
+	bucketKeys            = []byte("keys")
+	bucketDigests         = []byte("digests")
+	bucketAccountKeys     = []byte("account_keys")
+	bucketAccounts        = []byte("accounts")
+	bucketUsers           = []byte("users")
+	bucketOwnerKeys       = []byte("owner_keys")
+	bucketServiceAccounts = []byte("service_accounts")
 
-	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts, bucketUsers, bucketOwnerKeys}
+	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts, bucketUsers, bucketOwnerKeys, bucketServiceAccounts}
 )
 
 var metaSchema = []byte("schema")

@@ -130,6 +130,9 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 	d := digest(secret)
 	k, ok, gen := s.cache.get(d)
 	if ok {
+		if s.inactive.has(k.Owner) {
+			return Key{}, ErrNotFound // an inactive owner's key fails as an unknown one
+		}
 		return k, nil
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -144,6 +147,9 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 		return Key{}, err
 	}
 	s.cache.put(d, k, gen)
+	if s.inactive.has(k.Owner) {
+		return Key{}, ErrNotFound
+	}
 	return k, nil
 }
 

@@ -36,12 +36,13 @@ type Options struct {
 
 // Store is an open apikeyd data file. It is safe for concurrent use.
 type Store struct {
-	db      *bolt.DB
-	now     func() time.Time
-	path    string
-	cache   *authCache
-	hashSem chan struct{}
-	logins  *loginGuard
+	db       *bolt.DB
+	now      func() time.Time
+	path     string
+	cache    *authCache
+	hashSem  chan struct{}
+	logins   *loginGuard
+	inactive *inactiveOwners
 
 	hashRuns, hashInFlight, hashPeak atomic.Int64
 }
@@ -79,11 +80,16 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, now: opts.Now, path: path,
-		cache:   newAuthCache(opts.AuthCacheSize),
-		hashSem: make(chan struct{}, opts.MaxConcurrentHashes),
-		logins:  &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
+		cache:    newAuthCache(opts.AuthCacheSize),
+		hashSem:  make(chan struct{}, opts.MaxConcurrentHashes),
+		logins:   &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
+		inactive: &inactiveOwners{set: map[string]bool{}},
 	}
 	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := s.loadInactive(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -1,0 +1,267 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ServiceAccount is a non-human owner of keys, as in ZenML. Deactivating it
+// stops all its keys at once; reactivating restores them.
+type ServiceAccount struct {
+	Name        string
+	Account     string
+	Description string
+	Active      bool
+	Created     time.Time
+	// Keys is the number of keys the service account holds.
+	Keys int
+}
+
+// serviceAccountRecord is stored under account + 0x00 + name: version byte
+// (1), name, account, description, active (1 byte), created (Unix seconds).
+type serviceAccountRecord struct {
+	Name        string
+	Account     string
+	Description string
+	Active      bool
+	Created     time.Time
+}
+
+func (r *serviceAccountRecord) marshal() []byte {
+	b := make([]byte, 0, 2+4*binary.MaxVarintLen64+len(r.Name)+len(r.Account)+len(r.Description))
+	b = append(b, recordVersion)
+	b = appendString(b, r.Name)
+	b = appendString(b, r.Account)
+	b = appendString(b, r.Description)
+	active := byte(0)
+	if r.Active {
+		active = 1
+	}
+	b = append(b, active)
+	return binary.AppendVarint(b, r.Created.Unix())
+}
+
+func (r *serviceAccountRecord) unmarshal(b []byte) error {
+	d := decoder{b: b}
+	if v := d.byte(); v != recordVersion {
+		return fmt.Errorf("%w: service account format version %d", errCorrupt, v)
+	}
+	r.Name = d.string()
+	r.Account = d.string()
+	r.Description = d.string()
+	r.Active = d.byte() == 1
+	r.Created = time.Unix(d.varint(), 0).UTC()
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	return d.err
+}
+
+func (r *serviceAccountRecord) serviceAccount(keys int) ServiceAccount {
+	return ServiceAccount{Name: r.Name, Account: r.Account, Description: r.Description, Active: r.Active, Created: r.Created, Keys: keys}
+}
+
+// ServiceAccountOwner is the Owner of keys that service account name of
+// account holds. Service account names are unique within an account.
+func ServiceAccountOwner(account, name string) string { return "sa:" + account + "/" + name }
+
+var (
+	// ErrServiceAccountNotFound is also an ErrNotFound.
+	ErrServiceAccountNotFound = fmt.Errorf("%w: no such service account", ErrNotFound)
+	// ErrServiceAccountExists is also an ErrConflict.
+	ErrServiceAccountExists = fmt.Errorf("%w: service account exists", ErrConflict)
+)
+
+// inactiveOwners is the set of owners whose keys authenticate nothing:
+// inactive service accounts. It is read on every authentication, so it lives
+// in memory, loaded at open and kept in step with every write.
+type inactiveOwners struct {
+	mu  sync.RWMutex
+	set map[string]bool
+}
+
+func (o *inactiveOwners) has(owner string) bool {
+	if owner == "" {
+		return false
+	}
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.set[owner]
+}
+
+func (o *inactiveOwners) put(owner string, inactive bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if inactive {
+		o.set[owner] = true
+	} else {
+		delete(o.set, owner)
+	}
+}
+
+func (s *Store) loadInactive() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketServiceAccounts).ForEach(func(_, v []byte) error {
+			var rec serviceAccountRecord
+			if err := rec.unmarshal(v); err != nil {
+				return err
+			}
+			if !rec.Active {
+				s.inactive.put(ServiceAccountOwner(rec.Account, rec.Name), true)
+			}
+			return nil
+		})
+	})
+}
+
+// CreateServiceAccount creates service account name in account.
+func (s *Store) CreateServiceAccount(account, name, description string, active bool) (ServiceAccount, error) {
+	rec := serviceAccountRecord{Name: name, Account: account, Description: description, Active: active, Created: s.now().UTC().Truncate(time.Second)}
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		if _, err := findAccount(tx, account); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketServiceAccounts)
+		if b.Get(accountKey(account, name)) != nil {
+			return ErrServiceAccountExists
+		}
+		return b.Put(accountKey(account, name), rec.marshal())
+	})
+	if err != nil {
+		return ServiceAccount{}, err
+	}
+	s.inactive.put(ServiceAccountOwner(account, name), !active)
+	return rec.serviceAccount(0), nil
+}
+
+// ServiceAccount returns service account name of account.
+func (s *Store) ServiceAccount(account, name string) (ServiceAccount, error) {
+	var out ServiceAccount
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rec, err := findServiceAccount(tx, account, name)
+		if err != nil {
+			return err
+		}
+		out = rec.serviceAccount(countOwnerKeys(tx, ServiceAccountOwner(account, name)))
+		return nil
+	})
+	return out, err
+}
+
+// ServiceAccounts returns the service accounts of account, by name.
+func (s *Store) ServiceAccounts(account string) ([]ServiceAccount, error) {
+	out := []ServiceAccount{}
+	prefix := accountKey(account, "")
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketServiceAccounts).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var rec serviceAccountRecord
+			if err := rec.unmarshal(v); err != nil {
+				return err
+			}
+			out = append(out, rec.serviceAccount(countOwnerKeys(tx, ServiceAccountOwner(account, rec.Name))))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UpdateServiceAccount sets the description and the active flag of service
+// account name, each when not nil. Deactivating stops its keys at once.
+func (s *Store) UpdateServiceAccount(account, name string, description *string, active *bool) (ServiceAccount, error) {
+	var out serviceAccountRecord
+	var keys int
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		rec, err := findServiceAccount(tx, account, name)
+		if err != nil {
+			return err
+		}
+		next := rec
+		if description != nil {
+			next.Description = *description
+		}
+		if active != nil {
+			next.Active = *active
+		}
+		out, keys = next, countOwnerKeys(tx, ServiceAccountOwner(account, name))
+		if next == rec {
+			return errUnchanged
+		}
+		return tx.Bucket(bucketServiceAccounts).Put(accountKey(account, name), next.marshal())
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		return ServiceAccount{}, err
+	}
+	s.inactive.put(ServiceAccountOwner(account, name), !out.Active)
+	return out.serviceAccount(keys), nil
+}
+
+// DeleteServiceAccount deletes service account name of account and every
+// key it holds.
+func (s *Store) DeleteServiceAccount(account, name string) error {
+	var digests [][32]byte
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		if _, err := findServiceAccount(tx, account, name); err != nil {
+			return err
+		}
+		ds, err := deleteOwnerKeys(tx, ServiceAccountOwner(account, name))
+		if err != nil {
+			return err
+		}
+		digests = ds
+		return tx.Bucket(bucketServiceAccounts).Delete(accountKey(account, name))
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range digests {
+		s.cache.invalidate(d)
+	}
+	s.inactive.put(ServiceAccountOwner(account, name), false)
+	return nil
+}
+
+func findServiceAccount(tx *bolt.Tx, account, name string) (serviceAccountRecord, error) {
+	var rec serviceAccountRecord
+	v := tx.Bucket(bucketServiceAccounts).Get(accountKey(account, name))
+	if v == nil {
+		return rec, ErrServiceAccountNotFound
+	}
+	err := rec.unmarshal(v)
+	return rec, err
+}
+
+// deleteAccountServiceAccounts deletes the service accounts of account (their
+// keys go with the account's keys).
+func deleteAccountServiceAccounts(tx *bolt.Tx, account string) ([]string, error) {
+	prefix := accountKey(account, "")
+	var names [][]byte
+	c := tx.Bucket(bucketServiceAccounts).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		names = append(names, bytes.Clone(k))
+	}
+	var owners []string
+	for _, k := range names {
+		owners = append(owners, ServiceAccountOwner(account, string(k[len(prefix):])))
+		if err := tx.Bucket(bucketServiceAccounts).Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return owners, nil
+}
+
+func countOwnerKeys(tx *bolt.Tx, owner string) int {
+	prefix := accountKey(owner, "")
+	n := 0
+	c := tx.Bucket(bucketOwnerKeys).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
