@@ -40,11 +40,11 @@ type accountParams struct {
 func registerAccount(s *Server) {
 	h := accountHandlers{store: s.store}
 	for _, m := range []Method{
-		Typed(Method{Name: "account.create", Summary: "Create an account and its first key."}, h.create),
+		Typed(Method{Name: "account.create", Mutates: true, Summary: "Create an account and its first key."}, h.create),
 		Typed(Method{Name: "account.info", Summary: "Describe an account."}, h.info),
 		Typed(Method{Name: "account.list", Summary: "List every account."}, h.list),
-		Typed(Method{Name: "account.update", Summary: "Change an account's comment."}, h.update),
-		Typed(Method{Name: "account.delete", Summary: "Delete an account and every key in it."}, h.delete),
+		Typed(Method{Name: "account.update", Mutates: true, Summary: "Change an account's comment."}, h.update),
+		Typed(Method{Name: "account.delete", Mutates: true, Summary: "Delete an account and every key in it."}, h.delete),
 	} {
 		m.Access, m.OperatorOnly = scope.Manage, true
 		s.Register(m)

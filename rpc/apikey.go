@@ -102,12 +102,17 @@ type scopeParams struct {
 
 func registerAPIKey(s *Server) {
 	h := apikeyHandlers{store: s.store}
-	Handle(s, "apikey.create", scope.Manage, "Create a key in this account, at most as wide as the calling key.", h.create)
-	Handle(s, "apikey.info", scope.Manage, "Describe a key of this account.", h.info)
-	Handle(s, "apikey.list", scope.Manage, "List the keys of this account.", h.list)
-	Handle(s, "apikey.delete", scope.Manage, "Delete a key of this account.", h.delete)
-	Handle(s, "apikey.add_scope", scope.Manage, "Add one value to one scope type of a key.", h.addScope)
-	Handle(s, "apikey.delete_scope", scope.Manage, "Remove one value from one scope type of a key.", h.deleteScope)
+	for _, m := range []Method{
+		Typed(Method{Name: "apikey.create", Mutates: true, Summary: "Create a key in this account, at most as wide as the calling key."}, h.create),
+		Typed(Method{Name: "apikey.info", Summary: "Describe a key of this account."}, h.info),
+		Typed(Method{Name: "apikey.list", Summary: "List the keys of this account."}, h.list),
+		Typed(Method{Name: "apikey.delete", Mutates: true, Summary: "Delete a key of this account."}, h.delete),
+		Typed(Method{Name: "apikey.add_scope", Mutates: true, Summary: "Add one value to one scope type of a key."}, h.addScope),
+		Typed(Method{Name: "apikey.delete_scope", Mutates: true, Summary: "Remove one value from one scope type of a key."}, h.deleteScope),
+	} {
+		m.Access = scope.Manage // managing keys is MANAGE
+		s.Register(m)
+	}
 }
 
 type apikeyHandlers struct{ store *store.Store }

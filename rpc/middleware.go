@@ -34,9 +34,10 @@ type call struct {
 // handlerFunc runs a call and returns its encoded result.
 type handlerFunc func(ctx context.Context, c *call) (json.RawMessage, error)
 
-// middleware composes the chain every call passes, in order: log, recover,
-// reject invalid requests, authenticate, check scope, dispatch. Logging
-// wraps recovery so that a call that panics still gets its one log line.
+// middleware composes the chain every call passes, in order: log, audit,
+// recover, reject invalid requests, authenticate, check scope, dispatch.
+// Logging and audit wrap recovery so that a call that panics is still
+// logged and, if it mutates, audited.
 func (s *Server) middleware() handlerFunc {
 	h := s.dispatch
 	for _, mw := range []func(handlerFunc) handlerFunc{
@@ -44,6 +45,7 @@ func (s *Server) middleware() handlerFunc {
 		s.authenticate,
 		rejectInvalid,
 		s.recoverPanic,
+		s.audit,
 		s.logCall,
 	} {
 		h = mw(h)

@@ -59,6 +59,7 @@ func New(st *store.Store, opts Options) *Server {
 	registerAccount(s)
 	registerUser(s)
 	registerServiceAccount(s)
+	registerAudit(s)
 	return s
 }
 

@@ -41,11 +41,11 @@ type serviceAccountUpdateParams struct {
 
 func registerServiceAccount(s *Server) {
 	h := serviceAccountHandlers{store: s.store}
-	s.Register(Typed(Method{Name: "service_account.create", Access: scope.Manage, Summary: "Create a service account in this account."}, h.create))
+	s.Register(Typed(Method{Name: "service_account.create", Access: scope.Manage, Mutates: true, Summary: "Create a service account in this account."}, h.create))
 	s.Register(Typed(Method{Name: "service_account.info", Access: scope.Manage, Summary: "Describe a service account."}, h.info))
 	s.Register(Typed(Method{Name: "service_account.list", Access: scope.Manage, Summary: "List the service accounts of this account."}, h.list))
-	s.Register(Typed(Method{Name: "service_account.update", Access: scope.Manage, Summary: "Change a service account's description or active flag."}, h.update))
-	s.Register(Typed(Method{Name: "service_account.delete", Access: scope.Manage, Summary: "Delete a service account and the keys it holds."}, h.delete))
+	s.Register(Typed(Method{Name: "service_account.update", Access: scope.Manage, Mutates: true, Summary: "Change a service account's description or active flag."}, h.update))
+	s.Register(Typed(Method{Name: "service_account.delete", Access: scope.Manage, Mutates: true, Summary: "Delete a service account and the keys it holds."}, h.delete))
 }
 
 type serviceAccountHandlers struct{ store *store.Store }

@@ -29,6 +29,10 @@ type Method struct {
 	// OperatorOnly methods may be called only with keys of the operator
 	// account (store.OperatorAccount), whatever their scopes.
 	OperatorOnly bool
+	// Mutates says the method changes state: every call of it, success or
+	// failure, goes in the audit trail. Handle sets it for every class but
+	// READ; built-in reads of class MANAGE leave it unset.
+	Mutates bool
 	// Summary is one line for docs and discovery.
 	Summary string
 	// Handler runs the call once authentication and the scope check passed.
@@ -217,7 +221,7 @@ func describeType(t reflect.Type) string {
 //
 // Handle panics if name is taken or malformed, as Register does.
 func Handle[P, R any](s *Server, name, access, summary string, fn func(context.Context, P) (R, error)) {
-	s.Register(Typed(Method{Name: name, Access: access, Summary: summary}, fn))
+	s.Register(Typed(Method{Name: name, Access: access, Summary: summary, Mutates: access != scope.Read}, fn))
 }
 
 // Typed returns m with its Params and Handler made from fn, as Handle does,

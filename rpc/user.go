@@ -62,14 +62,14 @@ type FilebinKey struct {
 
 func registerUser(s *Server) {
 	h := userHandlers{store: s.store}
-	s.Register(Typed(Method{Name: "user.create", Access: scope.Manage, Summary: "Create a user in this account."}, h.create))
-	s.Register(Typed(Method{Name: "user.delete", Access: scope.Manage, Summary: "Delete a user of this account and the keys it holds."}, h.delete))
+	s.Register(Typed(Method{Name: "user.create", Access: scope.Manage, Mutates: true, Summary: "Create a user in this account."}, h.create))
+	s.Register(Typed(Method{Name: "user.delete", Access: scope.Manage, Mutates: true, Summary: "Delete a user of this account and the keys it holds."}, h.delete))
 	s.Register(Typed(Method{Name: "user.list", Access: scope.Manage, Summary: "List the users of this account."}, h.list))
-	s.Register(Typed(Method{Name: "user.set_password", Access: scope.Manage, Summary: "Set a user's password."}, h.setPassword))
-	s.Register(Typed(Method{Name: "user.create_apikey", Access: scope.Manage, Open: true,
+	s.Register(Typed(Method{Name: "user.set_password", Access: scope.Manage, Mutates: true, Summary: "Set a user's password."}, h.setPassword))
+	s.Register(Typed(Method{Name: "user.create_apikey", Access: scope.Manage, Open: true, Mutates: true,
 		Summary: "Log in with a user name and password and get a new key."}, h.createAPIKey))
 	s.Register(Typed(Method{Name: "user.apikeys", Access: scope.Manage, Summary: "List the keys a user holds."}, h.apikeys))
-	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Manage, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
+	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Manage, Mutates: true, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
 }
 
 type userHandlers struct{ store *store.Store }

@@ -10,6 +10,8 @@ package store
 //	users     user name → userRecord, binary (users.go); names are global, for login
 //	owner_keys  owner ("user:<name>", "sa:<account>/<name>") + 0x00 + key id → empty
 //	service_accounts  account + 0x00 + name → serviceAccountRecord (serviceaccounts.go)
+//	audit     sequence (8 bytes, big-endian) → AuditRecord, binary (audit.go)
+//	audit_account  account + 0x00 + sequence → empty (an account's records in order)
 var (
 	bucketMeta            = []byte("meta")
 	bucketKeys            = []byte("keys")
@@ -19,8 +21,11 @@ var (
 	bucketUsers           = []byte("users")
 	bucketOwnerKeys       = []byte("owner_keys")
 	bucketServiceAccounts = []byte("service_accounts")
+	bucketAudit           = []byte("audit")
+	bucketAuditAccount    = []byte("audit_account")
 
-	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts, bucketUsers, bucketOwnerKeys, bucketServiceAccounts}
+	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts, bucketUsers,
+		bucketOwnerKeys, bucketServiceAccounts, bucketAudit, bucketAuditAccount}
 )
 
 var metaSchema = []byte("schema")

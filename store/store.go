@@ -1,6 +1,9 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -160,4 +163,31 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// Fingerprint is a SHA-256 over every key and value the store holds, the
+// audit trail aside: it changes exactly when stored data changes. Tests use
+// it to prove that a failed call changed nothing (it is still audited).
+func (s *Store) Fingerprint() ([32]byte, error) {
+	h := sha256.New()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if bytes.Equal(name, bucketAudit) || bytes.Equal(name, bucketAuditAccount) {
+				continue
+			}
+			h.Write(name)
+			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				h.Write(binary.AppendUvarint(nil, uint64(len(k))))
+				h.Write(k)
+				h.Write(binary.AppendUvarint(nil, uint64(len(v))))
+				h.Write(v)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return [32]byte(h.Sum(nil)), err
 }

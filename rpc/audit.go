@@ -1,0 +1,147 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"time"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
+)
+
+// audit records in the store's audit trail every call of a method that
+// mutates (success or failure), every failed authentication and every
+// lockout. Reads that succeed are not recorded: the log has them.
+func (s *Server) audit(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, c *call) (json.RawMessage, error) {
+		res, err := next(ctx, c)
+		outcome := "ok"
+		if err != nil {
+			outcome = toError(err).ID
+		}
+		authFailure := outcome == ErrIDMissingKey || outcome == ErrIDInvalidKey ||
+			outcome == ErrIDLoginFailed || outcome == ErrIDLoginLocked
+		if !authFailure && (c.method == nil || !c.method.Mutates) {
+			return res, err
+		}
+		r := store.AuditRecord{
+			SourceIP: hostOf(c.remote),
+			Method:   c.method.nameOrUnknown(),
+			Target:   auditTarget(c),
+			Outcome:  outcome,
+		}
+		if c.key != nil {
+			r.Account, r.Actor = c.key.Account, c.key.ID
+		}
+		if c.method != nil && c.method.Name == "user.create_apikey" {
+			r.Actor = "user:" + r.Target
+		}
+		if aerr := s.store.Audit(r); aerr != nil {
+			s.log.Error().Err(aerr).Str("method", r.Method).Msg("audit record lost")
+		}
+		return res, err
+	}
+}
+
+// auditTarget is what the call named: an id, a name or a user name. A
+// secret passed as an id is never recorded, nor anything not shaped like an
+// id or a name (a password typed into a user name field, say).
+func auditTarget(c *call) string {
+	if c.method == nil || c.params == nil {
+		return ""
+	}
+	for _, p := range []string{"id", "delete_key", "name", "username"} {
+		v, ok := rawString(c.params.Get(p))
+		if !ok {
+			continue
+		}
+		switch {
+		case store.IsSecret(v):
+			return "(a key, named by its secret)"
+		case store.IsKeyID(v), validIdentityName(p, v) == nil:
+			return v
+		default:
+			return "(malformed)"
+		}
+	}
+	return ""
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// AuditEntry is one record of audit.list.
+type AuditEntry struct {
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Account  string    `json:"account"`
+	Actor    string    `json:"actor"`
+	SourceIP string    `json:"source_ip"`
+	Method   string    `json:"method"`
+	Target   string    `json:"target"`
+	Outcome  string    `json:"outcome"`
+}
+
+// AuditPage is audit.list's reply: records oldest first, and the cursor
+// for the next page in "next" (absent on the last page).
+type AuditPage struct {
+	Records []AuditEntry `json:"records"`
+	Next    uint64       `json:"next,omitempty"`
+}
+
+type auditListParams struct {
+	Since   string `json:"since"`
+	Until   string `json:"until"`
+	Method  string `json:"method"`
+	Outcome string `json:"outcome"`
+	After   uint64 `json:"after"`
+	Limit   int    `json:"limit"`
+}
+
+// MaxAuditPage is the most records one audit.list call returns.
+const MaxAuditPage = 1000
+
+func registerAudit(s *Server) {
+	s.Register(Typed(Method{Name: "audit.list", Access: scope.Manage,
+		Summary: "List audit records of this account (every account, for the operator)."},
+		func(ctx context.Context, p auditListParams) (AuditPage, error) {
+			me := caller(ctx)
+			q := store.AuditQuery{Account: me.Account, AllAccounts: me.Account == store.OperatorAccount,
+				Method: p.Method, Outcome: p.Outcome, After: p.After, Limit: p.Limit}
+			var err error
+			if q.Since, err = parseTime("since", p.Since); err != nil {
+				return AuditPage{}, err
+			}
+			if q.Until, err = parseTime("until", p.Until); err != nil {
+				return AuditPage{}, err
+			}
+			if p.Limit < 0 || p.Limit > MaxAuditPage {
+				return AuditPage{}, InvalidParam("limit", "must be 1 to %d (0 or absent means 100)", MaxAuditPage)
+			}
+			recs, next, err := s.store.AuditRecords(q)
+			if err != nil {
+				return AuditPage{}, err
+			}
+			page := AuditPage{Records: make([]AuditEntry, len(recs)), Next: next}
+			for i, r := range recs {
+				page.Records[i] = AuditEntry(r)
+			}
+			return page, nil
+		}))
+}
+
+func parseTime(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, InvalidParam(field, "must be an RFC 3339 time like 2026-01-02T15:04:05Z")
+	}
+	return t, nil
+}
