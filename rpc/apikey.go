@@ -133,7 +133,16 @@ var (
 		"the resulting key would reach beyond the scopes of the key making this call")
 	errTargetWider = Errorf(CodeForbidden, ErrIDEscalation,
 		"the target key reaches beyond the scopes of the key making this call, so this key may not change it")
+	errOtherHolder = Errorf(CodeForbidden, ErrIDEscalation,
+		"a key held by a user or service account may make keys only for that same holder")
 )
+
+// sameHolder reports whether key me may see target at all: a key held by a
+// user or service account sees only keys of its own holder (others are as
+// if absent); keys of the account itself see every key of the account.
+func sameHolder(me *store.Key, target store.Key) bool {
+	return me.Owner == "" || me.Owner == target.Owner
+}
 
 func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo, error) {
 	me := caller(ctx)
@@ -147,7 +156,9 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	if !scope.Covers(me.Scopes, scopes) {
 		return NewKeyInfo{}, errEscalation
 	}
-	owner := ""
+	// A key held by a user or service account makes keys of the same
+	// holder, so that deleting or deactivating the holder stops them too.
+	owner := me.Owner
 	if p.ServiceAccount != "" {
 		if err := validIdentityName("service_account", p.ServiceAccount); err != nil {
 			return NewKeyInfo{}, err
@@ -156,6 +167,9 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 			return NewKeyInfo{}, err
 		}
 		owner = store.ServiceAccountOwner(me.Account, p.ServiceAccount)
+		if me.Owner != "" && owner != me.Owner {
+			return NewKeyInfo{}, errOtherHolder
+		}
 	}
 	k, secret, err := h.store.CreateKey(store.NewKey{Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner})
 	if err != nil {
@@ -168,21 +182,28 @@ func (h apikeyHandlers) info(ctx context.Context, p idParams) (KeyInfo, error) {
 	if err := validRef(p.ID); err != nil {
 		return KeyInfo{}, err
 	}
-	k, err := h.store.Key(caller(ctx).Account, p.ID)
+	me := caller(ctx)
+	k, err := h.store.Key(me.Account, p.ID)
 	if err != nil {
 		return KeyInfo{}, err
+	}
+	if !sameHolder(me, k) {
+		return KeyInfo{}, store.ErrNotFound
 	}
 	return keyInfo(k), nil
 }
 
 func (h apikeyHandlers) list(ctx context.Context, _ noParams) ([]KeyInfo, error) {
-	keys, err := h.store.Keys(caller(ctx).Account)
+	me := caller(ctx)
+	keys, err := h.store.Keys(me.Account)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]KeyInfo, len(keys))
-	for i, k := range keys {
-		out[i] = keyInfo(k)
+	out := make([]KeyInfo, 0, len(keys))
+	for _, k := range keys {
+		if sameHolder(me, k) {
+			out = append(out, keyInfo(k))
+		}
 	}
 	return out, nil
 }
@@ -193,6 +214,9 @@ func (h apikeyHandlers) delete(ctx context.Context, p idParams) (struct{}, error
 		return struct{}{}, err
 	}
 	err := h.store.DeleteKey(me.Account, p.ID, func(target store.Key) error {
+		if !sameHolder(me, target) {
+			return store.ErrNotFound
+		}
 		if !scope.Covers(me.Scopes, target.Scopes) {
 			return errTargetWider
 		}
@@ -231,6 +255,9 @@ func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change f
 		return KeyInfo{}, err
 	}
 	k, err := h.store.UpdateScopes(me.Account, p.ID, func(target store.Key) (scope.Scopes, error) {
+		if !sameHolder(me, target) {
+			return scope.Scopes{}, store.ErrNotFound
+		}
 		if !scope.Covers(me.Scopes, target.Scopes) {
 			return scope.Scopes{}, errTargetWider
 		}

@@ -114,3 +114,44 @@ func TestServiceAccount_Errors(t *testing.T) {
 		assert.Empty(t, all)
 	})
 }
+
+// TestHolders: a key held by a user or service account makes keys of the
+// same holder, sees only them, and cannot mint keys that outlive it.
+func TestHolders(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ok(ts.Admin, "service_account.create", []any{"ci"}, nil)
+	ts.ok(ts.Admin, "service_account.create", []any{"backup"}, nil)
+	var ci rpc.NewKeyInfo
+	ts.ok(ts.Admin, "apikey.create", map[string]any{"service_account": "ci"}, &ci)
+
+	// A key the service account's key makes is the service account's too.
+	minted := ts.createKey(ci.Key, nil, "minted by ci")
+	assert.Equal(t, "sa:operator/ci", minted.Owner)
+	ts.unchanged(func() {
+		ts.fail(ci.Key, "apikey.create", map[string]any{"service_account": "backup"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+	})
+
+	// It sees only its holder's keys.
+	var keys []rpc.KeyInfo
+	ts.ok(ci.Key, "apikey.list", nil, &keys)
+	require.Len(t, keys, 2)
+	for _, k := range keys {
+		assert.Equal(t, "sa:operator/ci", k.Owner)
+	}
+	other := ts.createKey(ts.Admin, map[string][]string{"method": {"server.list"}}, "an account key")
+	for _, m := range idMethods(other.ID) {
+		ts.unchanged(func() { ts.fail(ci.Key, m.method, m.params, rpc.CodeNotFound, rpc.ErrIDKeyNotFound) })
+	}
+
+	// Deactivating the service account stops the minted key as well.
+	ts.ok(ts.Admin, "service_account.update", map[string]any{"name": "ci", "active": false}, nil)
+	ts.fail(minted.Key, "server.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDInvalidKey)
+
+	// Likewise for users.
+	ts.ok(ts.Admin, "user.create", []any{"alice", "correct horse"}, nil)
+	alice := ts.createUserKey("alice", "correct horse", "full")
+	sub := ts.createKey(alice.Key, map[string][]string{"access": {"READ"}}, "alice's reader")
+	assert.Equal(t, "user:alice", sub.Owner)
+	ts.ok(ts.Admin, "user.delete", []any{"alice"}, nil)
+	ts.fail(sub.Key, "server.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDInvalidKey)
+}

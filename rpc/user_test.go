@@ -223,3 +223,32 @@ func TestUser_HashCap(t *testing.T) {
 	assert.GreaterOrEqual(t, runs, int64(9))
 	assert.LessOrEqual(t, peak, int64(2), "the default cap is 2")
 }
+
+// TestUser_OtherAccounts: keys and users of another account are as absent.
+func TestUser_OtherAccounts(t *testing.T) {
+	ts := newTestServer(t)
+	var acme rpc.NewAccountInfo
+	ts.ok(ts.Admin, "account.create", []any{"acme"}, &acme)
+	ts.ok(acme.FirstKey.Key, "user.create", []any{"alice", "correct horse"}, nil)
+	alice := ts.createUserKey("alice", "correct horse", "full")
+
+	// The operator's delete_apikey cannot reach acme's keys: the error is
+	// the one for a key that never existed.
+	missing := ts.fail(ts.Admin, "user.delete_apikey", []any{"01890a5d-ac96-774b-bcce-b302099a8057"}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
+	for _, ref := range []string{alice.ID, alice.Key, acme.FirstKey.ID} {
+		ts.unchanged(func() {
+			e := ts.fail(ts.Admin, "user.delete_apikey", []any{ref}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
+			assert.Equal(t, *missing, *e)
+		})
+	}
+	var listed map[string]map[string]rpc.FilebinKey
+	ts.ok(ts.Admin, "user.apikeys", []any{"alice"}, &listed)
+	assert.Empty(t, listed["apikeys"], "the operator account sees none of acme's user keys")
+
+	// Deleting the account deletes its users: the login fails and the
+	// name is free.
+	ts.ok(ts.Admin, "account.delete", []any{"acme"}, nil)
+	ts.fail(alice.Key, "user.apikeys", nil, rpc.CodeUnauthenticated, rpc.ErrIDInvalidKey)
+	ts.fail("", "user.create_apikey", login("alice", "correct horse", "basic"), rpc.CodeUnauthenticated, rpc.ErrIDLoginFailed)
+	ts.ok(ts.Admin, "user.create", []any{"alice", "another horse"}, nil)
+}
