@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -14,14 +15,23 @@ const MaxCommentLen = 255
 
 // KeyInfo is a key as apikey.* methods return it (Memset's apikey.info).
 type KeyInfo struct {
-	ID      string       `json:"id"`
+	ID string `json:"id"`
+	// Name is unique among the keys of the same account and holder.
+	Name    string       `json:"name,omitempty"`
 	Scopes  scope.Scopes `json:"scopes"`
 	Comment string       `json:"comment"`
+	// Description is free text, up to 65,535 characters.
+	Description string `json:"description,omitempty"`
+	// Active is false for a key switched off with apikey.update.
+	Active bool `json:"active"`
 	// Created is whole seconds in UTC, so it encodes as RFC 3339 like
-	// "2026-01-02T03:04:05Z".
-	Created time.Time `json:"created"`
-	// Owner is the user holding the key ("user:alice"); absent for keys of
-	// the account itself.
+	// "2026-01-02T03:04:05Z"; so are the other times.
+	Created     time.Time  `json:"created"`
+	NotBefore   *time.Time `json:"not_before,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	LastRotated *time.Time `json:"last_rotated,omitempty"`
+	// Owner is the user or service account holding the key ("user:alice",
+	// "sa:acme/ci"); absent for keys of the account itself.
 	Owner string `json:"owner,omitempty"`
 }
 
@@ -35,8 +45,24 @@ type NewKeyInfo struct {
 // AppendJSON appends i as encoding/json would encode it, without
 // reflection: apikey.info is on the hot path.
 func (i KeyInfo) AppendJSON(dst []byte) []byte {
+	str := func(name, v string) {
+		dst = append(dst, ',', '"')
+		dst = append(dst, name...)
+		dst = append(dst, '"', ':')
+		dst = appendJSONString(dst, v)
+	}
+	tm := func(name string, t time.Time) {
+		dst = append(dst, ',', '"')
+		dst = append(dst, name...)
+		dst = append(dst, '"', ':', '"')
+		dst = t.AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
 	dst = append(dst, `{"id":`...)
 	dst = appendJSONString(dst, i.ID)
+	if i.Name != "" {
+		str("name", i.Name)
+	}
 	dst = append(dst, `,"scopes":{`...)
 	first := true
 	for _, typ := range scope.Types {
@@ -58,14 +84,23 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 		}
 		dst = append(dst, ']')
 	}
-	dst = append(dst, `},"comment":`...)
-	dst = appendJSONString(dst, i.Comment)
-	dst = append(dst, `,"created":"`...)
-	dst = i.Created.AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, '"')
+	dst = append(dst, '}')
+	str("comment", i.Comment)
+	if i.Description != "" {
+		str("description", i.Description)
+	}
+	dst = strconv.AppendBool(append(dst, `,"active":`...), i.Active)
+	tm("created", i.Created)
+	for _, t := range []struct {
+		name string
+		t    *time.Time
+	}{{"not_before", i.NotBefore}, {"expires_at", i.ExpiresAt}, {"last_rotated", i.LastRotated}} {
+		if t.t != nil {
+			tm(t.name, *t.t)
+		}
+	}
 	if i.Owner != "" {
-		dst = append(dst, `,"owner":`...)
-		dst = appendJSONString(dst, i.Owner)
+		str("owner", i.Owner)
 	}
 	return append(dst, '}')
 }
@@ -80,7 +115,18 @@ func (n NewKeyInfo) AppendJSON(dst []byte) []byte {
 }
 
 func keyInfo(k store.Key) KeyInfo {
-	return KeyInfo{ID: k.ID, Scopes: k.Scopes, Comment: k.Comment, Created: k.Created.UTC(), Owner: k.Owner}
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		t = t.UTC()
+		return &t
+	}
+	return KeyInfo{
+		ID: k.ID, Name: k.Name, Scopes: k.Scopes, Comment: k.Comment, Description: k.Description,
+		Active: k.Active, Created: k.Created.UTC(), Owner: k.Owner,
+		NotBefore: opt(k.NotBefore), ExpiresAt: opt(k.ExpiresAt), LastRotated: opt(k.LastRotated),
+	}
 }
 
 type createParams struct {
@@ -88,6 +134,10 @@ type createParams struct {
 	Comment string              `json:"comment"`
 	// ServiceAccount names a service account of this account to hold the key.
 	ServiceAccount string `json:"service_account"`
+	Name           string `json:"name"`
+	Description    string `json:"description"`
+	NotBefore      string `json:"not_before"`
+	ExpiresAt      string `json:"expires_at"`
 }
 
 type idParams struct {
@@ -115,7 +165,10 @@ func registerAPIKey(s *Server) {
 	}
 }
 
-type apikeyHandlers struct{ store *store.Store }
+type apikeyHandlers struct {
+	store  *store.Store
+	server *Server // for apikey.verify, which reads the method table
+}
 
 type noParams struct{}
 
@@ -153,6 +206,16 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	if err := validComment(p.Comment); err != nil {
 		return NewKeyInfo{}, err
 	}
+	if err := validKeyName(p.Name); err != nil {
+		return NewKeyInfo{}, err
+	}
+	if err := validDescription(p.Description); err != nil {
+		return NewKeyInfo{}, err
+	}
+	notBefore, expiresAt, err := validTimes(h.store.Now(), p.NotBefore, p.ExpiresAt, time.Time{}, time.Time{})
+	if err != nil {
+		return NewKeyInfo{}, err
+	}
 	if !scope.Covers(me.Scopes, scopes) {
 		return NewKeyInfo{}, errEscalation
 	}
@@ -171,7 +234,10 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 			return NewKeyInfo{}, errOtherHolder
 		}
 	}
-	k, secret, err := h.store.CreateKey(store.NewKey{Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner})
+	k, secret, err := h.store.CreateKey(store.NewKey{
+		Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner,
+		Name: p.Name, Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
+	})
 	if err != nil {
 		return NewKeyInfo{}, err
 	}
@@ -183,7 +249,11 @@ func (h apikeyHandlers) info(ctx context.Context, p idParams) (KeyInfo, error) {
 		return KeyInfo{}, err
 	}
 	me := caller(ctx)
-	k, err := h.store.Key(me.Account, p.ID)
+	ref, err := h.resolve(me, p.ID)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	k, err := h.store.Key(me.Account, ref)
 	if err != nil {
 		return KeyInfo{}, err
 	}
@@ -213,7 +283,11 @@ func (h apikeyHandlers) delete(ctx context.Context, p idParams) (struct{}, error
 	if err := validRef(p.ID); err != nil {
 		return struct{}{}, err
 	}
-	err := h.store.DeleteKey(me.Account, p.ID, func(target store.Key) error {
+	ref, err := h.resolve(me, p.ID)
+	if err != nil {
+		return struct{}{}, err
+	}
+	err = h.store.DeleteKey(me.Account, ref, func(target store.Key) error {
 		if !sameHolder(me, target) {
 			return store.ErrNotFound
 		}
@@ -254,7 +328,11 @@ func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change f
 	if err := scope.ValidValue("value", p.ScopeName, p.Value); err != nil {
 		return KeyInfo{}, err
 	}
-	k, err := h.store.UpdateScopes(me.Account, p.ID, func(target store.Key) (scope.Scopes, error) {
+	ref, err := h.resolve(me, p.ID)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	k, err := h.store.UpdateScopes(me.Account, ref, func(target store.Key) (scope.Scopes, error) {
 		if !sameHolder(me, target) {
 			return scope.Scopes{}, store.ErrNotFound
 		}
@@ -279,10 +357,61 @@ func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change f
 
 // validRef checks that an id parameter is a key id or a secret in shape.
 func validRef(ref string) error {
-	if store.IsKeyID(ref) || store.IsSecret(ref) {
+	if store.IsKeyID(ref) || store.IsSecret(ref) || validKeyName(ref) == nil && ref != "" {
 		return nil
 	}
-	return InvalidParam("id", "must be a key id (a UUID, as apikey.create returns in \"id\") or a key (32 lowercase hex digits)")
+	return InvalidParam("id", "must be a key id (a UUID, as apikey.create returns in \"id\"), a key (32 lowercase hex digits) or a key name")
+}
+
+// resolve turns a ref that is a key name into the key's id, looked up among
+// the keys of the caller's account and holder. Ids and secrets pass as they
+// are.
+func (h apikeyHandlers) resolve(me *store.Key, ref string) (string, error) {
+	if store.IsKeyID(ref) || store.IsSecret(ref) {
+		return ref, nil
+	}
+	return h.store.KeyIDByName(me.Account, me.Owner, ref)
+}
+
+// validKeyName checks a key name: empty (no name), or 1 to 64 of
+// [A-Za-z0-9._-] that is neither a key id nor a secret in shape.
+func validKeyName(name string) error {
+	if name == "" {
+		return nil
+	}
+	if err := validIdentityName("name", name); err != nil {
+		return err
+	}
+	if store.IsKeyID(name) || store.IsSecret(name) {
+		return InvalidParam("name", "must not look like a key id or a key")
+	}
+	return nil
+}
+
+// validTimes parses not_before and expires_at (RFC 3339; absent keeps cur*),
+// and checks that an expiry lies in the future and after not_before.
+func validTimes(now time.Time, notBefore, expiresAt string, curNB, curEA time.Time) (time.Time, time.Time, error) {
+	nb, ea := curNB, curEA
+	var err error
+	if notBefore != "" {
+		if nb, err = time.Parse(time.RFC3339, notBefore); err != nil {
+			return nb, ea, InvalidParam("not_before", "must be an RFC 3339 time like 2026-01-02T15:04:05Z")
+		}
+		nb = nb.UTC().Truncate(time.Second)
+	}
+	if expiresAt != "" {
+		if ea, err = time.Parse(time.RFC3339, expiresAt); err != nil {
+			return nb, ea, InvalidParam("expires_at", "must be an RFC 3339 time like 2026-01-02T15:04:05Z")
+		}
+		ea = ea.UTC().Truncate(time.Second)
+		if !ea.After(now) {
+			return nb, ea, InvalidParam("expires_at", "must be in the future")
+		}
+	}
+	if !nb.IsZero() && !ea.IsZero() && !ea.After(nb) {
+		return nb, ea, InvalidParam("expires_at", "must be after not_before")
+	}
+	return nb, ea, nil
 }
 
 func validComment(c string) error {

@@ -98,7 +98,7 @@ func TestAPIKey_Create(t *testing.T) {
 		{"ErrTooManyValues", map[string]any{"scopes": map[string][]string{"name": manyNames(101)}}, "scopes.name"},
 		{"ErrUnknownParam", map[string]any{"commment": "typo"}, "commment"},
 		{"ErrParamCase", map[string]any{"Comment": "x"}, "Comment"},
-		{"ErrTooManyPositional", []any{nil, "c", "", "extra"}, ""},
+		{"ErrTooManyPositional", []any{nil, "c", "", "", "", "", "", "extra"}, ""},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,8 +155,7 @@ func TestAPIKey_IDs(t *testing.T) {
 	t.Run("ErrWrongShape", func(t *testing.T) {
 		for _, id := range []any{
 			42, 4.5, true, map[string]any{"id": k.ID}, []string{k.ID},
-			"", "not-an-id", k.Key[:31], k.Key + "0", strings.ToUpper(k.Key), strings.ToUpper(k.ID),
-			"{" + k.ID + "}", k.ID + " ", " " + k.Key,
+			"", "not a key", "{" + k.ID + "}", k.ID + " ", " " + k.Key, "ключ", strings.Repeat("n", 65),
 		} {
 			for _, m := range idMethods(id) {
 				ts.unchanged(func() {
@@ -180,8 +179,10 @@ func TestAPIKey_IDs(t *testing.T) {
 		// Unknown ids, unknown secrets, and another account's id and secret
 		// all get the same error, word for word.
 		var first *wireError
+		// Strings of no other shape are key names: unknown ones are not found.
 		for _, id := range []string{
 			"01890a5d-ac96-774b-bcce-b302099a8057", "ffffffffffffffffffffffffffffffff", other.ID, otherSecret,
+			"not-an-id", k.Key[:31], k.Key + "0", strings.ToUpper(k.Key), strings.ToUpper(k.ID),
 		} {
 			for _, m := range idMethods(id) {
 				ts.unchanged(func() {

@@ -14,6 +14,7 @@ import (
 // TestKeyInfo_AppendJSON proves the hand-written encoder writes exactly what
 // encoding/json writes, for awkward strings too.
 func TestKeyInfo_AppendJSON(t *testing.T) {
+	when := time.Date(2027, 3, 4, 5, 6, 7, 0, time.UTC)
 	for _, s := range []string{
 		"", "plain", `quote " backslash \ slash /`, "<script>&amp;</script>", "tab\tnl\ncr\r",
 		"\x00\x01\x1f\x7f", "ünïcødé ✓ 𝄞", "bad \xff utf8 \xc3", "line\u2028para\u2029", "😀",
@@ -27,6 +28,8 @@ func TestKeyInfo_AppendJSON(t *testing.T) {
 			{ID: "x", Scopes: scope.Scopes{Name: []string{s}, Access: []string{"READ", "MANAGE"}}},
 			{ID: "x", Scopes: scope.Scopes{Access: []string{"UPDATE"}}},
 			{ID: "x", Owner: s},
+			{ID: "x", Name: s, Description: s, Active: true, NotBefore: &when, ExpiresAt: &when, LastRotated: &when},
+			{ID: "x", Name: "n", Active: false, ExpiresAt: &when},
 			{ID: "x", Owner: "user:alice", Comment: s},
 		} {
 			want, err := json.Marshal(info)

@@ -60,6 +60,7 @@ func New(st *store.Store, opts Options) *Server {
 	registerUser(s)
 	registerServiceAccount(s)
 	registerAudit(s)
+	registerLifecycle(s)
 	return s
 }
 

@@ -135,7 +135,7 @@ func TestUser_Errors(t *testing.T) {
 		{"ErrAccessLevel", "user.create_apikey", login("alice", "correct horse", "admin"), "access_level"},
 		{"ErrAccessLevelMissing", "user.create_apikey", map[string]any{"username": "alice", "password": "correct horse"}, "access_level"},
 		{"ErrCommentLong", "user.create_apikey", map[string]any{"username": "alice", "password": "correct horse", "access_level": "basic", "comment": strings.Repeat("c", 256)}, "comment"},
-		{"ErrDeleteKeyShape", "user.delete_apikey", []any{"nope"}, "delete_key"},
+		{"ErrDeleteKeyShape", "user.delete_apikey", []any{"no pe"}, "delete_key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ts.unchanged(func() {

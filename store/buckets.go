@@ -10,6 +10,7 @@ package store
 //	users     user name → userRecord, binary (users.go); names are global, for login
 //	owner_keys  owner ("user:<name>", "sa:<account>/<name>") + 0x00 + key id → empty
 //	service_accounts  account + 0x00 + name → serviceAccountRecord (serviceaccounts.go)
+//	key_names  account + 0x00 + owner + 0x00 + key name → key id (names are unique per holder)
 //	audit     sequence (8 bytes, big-endian) → AuditRecord, binary (audit.go)
 //	audit_account  account + 0x00 + sequence → empty (an account's records in order)
 var (
@@ -23,9 +24,10 @@ var (
 	bucketServiceAccounts = []byte("service_accounts")
 	bucketAudit           = []byte("audit")
 	bucketAuditAccount    = []byte("audit_account")
+	bucketKeyNames        = []byte("key_names")
 
 	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts, bucketUsers,
-		bucketOwnerKeys, bucketServiceAccounts, bucketAudit, bucketAuditAccount}
+		bucketOwnerKeys, bucketServiceAccounts, bucketAudit, bucketAuditAccount, bucketKeyNames}
 )
 
 var metaSchema = []byte("schema")

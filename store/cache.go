@@ -1,6 +1,9 @@
 package store
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // authCache keeps recently authenticated keys by secret digest, so that the
 // common call, the same key again and again, authenticates without a read
@@ -13,16 +16,23 @@ import "sync"
 type authCache struct {
 	mu   sync.RWMutex
 	gen  uint64
-	keys map[[32]byte]Key
+	keys map[[32]byte]cached
 	max  int
 }
 
+// cached is a key as found by one of its secrets: until, when set, is when
+// that secret stops working (a secret replaced by rotation).
+type cached struct {
+	key   Key
+	until time.Time
+}
+
 func newAuthCache(max int) *authCache {
-	return &authCache{keys: make(map[[32]byte]Key), max: max}
+	return &authCache{keys: make(map[[32]byte]cached), max: max}
 }
 
 // get returns the cached key for d, or the generation to pass to put.
-func (c *authCache) get(d [32]byte) (Key, bool, uint64) {
+func (c *authCache) get(d [32]byte) (cached, bool, uint64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	k, ok := c.keys[d]
@@ -30,7 +40,7 @@ func (c *authCache) get(d [32]byte) (Key, bool, uint64) {
 }
 
 // put caches k under d unless a write happened since gen was read.
-func (c *authCache) put(d [32]byte, k Key, gen uint64) {
+func (c *authCache) put(d [32]byte, k cached, gen uint64) {
 	if c.max <= 0 {
 		return
 	}

@@ -17,17 +17,37 @@ type Key struct {
 	Scopes  scope.Scopes
 	Comment string
 	Created time.Time
-	// Owner names the user whose key this is ("user:alice"), or is empty
-	// for a key of the account itself.
+	// Owner names the user or service account holding the key
+	// ("user:alice", "sa:acme/ci"), or is empty for a key of the account.
 	Owner string
+
+	// Name is unique among the keys of its account and owner; may be empty.
+	Name        string
+	Description string
+	// Active is false for a key switched off with apikey.update.
+	Active bool
+	// NotBefore and ExpiresAt bound when the key authenticates; zero means
+	// no bound.
+	NotBefore, ExpiresAt time.Time
+	// LastRotated is when apikey.rotate last gave the key a new secret.
+	LastRotated time.Time
+}
+
+// usable reports whether k may authenticate at now.
+func (k *Key) usable(now time.Time) bool {
+	return k.Active && (k.NotBefore.IsZero() || !now.Before(k.NotBefore)) && (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt))
 }
 
 // NewKey describes a key to create. Scopes must be normalised already.
 type NewKey struct {
-	Account string
-	Scopes  scope.Scopes
-	Comment string
-	Owner   string
+	Account     string
+	Scopes      scope.Scopes
+	Comment     string
+	Owner       string
+	Name        string
+	Description string
+	NotBefore   time.Time
+	ExpiresAt   time.Time
 }
 
 // CreateKey stores a new key of nk and returns it with its secret, which
@@ -47,7 +67,12 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 		Scopes:  nk.Scopes.Clone(),
 		Comment: nk.Comment,
 		Owner:   nk.Owner,
-		Created: s.now().UTC().Truncate(time.Second),
+
+		Name:        nk.Name,
+		Description: nk.Description,
+		NotBefore:   nk.NotBefore,
+		ExpiresAt:   nk.ExpiresAt,
+		Created:     s.now().UTC().Truncate(time.Second),
 	}
 	err := s.db.Batch(func(tx *bolt.Tx) error { return putNewKey(tx, rec) })
 	if err != nil {
@@ -107,6 +132,9 @@ func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
 			return err
 		}
 	}
+	if err := putName(tx, rec, ""); err != nil {
+		return err
+	}
 	return putRecord(tx, rec)
 }
 
@@ -128,29 +156,90 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 		return Key{}, ErrNotFound
 	}
 	d := digest(secret)
-	k, ok, gen := s.cache.get(d)
-	if ok {
-		if s.inactive.has(k.Owner) {
-			return Key{}, ErrNotFound // an inactive owner's key fails as an unknown one
+	c, ok, gen := s.cache.get(d)
+	if !ok {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			rec, err := recordByDigest(tx, d[:])
+			if err != nil {
+				return err
+			}
+			c.key = rec.key()
+			if d != rec.Digest { // the secret before the last rotation
+				c.until = rec.PrevUntil
+			}
+			return nil
+		})
+		if err != nil {
+			return Key{}, err
 		}
-		return k, nil
+		s.cache.put(d, c, gen)
 	}
+	// Switched off, expired, not yet valid, a rotated-out secret past its
+	// grace period, an inactive holder: all fail as an unknown key.
+	if s.status(c) != StatusValid {
+		return Key{}, ErrNotFound
+	}
+	return c.key, nil
+}
+
+// KeyStatus says whether a secret authenticates, and if not, why.
+type KeyStatus string
+
+// Key statuses, as apikey.verify reports them.
+const (
+	StatusValid          KeyStatus = "valid"
+	StatusNotFound       KeyStatus = "not_found"
+	StatusInactive       KeyStatus = "inactive"
+	StatusExpired        KeyStatus = "expired"
+	StatusNotYetValid    KeyStatus = "not_yet_valid"
+	StatusRotated        KeyStatus = "rotated"
+	StatusHolderInactive KeyStatus = "holder_inactive"
+)
+
+func (s *Store) status(c cached) KeyStatus {
+	now := s.now()
+	k := &c.key
+	switch {
+	case !k.Active:
+		return StatusInactive
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return StatusExpired
+	case !k.NotBefore.IsZero() && now.Before(k.NotBefore):
+		return StatusNotYetValid
+	case !c.until.IsZero() && !now.Before(c.until):
+		return StatusRotated
+	case s.inactive.has(k.Owner):
+		return StatusHolderInactive
+	}
+	return StatusValid
+}
+
+// InspectSecret returns the key whose secret (current, or rotated out) is
+// secret, and whether it authenticates now. An unknown secret is
+// StatusNotFound with a zero Key.
+func (s *Store) InspectSecret(secret string) (Key, KeyStatus, error) {
+	if !IsSecret(secret) {
+		return Key{}, StatusNotFound, nil
+	}
+	d := digest(secret)
+	var c cached
 	err := s.db.View(func(tx *bolt.Tx) error {
 		rec, err := recordByDigest(tx, d[:])
 		if err != nil {
 			return err
 		}
-		k = rec.key()
+		c.key = rec.key()
+		if d != rec.Digest {
+			c.until = rec.PrevUntil
+		}
 		return nil
 	})
-	if err != nil {
-		return Key{}, err
+	if errors.Is(err, ErrNotFound) {
+		return Key{}, StatusNotFound, nil
+	} else if err != nil {
+		return Key{}, "", err
 	}
-	s.cache.put(d, k, gen)
-	if s.inactive.has(k.Owner) {
-		return Key{}, ErrNotFound
-	}
-	return k, nil
+	return c.key, s.status(c), nil
 }
 
 // Key returns the key of account that ref names: its public id or its
@@ -259,7 +348,179 @@ func deleteRecord(tx *bolt.Tx, rec *keyRecord) error {
 			return err
 		}
 	}
+	if rec.Name != "" {
+		if err := tx.Bucket(bucketKeyNames).Delete(nameKey(rec.Account, rec.Owner, rec.Name)); err != nil {
+			return err
+		}
+	}
+	if !rec.PrevUntil.IsZero() {
+		if err := tx.Bucket(bucketDigests).Delete(rec.PrevDigest[:]); err != nil {
+			return err
+		}
+	}
 	return tx.Bucket(bucketKeys).Delete([]byte(rec.ID))
+}
+
+// ErrKeyNameTaken is returned when a key name is taken among the keys of
+// the same account and holder. It is also an ErrConflict.
+var ErrKeyNameTaken = fmt.Errorf("%w: key name taken", ErrConflict)
+
+func nameKey(account, owner, name string) []byte {
+	return append(accountKey(account, owner), append([]byte{0}, name...)...)
+}
+
+// putName indexes rec's name, dropping old, its previous name, if different.
+func putName(tx *bolt.Tx, rec *keyRecord, old string) error {
+	names := tx.Bucket(bucketKeyNames)
+	if old == rec.Name {
+		return nil
+	}
+	if old != "" {
+		if err := names.Delete(nameKey(rec.Account, rec.Owner, old)); err != nil {
+			return err
+		}
+	}
+	if rec.Name == "" {
+		return nil
+	}
+	k := nameKey(rec.Account, rec.Owner, rec.Name)
+	if names.Get(k) != nil {
+		return ErrKeyNameTaken
+	}
+	return names.Put(k, []byte(rec.ID))
+}
+
+// KeyIDByName returns the id of the key named name among the keys of
+// account held by owner ("" for the account's own keys).
+func (s *Store) KeyIDByName(account, owner, name string) (string, error) {
+	var id string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketKeyNames).Get(nameKey(account, owner, name))
+		if v == nil {
+			return ErrNotFound
+		}
+		id = string(v)
+		return nil
+	})
+	return id, err
+}
+
+// KeyChange is what apikey.update may change; nil fields stay as they are.
+type KeyChange struct {
+	Name, Description, Comment *string
+	Active                     *bool
+	NotBefore, ExpiresAt       *time.Time // a zero time clears the bound
+}
+
+// UpdateKey applies the change that change returns to account's key ref, in
+// one transaction; change sees the stored key and may refuse with an error,
+// which UpdateKey returns, writing nothing. A name taken by another key of
+// the same holder is ErrKeyNameTaken.
+func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, error)) (Key, error) {
+	var out Key
+	var d [32]byte
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		rec, err := findKey(tx, account, ref)
+		if err != nil {
+			return err
+		}
+		c, err := change(rec.key())
+		if err != nil {
+			return err
+		}
+		next := rec
+		set := func(dst *string, v *string) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&next.Name, c.Name)
+		set(&next.Description, c.Description)
+		set(&next.Comment, c.Comment)
+		if c.Active != nil {
+			next.Inactive = !*c.Active
+		}
+		if c.NotBefore != nil {
+			next.NotBefore = *c.NotBefore
+		}
+		if c.ExpiresAt != nil {
+			next.ExpiresAt = *c.ExpiresAt
+		}
+		if err := putName(tx, &next, rec.Name); err != nil {
+			return err
+		}
+		if string(next.marshal()) == string(rec.marshal()) {
+			out = rec.key()
+			return errUnchanged
+		}
+		if err := putRecord(tx, &next); err != nil {
+			return err
+		}
+		out, d = next.key(), next.Digest
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return out, nil
+	} else if err != nil {
+		return Key{}, err
+	}
+	s.cache.invalidate(d)
+	return out, nil
+}
+
+// RotateKey gives account's key ref a new secret, returned with the key.
+// The old secret keeps working for retain (0: not at all), then never again;
+// a secret rotated out earlier stops at once. check sees the stored key
+// first and may refuse.
+func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(Key) error) (Key, string, error) {
+	secret := NewSecret()
+	newDigest := digest(secret)
+	now := s.now().UTC().Truncate(time.Second)
+	var out Key
+	var stale [][32]byte
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		stale = stale[:0]
+		rec, err := findKey(tx, account, ref)
+		if err != nil {
+			return err
+		}
+		if err := check(rec.key()); err != nil {
+			return err
+		}
+		digests := tx.Bucket(bucketDigests)
+		if !rec.PrevUntil.IsZero() { // an earlier rotation's secret: gone now
+			if err := digests.Delete(rec.PrevDigest[:]); err != nil {
+				return err
+			}
+			stale = append(stale, rec.PrevDigest)
+		}
+		rec.PrevDigest, rec.PrevUntil = [32]byte{}, time.Time{}
+		if retain > 0 {
+			rec.PrevDigest, rec.PrevUntil = rec.Digest, now.Add(retain)
+		} else if err := digests.Delete(rec.Digest[:]); err != nil {
+			return err
+		}
+		stale = append(stale, rec.Digest)
+		if digests.Get(newDigest[:]) != nil {
+			return fmt.Errorf("%w: secret already in use", ErrConflict)
+		}
+		if err := digests.Put(newDigest[:], []byte(rec.ID)); err != nil {
+			return err
+		}
+		rec.Digest, rec.LastRotated = newDigest, now
+		if err := putRecord(tx, &rec); err != nil {
+			return err
+		}
+		out = rec.key()
+		return nil
+	})
+	if err != nil {
+		return Key{}, "", err
+	}
+	for _, d := range stale {
+		s.cache.invalidate(d)
+	}
+	return out, secret, nil
 }
 
 // errUnchanged ends a write transaction that found nothing to change.

@@ -49,7 +49,7 @@ func TestStore_CreateKey(t *testing.T) {
 	assert.True(t, store.IsSecret(secret))
 	assert.True(t, store.IsKeyID(k.ID))
 	assert.False(t, store.IsSecret(k.ID), "an id is never mistaken for a secret")
-	assert.Equal(t, store.Key{ID: k.ID, Account: "acme", Scopes: scopes, Comment: "panel", Created: testNow}, k)
+	assert.Equal(t, store.Key{ID: k.ID, Account: "acme", Scopes: scopes, Comment: "panel", Created: testNow, Active: true}, k)
 
 	for _, ref := range []string{k.ID, secret} {
 		got, err := st.Key("acme", ref)

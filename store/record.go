@@ -17,11 +17,26 @@ type keyRecord struct {
 	Scopes  scope.Scopes
 	Comment string
 	Created time.Time
-	Owner   string // "user:<name>", or empty for a key of the account itself
+	Owner   string // "user:<name>", "sa:<account>/<name>", or empty for a key of the account itself
+
+	Name        string
+	Description string
+	Inactive    bool
+	NotBefore   time.Time // zero: no limit
+	ExpiresAt   time.Time // zero: never
+	LastRotated time.Time // zero: never rotated
+	// PrevDigest is the secret before the last rotation, which still
+	// authenticates until PrevUntil.
+	PrevDigest [32]byte
+	PrevUntil  time.Time
 }
 
 func (r *keyRecord) key() Key {
-	return Key{ID: r.ID, Account: r.Account, Scopes: r.Scopes, Comment: r.Comment, Created: r.Created, Owner: r.Owner}
+	return Key{
+		ID: r.ID, Account: r.Account, Scopes: r.Scopes, Comment: r.Comment, Created: r.Created, Owner: r.Owner,
+		Name: r.Name, Description: r.Description, Active: !r.Inactive,
+		NotBefore: r.NotBefore, ExpiresAt: r.ExpiresAt, LastRotated: r.LastRotated,
+	}
 }
 
 // Records are binary, not JSON: authentication decodes one on every call and
@@ -38,16 +53,32 @@ func (r *keyRecord) key() Key {
 //	list     method scope values (count, then strings)
 //	list     name scope values
 //	list     access scope values
+//	fields   until the end: tag byte, uvarint length, value
 //
-// Lists missing at the end of a record are empty: a scope type added later
-// appends a list, and older records still read.
+// Fields hold what most keys lack (tags below), so a field added later is
+// one more tag, and a reader skips tags it does not know.
 const recordVersion = 1
+
+// Field tags of key records.
+const (
+	tagName        = 1 // string
+	tagDescription = 2 // string
+	tagInactive    = 3 // empty
+	tagNotBefore   = 4 // varint Unix seconds
+	tagExpiresAt   = 5 // varint Unix seconds
+	tagLastRotated = 6 // varint Unix seconds
+	tagPrevSecret  = 7 // [32]byte digest, varint Unix seconds it is valid until
+)
+
+// recordScopeTypes are the scope lists of a record, in order. A scope type
+// added later is a field, not a list.
+var recordScopeTypes = []string{scope.TypeMethod, scope.TypeName, scope.TypeAccess}
 
 var errCorrupt = errors.New("store: corrupt key record")
 
 func (r *keyRecord) marshal() []byte {
-	n := 1 + 4*binary.MaxVarintLen64 + len(r.ID) + len(r.Account) + 32 + len(r.Comment) + len(r.Owner) + 3*binary.MaxVarintLen64
-	for _, typ := range scope.Types {
+	n := 96 + len(r.ID) + len(r.Account) + len(r.Comment) + len(r.Owner) + len(r.Name) + len(r.Description)
+	for _, typ := range recordScopeTypes {
 		for _, v := range r.Scopes.Values(typ) {
 			n += binary.MaxVarintLen64 + len(v)
 		}
@@ -60,12 +91,38 @@ func (r *keyRecord) marshal() []byte {
 	b = binary.AppendVarint(b, r.Created.Unix())
 	b = appendString(b, r.Comment)
 	b = appendString(b, r.Owner)
-	for _, typ := range scope.Types {
+	for _, typ := range recordScopeTypes {
 		vals := r.Scopes.Values(typ)
 		b = binary.AppendUvarint(b, uint64(len(vals)))
 		for _, v := range vals {
 			b = appendString(b, v)
 		}
+	}
+	field := func(tag byte, v []byte) {
+		b = append(b, tag)
+		b = appendString(b, string(v))
+	}
+	unix := func(t time.Time) []byte { return binary.AppendVarint(nil, t.Unix()) }
+	if r.Name != "" {
+		field(tagName, []byte(r.Name))
+	}
+	if r.Description != "" {
+		field(tagDescription, []byte(r.Description))
+	}
+	if r.Inactive {
+		field(tagInactive, nil)
+	}
+	if !r.NotBefore.IsZero() {
+		field(tagNotBefore, unix(r.NotBefore))
+	}
+	if !r.ExpiresAt.IsZero() {
+		field(tagExpiresAt, unix(r.ExpiresAt))
+	}
+	if !r.LastRotated.IsZero() {
+		field(tagLastRotated, unix(r.LastRotated))
+	}
+	if !r.PrevUntil.IsZero() {
+		field(tagPrevSecret, append(r.PrevDigest[:], unix(r.PrevUntil)...))
 	}
 	return b
 }
@@ -88,10 +145,7 @@ func (r *keyRecord) unmarshal(b []byte) error {
 	r.Comment = d.string()
 	r.Owner = d.string()
 	var scopes scope.Scopes
-	for _, typ := range scope.Types {
-		if d.err == nil && len(d.b) == 0 {
-			break // lists of types newer than the record
-		}
+	for _, typ := range recordScopeTypes {
 		n := d.uvarint()
 		if n > uint64(len(d.b)) {
 			d.err = errCorrupt
@@ -107,8 +161,30 @@ func (r *keyRecord) unmarshal(b []byte) error {
 		scopes = scopes.With(typ, vals)
 	}
 	r.Scopes = scopes
-	if d.err == nil && len(d.b) != 0 {
-		d.err = errCorrupt
+	for d.err == nil && len(d.b) > 0 {
+		tag := d.byte()
+		v := decoder{b: d.bytes(int(min(d.uvarint(), uint64(len(d.b)+1))))}
+		unix := func() time.Time { return time.Unix(v.varint(), 0).UTC() }
+		switch tag {
+		case tagName:
+			r.Name = string(v.b)
+		case tagDescription:
+			r.Description = string(v.b)
+		case tagInactive:
+			r.Inactive = true
+		case tagNotBefore:
+			r.NotBefore = unix()
+		case tagExpiresAt:
+			r.ExpiresAt = unix()
+		case tagLastRotated:
+			r.LastRotated = unix()
+		case tagPrevSecret:
+			copy(r.PrevDigest[:], v.bytes(32))
+			r.PrevUntil = unix()
+		}
+		if v.err != nil {
+			d.err = v.err
+		}
 	}
 	return d.err
 }

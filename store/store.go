@@ -137,6 +137,9 @@ func checkSchema(v []byte) error {
 	return nil
 }
 
+// Now is the store's clock: time.Now unless Options.Now says otherwise.
+func (s *Store) Now() time.Time { return s.now() }
+
 // Close closes the file. Calls after Close fail.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -1,0 +1,178 @@
+package rpc
+
+import (
+	"context"
+	"time"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
+)
+
+type updateParams struct {
+	ID          string  `json:"id" rpc:"required"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Comment     *string `json:"comment"`
+	Active      *bool   `json:"active"`
+	// NotBefore and ExpiresAt are RFC 3339 times; "" clears the bound.
+	NotBefore *string `json:"not_before"`
+	ExpiresAt *string `json:"expires_at"`
+}
+
+type rotateParams struct {
+	ID                  string `json:"id" rpc:"required"`
+	RetainPeriodMinutes int    `json:"retain_period_minutes"`
+}
+
+// MaxRetainMinutes is the longest grace period of a rotated-out secret: a week.
+const MaxRetainMinutes = 7 * 24 * 60
+
+type verifyParams struct {
+	Key    string `json:"key" rpc:"required"`
+	Method string `json:"method" rpc:"required"`
+	Name   string `json:"name"`
+}
+
+// Verification is apikey.verify's reply, as Unkey's verifyKey: whether the
+// key may make the call, a reason code, and the key's id when the caller
+// may see it.
+type Verification struct {
+	Valid bool   `json:"valid"`
+	Code  string `json:"code"`
+	KeyID string `json:"key_id,omitempty"`
+}
+
+func registerLifecycle(s *Server) {
+	h := apikeyHandlers{store: s.store, server: s}
+	for _, m := range []Method{
+		Typed(Method{Name: "apikey.update", Mutates: true, Summary: "Change a key's name, description, comment, active flag or validity period."}, h.update),
+		Typed(Method{Name: "apikey.rotate", Mutates: true, Summary: "Give a key a new secret, keeping the old one for a grace period."}, h.rotate),
+		Typed(Method{Name: "apikey.verify", Summary: "Say whether a key may make a given call, and why not."}, h.verify),
+	} {
+		m.Access = scope.Manage
+		s.Register(m)
+	}
+}
+
+func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, error) {
+	me := caller(ctx)
+	if err := validRef(p.ID); err != nil {
+		return KeyInfo{}, err
+	}
+	var c store.KeyChange
+	c.Name, c.Description, c.Comment, c.Active = p.Name, p.Description, p.Comment, p.Active
+	if p.Name != nil {
+		if err := validKeyName(*p.Name); err != nil {
+			return KeyInfo{}, err
+		}
+	}
+	if p.Description != nil {
+		if err := validDescription(*p.Description); err != nil {
+			return KeyInfo{}, err
+		}
+	}
+	if p.Comment != nil {
+		if err := validComment(*p.Comment); err != nil {
+			return KeyInfo{}, err
+		}
+	}
+	ref, err := h.resolve(me, p.ID)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	k, err := h.store.UpdateKey(me.Account, ref, func(target store.Key) (store.KeyChange, error) {
+		if !sameHolder(me, target) {
+			return c, store.ErrNotFound
+		}
+		if !scope.Covers(me.Scopes, target.Scopes) {
+			return c, errTargetWider
+		}
+		nb, ea := target.NotBefore, target.ExpiresAt
+		var err error
+		if nb, ea, err = validTimes(h.store.Now(), deref(p.NotBefore), deref(p.ExpiresAt), nb, ea); err != nil {
+			return c, err
+		}
+		if p.NotBefore != nil && *p.NotBefore == "" {
+			nb = time.Time{}
+		}
+		if p.ExpiresAt != nil && *p.ExpiresAt == "" {
+			ea = time.Time{}
+		}
+		c.NotBefore, c.ExpiresAt = &nb, &ea
+		return c, nil
+	})
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	return keyInfo(k), nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func (h apikeyHandlers) rotate(ctx context.Context, p rotateParams) (NewKeyInfo, error) {
+	me := caller(ctx)
+	if err := validRef(p.ID); err != nil {
+		return NewKeyInfo{}, err
+	}
+	if p.RetainPeriodMinutes < 0 || p.RetainPeriodMinutes > MaxRetainMinutes {
+		return NewKeyInfo{}, InvalidParam("retain_period_minutes", "must be 0 to %d", MaxRetainMinutes)
+	}
+	ref, err := h.resolve(me, p.ID)
+	if err != nil {
+		return NewKeyInfo{}, err
+	}
+	k, secret, err := h.store.RotateKey(me.Account, ref, time.Duration(p.RetainPeriodMinutes)*time.Minute, func(target store.Key) error {
+		if !sameHolder(me, target) {
+			return store.ErrNotFound
+		}
+		// The caller gets the target's new secret: it must reach all the
+		// target reaches.
+		if !scope.Covers(me.Scopes, target.Scopes) {
+			return errTargetWider
+		}
+		return nil
+	})
+	if err != nil {
+		return NewKeyInfo{}, err
+	}
+	return NewKeyInfo{KeyInfo: keyInfo(k), Key: secret}, nil
+}
+
+// verify answers for keys of the caller's account (every account, for the
+// operator); any other key is not_found, as an unknown one.
+func (h apikeyHandlers) verify(ctx context.Context, p verifyParams) (Verification, error) {
+	me := caller(ctx)
+	if !store.IsSecret(p.Key) {
+		return Verification{}, InvalidParam("key", "must be a key (32 lowercase hex digits)")
+	}
+	m := h.server.methods[p.Method]
+	if m == nil {
+		return Verification{}, InvalidParam("method", "is not a method of this server")
+	}
+	k, status, err := h.store.InspectSecret(p.Key)
+	if err != nil {
+		return Verification{}, err
+	}
+	if status == store.StatusNotFound || k.Account != me.Account && me.Account != store.OperatorAccount || !sameHolder(me, k) {
+		return Verification{Code: string(store.StatusNotFound)}, nil
+	}
+	out := Verification{Code: string(status), KeyID: k.ID}
+	if status != store.StatusValid {
+		return out, nil
+	}
+	if m.OperatorOnly && k.Account != store.OperatorAccount {
+		out.Code = ErrIDOperatorOnly
+		return out, nil
+	}
+	if err := scope.Check(k.Scopes, scope.Call{Method: m.Name, TakesName: m.TakesName(), Name: p.Name, HasName: p.Name != "", Access: m.Access}); err != nil {
+		out.Code = ErrIDScopeDenied
+		return out, nil
+	}
+	out.Valid = true
+	return out, nil
+}
