@@ -55,6 +55,7 @@ const (
 	ErrIDUserExists             = "user_exists"
 	ErrIDServiceAccountNotFound = "service_account_not_found"
 	ErrIDServiceAccountExists   = "service_account_exists"
+	ErrIDKeyNameTaken           = "key_name_taken"
 )
 
 // Error is an error a client may see: a JSON-RPC code, a stable error id, a
@@ -104,6 +105,8 @@ func toError(err error) *Error {
 		return InvalidParam(se.Field, "%s", se.Reason)
 	case errors.As(err, &denial):
 		return Errorf(CodeForbidden, ErrIDScopeDenied, "this key's scopes do not allow this call")
+	case errors.Is(err, store.ErrKeyNameTaken):
+		return Errorf(CodeConflict, ErrIDKeyNameTaken, "another key of this holder has that name")
 	case errors.Is(err, store.ErrServiceAccountNotFound):
 		return Errorf(CodeNotFound, ErrIDServiceAccountNotFound, "no such service account in this account")
 	case errors.Is(err, store.ErrServiceAccountExists):

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ type testServer struct {
 	Log   *syncBuffer
 	// Reboots records the names server.reboot was called with.
 	Reboots *[]string
+	clock   *atomic.Pointer[time.Time]
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -63,9 +65,11 @@ var fixedNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
+	clock := &atomic.Pointer[time.Time]{}
+	clock.Store(&fixedNow)
 	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{
 		NoSync: true,
-		Now:    func() time.Time { return fixedNow },
+		Now:    func() time.Time { return *clock.Load() },
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
@@ -84,7 +88,13 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	mux.Handle("/rpc", srv)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	return &testServer{t: t, Store: st, RPC: srv, URL: hs.URL + "/rpc", Admin: adminKey, Log: logBuf, Reboots: reboots}
+	return &testServer{t: t, Store: st, RPC: srv, URL: hs.URL + "/rpc", Admin: adminKey, Log: logBuf, Reboots: reboots, clock: clock}
+}
+
+// advance moves the store's clock forward by d.
+func (ts *testServer) advance(d time.Duration) {
+	next := ts.clock.Load().Add(d)
+	ts.clock.Store(&next)
 }
 
 type rebootParams struct {
