@@ -87,7 +87,7 @@ func TestAPIKey_Create(t *testing.T) {
 		{"ErrScopesArray", map[string]any{"scopes": []string{"server.reboot"}}, "scopes"},
 		{"ErrScopeValuesString", map[string]any{"scopes": map[string]any{"method": "server.reboot"}}, "scopes"},
 		{"ErrScopeValueNumber", map[string]any{"scopes": map[string]any{"name": []any{1}}}, "scopes"},
-		{"ErrScopeType", map[string]any{"scopes": map[string][]string{"ip": {"10.0.0.0/8"}}}, "scopes.ip"},
+		{"ErrScopeType", map[string]any{"scopes": map[string][]string{"region": {"eu"}}}, "scopes.region"},
 		{"ErrScopeTypeCase", map[string]any{"scopes": map[string][]string{"Method": {"server.reboot"}}}, "scopes.Method"},
 		{"ErrScopeValueTooLong", map[string]any{"scopes": map[string][]string{"name": {strings.Repeat("n", 51)}}}, "scopes.name[0]"},
 		{"ErrScopeValueEmpty", map[string]any{"scopes": map[string][]string{"name": {"web1", ""}}}, "scopes.name[1]"},
@@ -273,7 +273,7 @@ func TestAPIKey_AddDeleteScope(t *testing.T) {
 			params map[string]any
 			field  string
 		}{
-			{"ErrScopeNameUnknown", map[string]any{"id": k.ID, "scope_name": "ip", "value": "x"}, "scope_name"},
+			{"ErrScopeNameUnknown", map[string]any{"id": k.ID, "scope_name": "region", "value": "x"}, "scope_name"},
 			{"ErrScopeNameCase", map[string]any{"id": k.ID, "scope_name": "Method", "value": "x"}, "scope_name"},
 			{"ErrScopeNameEmpty", map[string]any{"id": k.ID, "scope_name": "", "value": "x"}, "scope_name"},
 			{"ErrScopeNameType", map[string]any{"id": k.ID, "scope_name": 1, "value": "x"}, "scope_name"},

@@ -26,7 +26,7 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 			return res, err
 		}
 		r := store.AuditRecord{
-			SourceIP: hostOf(c.remote),
+			SourceIP: s.sourceIP(&c.exchange),
 			Method:   c.method.nameOrUnknown(),
 			Target:   auditTarget(c),
 			Outcome:  outcome,
@@ -68,11 +68,14 @@ func auditTarget(c *call) string {
 	return ""
 }
 
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
+func (s *Server) sourceIP(ex *exchange) string {
+	if ip := s.clientIP(ex); ip.IsValid() {
+		return ip.String()
+	}
+	if h, _, err := net.SplitHostPort(ex.remote); err == nil {
 		return h
 	}
-	return addr
+	return ex.remote
 }
 
 // AuditEntry is one record of audit.list.

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/apikeyd/apikeyd/scope"
@@ -31,6 +32,8 @@ type verifyParams struct {
 	Key    string `json:"key" rpc:"required"`
 	Method string `json:"method" rpc:"required"`
 	Name   string `json:"name"`
+	// IP is the address the call would come from, for keys with an ip scope.
+	IP string `json:"ip"`
 }
 
 // Verification is apikey.verify's reply, as Unkey's verifyKey: whether the
@@ -150,6 +153,14 @@ func (h apikeyHandlers) verify(ctx context.Context, p verifyParams) (Verificatio
 	if !store.IsSecret(p.Key) {
 		return Verification{}, InvalidParam("key", "must be a key (32 lowercase hex digits)")
 	}
+	var clientIP netip.Addr
+	if p.IP != "" {
+		a, err := netip.ParseAddr(p.IP)
+		if err != nil {
+			return Verification{}, InvalidParam("ip", "must be an IPv4 or IPv6 address")
+		}
+		clientIP = a.Unmap()
+	}
 	m := h.server.methods[p.Method]
 	if m == nil {
 		return Verification{}, InvalidParam("method", "is not a method of this server")
@@ -169,7 +180,8 @@ func (h apikeyHandlers) verify(ctx context.Context, p verifyParams) (Verificatio
 		out.Code = ErrIDOperatorOnly
 		return out, nil
 	}
-	if err := scope.Check(k.Scopes, scope.Call{Method: m.Name, TakesName: m.TakesName(), Name: p.Name, HasName: p.Name != "", Access: m.Access}); err != nil {
+	if err := scope.Check(k.Scopes, scope.Call{Method: m.Name, TakesName: m.TakesName(), Name: p.Name, HasName: p.Name != "",
+		Access: m.Access, ClientIP: clientIP}); err != nil {
 		out.Code = ErrIDScopeDenied
 		return out, nil
 	}

@@ -196,13 +196,17 @@ func (s *Server) checkScope(next handlerFunc) handlerFunc {
 			return nil, errOperatorOnly
 		}
 		name, hasName := p.name()
-		err := scope.Check(c.key.Scopes, scope.Call{
+		call := scope.Call{
 			Method:    c.method.Name,
 			TakesName: c.method.TakesName(),
 			Name:      name,
 			HasName:   hasName,
 			Access:    c.method.Access,
-		})
+		}
+		if len(c.key.Scopes.IP) > 0 {
+			call.ClientIP = s.clientIP(&c.exchange)
+		}
+		err := scope.Check(c.key.Scopes, call)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,11 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxBatch caps the calls in one batch; 0 means DefaultMaxBatch.
 	MaxBatch int
+	// TrustedProxies are the proxies whose X-Forwarded-For apikeyd
+	// believes. A call from one of them is taken to come from the rightmost
+	// address in X-Forwarded-For that is not itself a trusted proxy; from
+	// anywhere else, from the connection's address, whatever headers say.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves JSON-RPC 2.0 over HTTP POST from one method table. Register
@@ -153,6 +159,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.putBuf(out)
 	out.Reset()
 	ex := exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr}
+	if len(s.opts.TrustedProxies) > 0 {
+		ex.xff = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	}
 	reply := s.serveBody(r.Context(), ex, in.Bytes(), out.AvailableBuffer())
 	if len(reply) == 0 {
 		w.WriteHeader(http.StatusNoContent)
@@ -226,6 +235,35 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 type exchange struct {
 	cred   credential
 	remote string
+	xff    string // X-Forwarded-For, believed only from trusted proxies
+}
+
+// clientIP is the address a call came from, by Options.TrustedProxies. It
+// is worked out only when an ip scope or the audit trail needs it.
+func (s *Server) clientIP(ex *exchange) netip.Addr {
+	ap, err := netip.ParseAddrPort(ex.remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := ap.Addr().Unmap()
+	trusted := func(a netip.Addr) bool {
+		return slices.ContainsFunc(s.opts.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	if !trusted(ip) || ex.xff == "" {
+		return ip
+	}
+	hops := strings.Split(ex.xff, ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip // a malformed hop: believe no further
+		}
+		ip = a.Unmap()
+		if !trusted(ip) {
+			return ip
+		}
+	}
+	return ip
 }
 
 // serveBody answers one request body, appending the reply to dst. An empty

@@ -2,6 +2,7 @@ package scope_test
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -210,7 +211,7 @@ func TestFromMap(t *testing.T) {
 	got, err := scope.FromMap("scopes", map[string][]string{"method": {"b.c", "a.*"}, "name": {"x"}})
 	require.NoError(t, err)
 	assert.Equal(t, scope.Scopes{Method: []string{"a.*", "b.c"}, Name: []string{"x"}}, got)
-	for _, typ := range []string{"Method", "NAME", "Access", "ip", ""} {
+	for _, typ := range []string{"Method", "NAME", "Access", "IP", "cidr", ""} {
 		_, err := scope.FromMap("scopes", map[string][]string{"method": {"a.b"}, typ: {"x"}})
 		var se *scope.Error
 		require.ErrorAs(t, err, &se, "type %q accepted", typ)
@@ -260,4 +261,38 @@ func TestAccessValues(t *testing.T) {
 	assert.True(t, scope.Covers(scope.Scopes{Access: []string{"READ", "UPDATE"}}, scope.Scopes{Access: []string{"READ"}}))
 	assert.False(t, scope.Covers(scope.Scopes{Access: []string{"READ"}}, scope.Scopes{Access: []string{"READ", "MANAGE"}}))
 	assert.False(t, scope.Covers(scope.Scopes{Access: []string{"READ"}}, scope.Scopes{}))
+}
+
+func TestIPScope(t *testing.T) {
+	got, err := scope.FromMap("scopes", map[string][]string{"ip": {"10.1.2.3/8", "192.0.2.7", "2001:db8::1/32", "::ffff:198.51.100.0/120", "10.0.0.0/8"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"10.0.0.0/8", "192.0.2.7/32", "198.51.100.0/24", "2001:db8::/32"}, got.IP, "masked, unmapped, sorted, unique")
+	for _, bad := range []string{"10.0.0.0/33", "300.1.1.1", "localhost", "fe80::1%eth0", "::ffff:1.2.3.4/8", ""} {
+		_, err := scope.FromMap("scopes", map[string][]string{"ip": {bad}})
+		assert.Error(t, err, "%q accepted", bad)
+	}
+	ip := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	for _, tt := range []struct {
+		addr netip.Addr
+		want bool
+	}{
+		{ip("10.9.8.7"), true},
+		{ip("11.0.0.1"), false},
+		{ip("192.0.2.7"), true},
+		{ip("192.0.2.8"), false},
+		{ip("::ffff:10.1.1.1"), true},
+		{ip("2001:db8:ffff::1"), true},
+		{ip("2001:db9::1"), false},
+		{netip.Addr{}, false},
+	} {
+		err := scope.Check(got, scope.Call{Method: "server.list", ClientIP: tt.addr})
+		assert.Equal(t, tt.want, err == nil, "%s", tt.addr)
+	}
+	assert.NoError(t, scope.Check(scope.Scopes{}, scope.Call{Method: "server.list"}), "no ip scope: any address, even none")
+
+	outer := scope.Scopes{IP: []string{"10.0.0.0/8"}}
+	assert.True(t, scope.Covers(outer, scope.Scopes{IP: []string{"10.1.0.0/16", "10.2.3.4/32"}}))
+	assert.False(t, scope.Covers(outer, scope.Scopes{IP: []string{"0.0.0.0/0"}}))
+	assert.False(t, scope.Covers(outer, scope.Scopes{IP: []string{"11.0.0.0/16"}}))
+	assert.False(t, scope.Covers(outer, scope.Scopes{}))
 }

@@ -3,6 +3,7 @@ package scope
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"unicode"
@@ -15,6 +16,7 @@ const (
 	TypeMethod = "method"
 	TypeName   = "name"
 	TypeAccess = "access"
+	TypeIP     = "ip"
 )
 
 // Access classes, the REST key API's key_scope: every method declares one,
@@ -45,7 +47,7 @@ const MaxValueLen = 50
 const MaxValues = 100
 
 // Types lists the scope types this version knows, in display order.
-var Types = []string{TypeMethod, TypeName, TypeAccess}
+var Types = []string{TypeMethod, TypeName, TypeAccess, TypeIP}
 
 // Scopes are a key's restrictions. Types AND, values within a type OR, and a
 // type with no values does not restrict. The zero value restricts nothing.
@@ -55,6 +57,8 @@ type Scopes struct {
 	Method []string `json:"method,omitempty"`
 	Name   []string `json:"name,omitempty"`
 	Access []string `json:"access,omitempty"`
+	// IP holds CIDR ranges (IPv4 or IPv6) the client must call from.
+	IP []string `json:"ip,omitempty"`
 }
 
 // Call is what the checker needs to know of one call.
@@ -69,6 +73,9 @@ type Call struct {
 	HasName bool
 	// Access is the method's access class.
 	Access string
+	// ClientIP is the address the call came from; the zero Addr if unknown,
+	// which no ip scope allows.
+	ClientIP netip.Addr
 }
 
 // Error is a validation error: Field names what was wrong, Reason says why.
@@ -87,7 +94,7 @@ func (d *Denial) Error() string { return "scope denies call: " + d.Reason }
 
 // IsUnrestricted reports whether s restricts nothing.
 func (s Scopes) IsUnrestricted() bool {
-	return len(s.Method) == 0 && len(s.Name) == 0 && len(s.Access) == 0
+	return len(s.Method) == 0 && len(s.Name) == 0 && len(s.Access) == 0 && len(s.IP) == 0
 }
 
 // Values returns the values of scope type typ, or nil for an unknown type.
@@ -99,6 +106,8 @@ func (s Scopes) Values(typ string) []string {
 		return s.Name
 	case TypeAccess:
 		return s.Access
+	case TypeIP:
+		return s.IP
 	}
 	return nil
 }
@@ -113,18 +122,21 @@ func (s Scopes) With(typ string, vals []string) Scopes {
 		out.Name = vals
 	case TypeAccess:
 		out.Access = vals
+	case TypeIP:
+		out.IP = vals
 	}
 	return out
 }
 
 // Equal reports whether s and o hold the same values, in the same order.
 func (s Scopes) Equal(o Scopes) bool {
-	return slices.Equal(s.Method, o.Method) && slices.Equal(s.Name, o.Name) && slices.Equal(s.Access, o.Access)
+	return slices.Equal(s.Method, o.Method) && slices.Equal(s.Name, o.Name) && slices.Equal(s.Access, o.Access) &&
+		slices.Equal(s.IP, o.IP)
 }
 
 // Clone returns a deep copy of s.
 func (s Scopes) Clone() Scopes {
-	return Scopes{Method: slices.Clone(s.Method), Name: slices.Clone(s.Name), Access: slices.Clone(s.Access)}
+	return Scopes{Method: slices.Clone(s.Method), Name: slices.Clone(s.Name), Access: slices.Clone(s.Access), IP: slices.Clone(s.IP)}
 }
 
 // ValidType returns an *Error unless typ is a known scope type.
@@ -148,6 +160,12 @@ func ValidValue(field, typ, v string) error {
 		return &Error{Field: field, Reason: "must not be empty"}
 	case n > MaxValueLen:
 		return &Error{Field: field, Reason: fmt.Sprintf("must be at most %d characters, got %d", MaxValueLen, n)}
+	}
+	if typ == TypeIP {
+		if _, err := ParseIPRange(v); err != nil {
+			return &Error{Field: field, Reason: fmt.Sprintf("%q is not an IP address or CIDR range (like 192.0.2.0/24 or 2001:db8::/32)", v)}
+		}
+		return nil
 	}
 	if typ == TypeAccess {
 		if !slices.Contains(AccessClasses, v) {
@@ -206,6 +224,12 @@ func Normalize(field string, s Scopes) (Scopes, error) {
 			}
 		}
 		norm := slices.Clone(vals)
+		if typ == TypeIP {
+			for i, v := range norm {
+				p, _ := ParseIPRange(v)
+				norm[i] = p.String()
+			}
+		}
 		slices.Sort(norm)
 		norm = slices.Compact(norm)
 		if len(norm) == 0 {
@@ -233,6 +257,12 @@ func MatchMethod(pattern, method string) bool {
 // parameter, with one of those values. Then ours: a key with access values
 // may call only methods of those classes. All set types must hold.
 func Check(s Scopes, call Call) error {
+	if len(s.IP) > 0 && !slices.ContainsFunc(s.IP, func(r string) bool {
+		p, err := netip.ParsePrefix(r)
+		return err == nil && call.ClientIP.IsValid() && p.Contains(call.ClientIP.Unmap())
+	}) {
+		return &Denial{Reason: fmt.Sprintf("client address %s is outside the key's ip scope", call.ClientIP)}
+	}
 	if len(s.Access) > 0 && !slices.Contains(s.Access, call.Access) {
 		return &Denial{Reason: fmt.Sprintf("%s is of access class %q, outside the key's access scope", call.Method, call.Access)}
 	}
@@ -260,7 +290,8 @@ func Covers(outer, inner Scopes) bool {
 	same := func(o, i string) bool { return o == i }
 	return coversType(outer.Method, inner.Method, methodCovers) &&
 		coversType(outer.Name, inner.Name, same) &&
-		coversType(outer.Access, inner.Access, same)
+		coversType(outer.Access, inner.Access, same) &&
+		coversType(outer.IP, inner.IP, ipCovers)
 }
 
 func coversType(outer, inner []string, covers func(o, i string) bool) bool {
@@ -276,6 +307,40 @@ func coversType(outer, inner []string, covers func(o, i string) bool) bool {
 		}
 	}
 	return true
+}
+
+// ParseIPRange reads an ip scope value: a CIDR range, or a single address
+// (a /32 or /128). The result is masked, so "10.1.2.3/8" reads as 10.0.0.0/8.
+func ParseIPRange(v string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(v); err == nil {
+		q := netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p.Addr())).Masked()
+		if !q.IsValid() {
+			return netip.Prefix{}, fmt.Errorf("not an IP range: %q", v)
+		}
+		return q, nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("not an IP range: %q", v)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// unmapBits is how many prefix bits an IPv4-mapped IPv6 address spends on
+// the mapping.
+func unmapBits(a netip.Addr) int {
+	if a.Is4In6() {
+		return 96
+	}
+	return 0
+}
+
+// ipCovers reports whether range o contains all of range i.
+func ipCovers(o, i string) bool {
+	op, err1 := netip.ParsePrefix(o)
+	ip, err2 := netip.ParsePrefix(i)
+	return err1 == nil && err2 == nil && op.Bits() <= ip.Bits() && op.Contains(ip.Addr())
 }
 
 // methodCovers reports whether method pattern o allows all that pattern i does.

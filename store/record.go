@@ -68,6 +68,7 @@ const (
 	tagExpiresAt   = 5 // varint Unix seconds
 	tagLastRotated = 6 // varint Unix seconds
 	tagPrevSecret  = 7 // [32]byte digest, varint Unix seconds it is valid until
+	tagIPScope     = 8 // the ip scope: uvarint count, then strings
 )
 
 // recordScopeTypes are the scope lists of a record, in order. A scope type
@@ -123,6 +124,13 @@ func (r *keyRecord) marshal() []byte {
 	}
 	if !r.PrevUntil.IsZero() {
 		field(tagPrevSecret, append(r.PrevDigest[:], unix(r.PrevUntil)...))
+	}
+	if len(r.Scopes.IP) > 0 {
+		v := binary.AppendUvarint(nil, uint64(len(r.Scopes.IP)))
+		for _, ip := range r.Scopes.IP {
+			v = appendString(v, ip)
+		}
+		field(tagIPScope, v)
 	}
 	return b
 }
@@ -181,6 +189,16 @@ func (r *keyRecord) unmarshal(b []byte) error {
 		case tagPrevSecret:
 			copy(r.PrevDigest[:], v.bytes(32))
 			r.PrevUntil = unix()
+		case tagIPScope:
+			n := v.uvarint()
+			if n > uint64(len(v.b)) {
+				v.err = errCorrupt
+				break
+			}
+			r.Scopes.IP = make([]string, n)
+			for i := range r.Scopes.IP {
+				r.Scopes.IP[i] = v.string()
+			}
 		}
 		if v.err != nil {
 			d.err = v.err

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
 )
@@ -91,6 +93,7 @@ type Config struct {
 	LockTimeout       time.Duration
 	LogFlush          time.Duration // 0: write each log line at once
 	DebugAddr         string        // where to serve /debug/pprof; empty: nowhere
+	TrustedProxies    string        // comma-separated CIDR ranges whose X-Forwarded-For is believed
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -182,6 +185,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	str(&c.DB, "DB", "db", "path of the bbolt data file, created if missing")
 	str(&c.LogLevel, "LOG_LEVEL", "log-level", "log level: debug, info, warn, error")
 	str(&c.LogFormat, "LOG_FORMAT", "log-format", "log format: json or console")
+	str(&c.TrustedProxies, "TRUSTED_PROXIES", "trusted-proxies", "comma-separated CIDR ranges of proxies whose X-Forwarded-For is believed; empty: none")
 	str(&c.DebugAddr, "DEBUG_ADDR", "debug-addr", "serve Go's /debug/pprof profiles on this address (keep it private); empty turns it off")
 	num(&c.MaxBodyBytes, "MAX_BODY_BYTES", "max-body-bytes", "largest request body accepted, in bytes")
 	num(&maxBatch, "MAX_BATCH", "max-batch", "most calls in one batch")
@@ -234,10 +238,29 @@ func (c *Config) validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, fmt.Errorf("--log-format must be json or console, got %q", c.LogFormat))
 	}
+	if _, err := c.trustedProxies(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.AdminKey != "" && !store.IsSecret(c.AdminKey) {
 		errs = append(errs, errors.New("APIKEYD_ADMIN_KEY must be 32 lowercase hex digits"))
 	}
 	return errors.Join(errs...)
+}
+
+// trustedProxies parses --trusted-proxies.
+func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range strings.Split(c.TrustedProxies, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		p, err := scope.ParseIPRange(v)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is not an IP address or CIDR range", v)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // logger builds the logger the configuration asks for.
@@ -278,7 +301,9 @@ func (m *Main) Run() (err error) {
 	if err := m.bootstrap(log); err != nil {
 		return err
 	}
-	m.RPC = rpc.New(m.Store, rpc.Options{Logger: log, MaxBodyBytes: m.Config.MaxBodyBytes, MaxBatch: m.Config.MaxBatch})
+	proxies, _ := m.Config.trustedProxies() // validated above
+	m.RPC = rpc.New(m.Store, rpc.Options{Logger: log, MaxBodyBytes: m.Config.MaxBodyBytes, MaxBatch: m.Config.MaxBatch,
+		TrustedProxies: proxies})
 	if m.Setup != nil {
 		m.Setup(m.RPC)
 	}

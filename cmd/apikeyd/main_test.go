@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -172,6 +173,13 @@ func TestParseFlags(t *testing.T) {
 		assert.Equal(t, time.Minute, c.IdleTimeout)
 		assert.Equal(t, testAdminKey, c.AdminKey)
 	})
+	t.Run("TrustedProxies", func(t *testing.T) {
+		m := NewMain(&bytes.Buffer{})
+		require.NoError(t, m.ParseFlags(nil, env(map[string]string{"APIKEYD_TRUSTED_PROXIES": "10.0.0.0/8, ::1"})))
+		got, err := m.Config.trustedProxies()
+		require.NoError(t, err)
+		assert.Equal(t, "[10.0.0.0/8 ::1/128]", fmt.Sprint(got))
+	})
 	t.Run("FlagBeatsEnv", func(t *testing.T) {
 		m := NewMain(&bytes.Buffer{})
 		require.NoError(t, m.ParseFlags([]string{"--addr", "127.0.0.1:7777", "--max-batch=9"},
@@ -184,16 +192,17 @@ func TestParseFlags(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"ErrLogLevel":      {args: []string{"--log-level", "loud"}, want: "--log-level"},
-		"ErrLogFormat":     {args: []string{"--log-format", "xml"}, want: "--log-format"},
-		"ErrMaxBatch":      {args: []string{"--max-batch", "0"}, want: "--max-batch"},
-		"ErrMaxBody":       {args: []string{"--max-body-bytes", "-1"}, want: "--max-body-bytes"},
-		"ErrTimeout":       {args: []string{"--read-timeout", "0s"}, want: "--read-timeout"},
-		"ErrEnvDuration":   {env: map[string]string{"APIKEYD_WRITE_TIMEOUT": "soon"}, want: "APIKEYD_WRITE_TIMEOUT"},
-		"ErrEnvNumber":     {env: map[string]string{"APIKEYD_MAX_BATCH": "many"}, want: "APIKEYD_MAX_BATCH"},
-		"ErrAdminKeyShape": {env: map[string]string{"APIKEYD_ADMIN_KEY": "0123456789ABCDEF0123456789ABCDEF"}, want: "APIKEYD_ADMIN_KEY"},
-		"ErrExtraArgs":     {args: []string{"extra"}, want: "unexpected arguments"},
-		"ErrUnknownFlag":   {args: []string{"--nope"}, want: "nope"},
+		"ErrLogLevel":       {args: []string{"--log-level", "loud"}, want: "--log-level"},
+		"ErrLogFormat":      {args: []string{"--log-format", "xml"}, want: "--log-format"},
+		"ErrMaxBatch":       {args: []string{"--max-batch", "0"}, want: "--max-batch"},
+		"ErrMaxBody":        {args: []string{"--max-body-bytes", "-1"}, want: "--max-body-bytes"},
+		"ErrTimeout":        {args: []string{"--read-timeout", "0s"}, want: "--read-timeout"},
+		"ErrEnvDuration":    {env: map[string]string{"APIKEYD_WRITE_TIMEOUT": "soon"}, want: "APIKEYD_WRITE_TIMEOUT"},
+		"ErrEnvNumber":      {env: map[string]string{"APIKEYD_MAX_BATCH": "many"}, want: "APIKEYD_MAX_BATCH"},
+		"ErrAdminKeyShape":  {env: map[string]string{"APIKEYD_ADMIN_KEY": "0123456789ABCDEF0123456789ABCDEF"}, want: "APIKEYD_ADMIN_KEY"},
+		"ErrExtraArgs":      {args: []string{"extra"}, want: "unexpected arguments"},
+		"ErrTrustedProxies": {args: []string{"--trusted-proxies", "10.0.0.0/8,nope"}, want: "--trusted-proxies"},
+		"ErrUnknownFlag":    {args: []string{"--nope"}, want: "nope"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := NewMain(&bytes.Buffer{})
