@@ -30,6 +30,10 @@ type KeyInfo struct {
 	NotBefore   *time.Time `json:"not_before,omitempty"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	LastRotated *time.Time `json:"last_rotated,omitempty"`
+	// LastUsedAt and UseCount tell when the key last authenticated a call
+	// and how many it has; they lag by at most a few seconds.
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	UseCount   int64      `json:"use_count,omitempty"`
 	// Owner is the user or service account holding the key ("user:alice",
 	// "sa:acme/ci"); absent for keys of the account itself.
 	Owner string `json:"owner,omitempty"`
@@ -94,10 +98,13 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 	for _, t := range []struct {
 		name string
 		t    *time.Time
-	}{{"not_before", i.NotBefore}, {"expires_at", i.ExpiresAt}, {"last_rotated", i.LastRotated}} {
+	}{{"not_before", i.NotBefore}, {"expires_at", i.ExpiresAt}, {"last_rotated", i.LastRotated}, {"last_used_at", i.LastUsedAt}} {
 		if t.t != nil {
 			tm(t.name, *t.t)
 		}
+	}
+	if i.UseCount != 0 {
+		dst = strconv.AppendInt(append(dst, `,"use_count":`...), i.UseCount, 10)
 	}
 	if i.Owner != "" {
 		str("owner", i.Owner)
@@ -119,13 +126,15 @@ func keyInfo(k store.Key) KeyInfo {
 		if t.IsZero() {
 			return nil
 		}
-		t = t.UTC()
-		return &t
+		p := new(time.Time) // only set times cost an allocation
+		*p = t.UTC()
+		return p
 	}
 	return KeyInfo{
 		ID: k.ID, Name: k.Name, Scopes: k.Scopes, Comment: k.Comment, Description: k.Description,
 		Active: k.Active, Created: k.Created.UTC(), Owner: k.Owner,
 		NotBefore: opt(k.NotBefore), ExpiresAt: opt(k.ExpiresAt), LastRotated: opt(k.LastRotated),
+		LastUsedAt: opt(k.LastUsed), UseCount: k.UseCount,
 	}
 }
 

@@ -30,6 +30,7 @@ func TestKeyInfo_AppendJSON(t *testing.T) {
 			{ID: "x", Owner: s},
 			{ID: "x", Name: s, Description: s, Active: true, NotBefore: &when, ExpiresAt: &when, LastRotated: &when},
 			{ID: "x", Name: "n", Active: false, ExpiresAt: &when},
+			{ID: "x", LastUsedAt: &when, UseCount: 12345678901},
 			{ID: "x", Owner: "user:alice", Comment: s},
 		} {
 			want, err := json.Marshal(info)

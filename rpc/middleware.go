@@ -172,6 +172,7 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 		}
 		c.keyVal = k
 		c.key = &c.keyVal
+		s.store.RecordUse(k.ID)
 		return next(NewContextWithKey(ctx, c.key), c)
 	}
 }

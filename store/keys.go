@@ -31,6 +31,10 @@ type Key struct {
 	NotBefore, ExpiresAt time.Time
 	// LastRotated is when apikey.rotate last gave the key a new secret.
 	LastRotated time.Time
+	// LastUsed is when the key last authenticated a call, and UseCount how
+	// many calls it has authenticated (when usage tracking is on).
+	LastUsed time.Time
+	UseCount int64
 }
 
 // usable reports whether k may authenticate at now.
@@ -254,6 +258,9 @@ func (s *Store) Key(account, ref string) (Key, error) {
 		k = rec.key()
 		return nil
 	})
+	if err == nil {
+		s.withUsage(&k)
+	}
 	return k, err
 }
 
@@ -273,6 +280,9 @@ func (s *Store) Keys(account string) ([]Key, error) {
 		}
 		return nil
 	})
+	for i := range keys {
+		s.withUsage(&keys[i])
+	}
 	return keys, err
 }
 

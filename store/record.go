@@ -29,6 +29,9 @@ type keyRecord struct {
 	// authenticates until PrevUntil.
 	PrevDigest [32]byte
 	PrevUntil  time.Time
+	// LastUsed and UseCount are as of the last usage flush.
+	LastUsed time.Time
+	UseCount int64
 }
 
 func (r *keyRecord) key() Key {
@@ -36,6 +39,7 @@ func (r *keyRecord) key() Key {
 		ID: r.ID, Account: r.Account, Scopes: r.Scopes, Comment: r.Comment, Created: r.Created, Owner: r.Owner,
 		Name: r.Name, Description: r.Description, Active: !r.Inactive,
 		NotBefore: r.NotBefore, ExpiresAt: r.ExpiresAt, LastRotated: r.LastRotated,
+		LastUsed: r.LastUsed, UseCount: r.UseCount,
 	}
 }
 
@@ -69,6 +73,7 @@ const (
 	tagLastRotated = 6 // varint Unix seconds
 	tagPrevSecret  = 7 // [32]byte digest, varint Unix seconds it is valid until
 	tagIPScope     = 8 // the ip scope: uvarint count, then strings
+	tagUsage       = 9 // varint Unix seconds last used, varint use count
 )
 
 // recordScopeTypes are the scope lists of a record, in order. A scope type
@@ -124,6 +129,9 @@ func (r *keyRecord) marshal() []byte {
 	}
 	if !r.PrevUntil.IsZero() {
 		field(tagPrevSecret, append(r.PrevDigest[:], unix(r.PrevUntil)...))
+	}
+	if r.UseCount > 0 {
+		field(tagUsage, appendUsage(nil, r.LastUsed, r.UseCount))
 	}
 	if len(r.Scopes.IP) > 0 {
 		v := binary.AppendUvarint(nil, uint64(len(r.Scopes.IP)))
@@ -189,6 +197,9 @@ func (r *keyRecord) unmarshal(b []byte) error {
 		case tagPrevSecret:
 			copy(r.PrevDigest[:], v.bytes(32))
 			r.PrevUntil = unix()
+		case tagUsage:
+			r.LastUsed = unix()
+			r.UseCount = v.varint()
 		case tagIPScope:
 			n := v.uvarint()
 			if n > uint64(len(v.b)) {

@@ -35,6 +35,9 @@ type Options struct {
 	// 0 means 5 and 15 minutes.
 	MaxLoginFailures int
 	LockoutDuration  time.Duration
+	// UsageFlush is how often uses gathered in memory are written to key
+	// records; 0 means 5 seconds, a negative value turns tracking off.
+	UsageFlush time.Duration
 }
 
 // Store is an open apikeyd data file. It is safe for concurrent use.
@@ -46,6 +49,7 @@ type Store struct {
 	hashSem  chan struct{}
 	logins   *loginGuard
 	inactive *inactiveOwners
+	usage    *usageTracker // nil when tracking is off
 
 	hashRuns, hashInFlight, hashPeak atomic.Int64
 }
@@ -96,6 +100,13 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if opts.UsageFlush == 0 {
+		opts.UsageFlush = 5 * time.Second
+	}
+	if opts.UsageFlush > 0 {
+		s.usage = &usageTracker{pending: map[string]*usage{}, stop: make(chan struct{}), done: make(chan struct{})}
+		go s.usageLoop(opts.UsageFlush)
+	}
 	return s, nil
 }
 
@@ -140,8 +151,21 @@ func checkSchema(v []byte) error {
 // Now is the store's clock: time.Now unless Options.Now says otherwise.
 func (s *Store) Now() time.Time { return s.now() }
 
-// Close closes the file. Calls after Close fail.
-func (s *Store) Close() error { return s.db.Close() }
+// Close writes the uses not yet written and closes the file. Calls after
+// Close fail.
+func (s *Store) Close() error {
+	var flushErr error
+	if s.usage != nil {
+		select {
+		case <-s.usage.stop: // closed before
+		default:
+			close(s.usage.stop)
+			<-s.usage.done
+			flushErr = s.FlushUsage()
+		}
+	}
+	return errors.Join(flushErr, s.db.Close())
+}
 
 // Path is the file's path as given to Open.
 func (s *Store) Path() string { return s.path }

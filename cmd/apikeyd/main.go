@@ -94,6 +94,7 @@ type Config struct {
 	LogFlush          time.Duration // 0: write each log line at once
 	DebugAddr         string        // where to serve /debug/pprof; empty: nowhere
 	TrustedProxies    string        // comma-separated CIDR ranges whose X-Forwarded-For is believed
+	UsageFlush        time.Duration // how often key usage is written; 0: not tracked
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -114,6 +115,7 @@ func DefaultConfig() Config {
 		IdleTimeout:       120 * time.Second,
 		LockTimeout:       2 * time.Second,
 		LogFlush:          100 * time.Millisecond,
+		UsageFlush:        5 * time.Second,
 	}
 }
 
@@ -195,6 +197,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	dur(&c.WriteTimeout, "WRITE_TIMEOUT", "write-timeout", "time allowed to write a reply")
 	dur(&c.IdleTimeout, "IDLE_TIMEOUT", "idle-timeout", "how long an idle keep-alive connection stays open")
 	dur(&c.LockTimeout, "LOCK_TIMEOUT", "lock-timeout", "how long to wait for another process's lock on the data file")
+	dur(&c.UsageFlush, "USAGE_FLUSH", "usage-flush", "how often keys' last_used_at and use_count, gathered in memory, are written; 0 turns tracking off")
 	dur(&c.LogFlush, "LOG_FLUSH", "log-flush", "gather log lines and write them out this often; 0 writes each line at once")
 	c.AdminKey = getenv("APIKEYD_ADMIN_KEY")
 	if err := errors.Join(errs...); err != nil {
@@ -217,6 +220,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("--max-batch must be at least 1, got %d", c.MaxBatch))
+	}
+	if c.UsageFlush < 0 {
+		errs = append(errs, fmt.Errorf("--usage-flush must not be negative, got %s", c.UsageFlush))
 	}
 	if c.LogFlush < 0 {
 		errs = append(errs, fmt.Errorf("--log-flush must not be negative, got %s", c.LogFlush))
@@ -292,7 +298,11 @@ func (m *Main) Run() (err error) {
 			_ = m.Close(context.Background())
 		}
 	}()
-	m.Store, err = store.Open(m.Config.DB, store.Options{LockTimeout: m.Config.LockTimeout})
+	usageFlush := m.Config.UsageFlush
+	if usageFlush == 0 {
+		usageFlush = -1 // off
+	}
+	m.Store, err = store.Open(m.Config.DB, store.Options{LockTimeout: m.Config.LockTimeout, UsageFlush: usageFlush})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w: is another apikeyd serving %s?", err, m.Config.DB)
 	} else if err != nil {

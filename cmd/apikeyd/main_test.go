@@ -154,6 +154,7 @@ func TestParseFlags(t *testing.T) {
 		assert.Equal(t, "127.0.0.1:8080", m.Config.Addr)
 		assert.Equal(t, "apikeyd.db", m.Config.DB)
 		assert.Equal(t, 100*time.Millisecond, m.Config.LogFlush)
+		assert.Equal(t, 5*time.Second, m.Config.UsageFlush)
 	})
 	t.Run("EnvTwins", func(t *testing.T) {
 		m := NewMain(&bytes.Buffer{})

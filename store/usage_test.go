@@ -1,0 +1,73 @@
+package store_test
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStore_Usage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apikeyd.db")
+	now := testNow
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	st, err := store.Open(path, store.Options{NoSync: true, Now: clock, UsageFlush: time.Hour})
+	require.NoError(t, err)
+	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	require.NoError(t, err)
+	gone, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	require.NoError(t, err)
+
+	// Uses count at once, before any write.
+	before := snapshot(t, st)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); st.RecordUse(k.ID) }()
+	}
+	wg.Wait()
+	st.RecordUse(gone.ID)
+	assert.Equal(t, before, snapshot(t, st), "recording a use wrote to the file")
+	got, err := st.Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(50), got.UseCount)
+	assert.Equal(t, testNow, got.LastUsed)
+
+	// A flush writes them; a deleted key's uses are dropped.
+	require.NoError(t, st.DeleteKey("a", gone.ID, func(store.Key) error { return nil }))
+	require.NoError(t, st.FlushUsage())
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	st.RecordUse(k.ID)
+	got, err = st.Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(51), got.UseCount)
+	assert.Equal(t, testNow.Add(time.Minute), got.LastUsed)
+
+	// Close writes the rest; reopened, every use is there.
+	require.NoError(t, st.Close())
+	st = MustOpenStoreAt(t, path)
+	got, err = st.Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(51), got.UseCount)
+	assert.Equal(t, testNow.Add(time.Minute), got.LastUsed)
+}
+
+func TestStore_UsageOff(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	require.NoError(t, err)
+	st.RecordUse(k.ID)
+	require.NoError(t, st.FlushUsage())
+	got, err := st.Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Zero(t, got.UseCount)
+}
