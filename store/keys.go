@@ -201,11 +201,18 @@ const (
 )
 
 func (s *Store) status(c cached) KeyStatus {
-	now := s.now()
 	k := &c.key
-	switch {
-	case !k.Active:
+	if !k.Active {
 		return StatusInactive
+	}
+	if k.ExpiresAt.IsZero() && k.NotBefore.IsZero() && c.until.IsZero() { // most keys: no clock needed
+		if s.inactive.has(k.Owner) {
+			return StatusHolderInactive
+		}
+		return StatusValid
+	}
+	now := s.now()
+	switch {
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		return StatusExpired
 	case !k.NotBefore.IsZero() && now.Before(k.NotBefore):

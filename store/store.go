@@ -61,6 +61,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 2 * time.Second
 	}
+	customClock := opts.Now != nil
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -104,7 +105,9 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.UsageFlush = 5 * time.Second
 	}
 	if opts.UsageFlush > 0 {
-		s.usage = &usageTracker{pending: map[string]*usage{}, stop: make(chan struct{}), done: make(chan struct{})}
+		s.usage = &usageTracker{pending: map[string]*usage{}, stop: make(chan struct{}), done: make(chan struct{}),
+			coarse: !customClock}
+		s.usage.clock.Store(s.now().Unix())
 		go s.usageLoop(opts.UsageFlush)
 	}
 	return s, nil

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,32 +14,49 @@ import (
 // Options.UsageFlush in one transaction; Close writes the rest. A crash
 // loses at most one interval of counts, never a key.
 type usageTracker struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	pending map[string]*usage
 	stop    chan struct{}
 	done    chan struct{}
+	// clock is the time in Unix seconds, kept by the usage loop four times
+	// a second when the store runs on the real clock (coarse is true), so
+	// that recording a use reads no clock. Usage times are whole seconds.
+	clock  atomic.Int64
+	coarse bool
 }
 
 type usage struct {
-	last  time.Time
-	count int64
+	last  atomic.Int64 // Unix seconds
+	count atomic.Int64
 }
 
-// RecordUse notes that key id authenticated a call now. It does no I/O.
+// RecordUse notes that key id authenticated a call now. It does no I/O and,
+// for a key already used since the last flush, takes no exclusive lock.
 func (s *Store) RecordUse(id string) {
-	if s.usage == nil {
+	t := s.usage
+	if t == nil {
 		return
 	}
-	now := s.now()
-	s.usage.mu.Lock()
-	u := s.usage.pending[id]
-	if u == nil {
-		u = &usage{}
-		s.usage.pending[id] = u
+	var now int64
+	if t.coarse {
+		now = t.clock.Load()
+	} else {
+		now = s.now().Unix()
 	}
-	u.last = now
-	u.count++
-	s.usage.mu.Unlock()
+	t.mu.RLock()
+	u := t.pending[id]
+	t.mu.RUnlock()
+	if u == nil {
+		t.mu.Lock()
+		if u = t.pending[id]; u == nil {
+			u = &usage{}
+			t.pending[id] = u
+		}
+		t.mu.Unlock()
+	}
+	u.count.Add(1)
+	for last := u.last.Load(); now > last && !u.last.CompareAndSwap(last, now); last = u.last.Load() {
+	}
 }
 
 // FlushUsage writes the uses gathered since the last flush into the key
@@ -63,10 +81,10 @@ func (s *Store) FlushUsage() error {
 			} else if err != nil {
 				return err
 			}
-			if u.last.After(rec.LastUsed) {
-				rec.LastUsed = u.last.UTC().Truncate(time.Second)
+			if last := time.Unix(u.last.Load(), 0).UTC(); last.After(rec.LastUsed) {
+				rec.LastUsed = last
 			}
-			rec.UseCount += u.count
+			rec.UseCount += u.count.Load()
 			if err := putRecord(tx, &rec); err != nil {
 				return err
 			}
@@ -77,9 +95,9 @@ func (s *Store) FlushUsage() error {
 		s.usage.mu.Lock()
 		for id, u := range pending {
 			if cur := s.usage.pending[id]; cur != nil {
-				cur.count += u.count
-				if u.last.After(cur.last) {
-					cur.last = u.last
+				cur.count.Add(u.count.Load())
+				if l := u.last.Load(); l > cur.last.Load() {
+					cur.last.Store(l)
 				}
 			} else {
 				s.usage.pending[id] = u
@@ -92,11 +110,15 @@ func (s *Store) FlushUsage() error {
 
 func (s *Store) usageLoop(every time.Duration) {
 	defer close(s.usage.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	flush := time.NewTicker(every)
+	defer flush.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
-		case <-t.C:
+		case <-tick.C:
+			s.usage.clock.Store(s.now().Unix())
+		case <-flush.C:
 			_ = s.FlushUsage() // a failure keeps the counts for the next tick
 		case <-s.usage.stop:
 			return
@@ -109,17 +131,15 @@ func (s *Store) withUsage(k *Key) {
 	if s.usage == nil {
 		return
 	}
-	s.usage.mu.Lock()
+	s.usage.mu.RLock()
 	u := s.usage.pending[k.ID]
-	var last time.Time
-	var count int64
-	if u != nil {
-		last, count = u.last, u.count
+	s.usage.mu.RUnlock()
+	if u == nil {
+		return
 	}
-	s.usage.mu.Unlock()
-	if count > 0 {
+	if count := u.count.Load(); count > 0 {
 		k.UseCount += count
-		if last = last.UTC().Truncate(time.Second); last.After(k.LastUsed) {
+		if last := time.Unix(u.last.Load(), 0).UTC(); last.After(k.LastUsed) {
 			k.LastUsed = last
 		}
 	}
