@@ -143,6 +143,8 @@ func idMethods(id any) []struct {
 		{"apikey.delete", map[string]any{"id": id}},
 		{"apikey.add_scope", map[string]any{"id": id, "scope_name": "name", "value": "web9"}},
 		{"apikey.delete_scope", map[string]any{"id": id, "scope_name": "name", "value": "web1"}},
+		{"apikey.update", map[string]any{"id": id, "comment": "changed"}},
+		{"apikey.rotate", map[string]any{"id": id}},
 	}
 }
 
