@@ -134,9 +134,24 @@ func (v *validator) array(depth int) bool {
 	}
 }
 
+// plainByte marks the bytes a JSON string may hold as they are: not a
+// quote, a backslash or a control character.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func (v *validator) string() bool {
 	v.i++ // opening quote
 	for v.i < len(v.b) {
+		for v.i < len(v.b) && plainByte[v.b[v.i]] {
+			v.i++
+		}
+		if v.i >= len(v.b) {
+			return false
+		}
 		c := v.b[v.i]
 		switch {
 		case c == '"':
