@@ -1,7 +1,10 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -34,6 +37,9 @@ type KeyInfo struct {
 	// and how many it has; they lag by at most a few seconds.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	UseCount   int64      `json:"use_count,omitempty"`
+	// RateLimit and Quota are the key's limits, when it has them.
+	RateLimit *RateLimitInfo `json:"rate_limit,omitempty"`
+	Quota     *QuotaInfo     `json:"quota,omitempty"`
 	// Owner is the user or service account holding the key ("user:alice",
 	// "sa:acme/ci"); absent for keys of the account itself.
 	Owner string `json:"owner,omitempty"`
@@ -106,6 +112,17 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 	if i.UseCount != 0 {
 		dst = strconv.AppendInt(append(dst, `,"use_count":`...), i.UseCount, 10)
 	}
+	if r := i.RateLimit; r != nil {
+		dst = strconv.AppendInt(append(dst, `,"rate_limit":{"limit":`...), r.Limit, 10)
+		dst = strconv.AppendInt(append(dst, `,"interval_seconds":`...), r.IntervalSeconds, 10)
+		dst = append(dst, '}')
+	}
+	if q := i.Quota; q != nil {
+		dst = strconv.AppendInt(append(dst, `,"quota":{"remaining":`...), q.Remaining, 10)
+		dst = appendJSONString(append(dst, `,"refill":`...), q.Refill)
+		dst = strconv.AppendInt(append(dst, `,"refill_amount":`...), q.RefillAmount, 10)
+		dst = append(dst, '}')
+	}
 	if i.Owner != "" {
 		str("owner", i.Owner)
 	}
@@ -130,23 +147,88 @@ func keyInfo(k store.Key) KeyInfo {
 		*p = t.UTC()
 		return p
 	}
-	return KeyInfo{
+	info := KeyInfo{
 		ID: k.ID, Name: k.Name, Scopes: k.Scopes, Comment: k.Comment, Description: k.Description,
 		Active: k.Active, Created: k.Created.UTC(), Owner: k.Owner,
 		NotBefore: opt(k.NotBefore), ExpiresAt: opt(k.ExpiresAt), LastRotated: opt(k.LastRotated),
 		LastUsedAt: opt(k.LastUsed), UseCount: k.UseCount,
 	}
+	if k.Rate.Limit > 0 {
+		info.RateLimit = &RateLimitInfo{Limit: k.Rate.Limit, IntervalSeconds: int64(k.Rate.Interval / time.Second)}
+	}
+	if k.HasQuota {
+		info.Quota = &QuotaInfo{Remaining: k.Quota.Remaining, Refill: k.Quota.Refill, RefillAmount: k.Quota.RefillAmount}
+	}
+	return info
+}
+
+// RateLimitInfo is a key's rate limit: Limit calls per IntervalSeconds.
+type RateLimitInfo struct {
+	Limit           int64 `json:"limit"`
+	IntervalSeconds int64 `json:"interval_seconds"`
+}
+
+// QuotaInfo is a key's quota: calls remaining, refilled to RefillAmount each
+// day or month (UTC) when Refill says so.
+type QuotaInfo struct {
+	Remaining    int64  `json:"remaining"`
+	Refill       string `json:"refill"`
+	RefillAmount int64  `json:"refill_amount"`
+}
+
+// readLimits decodes the rate_limit and quota params, strictly: unknown
+// members are errors. A nil raw value leaves its result nil.
+func readLimits(rawRate, rawQuota json.RawMessage) (*store.RateLimit, *store.Quota, error) {
+	var rate *store.RateLimit
+	var quota *store.Quota
+	if rawRate != nil {
+		var r RateLimitInfo
+		if err := decodeStrict(rawRate, &r); err != nil {
+			return nil, nil, InvalidParam("rate_limit", "must be an object like {\"limit\": 100, \"interval_seconds\": 60}")
+		}
+		rate = &store.RateLimit{Limit: r.Limit, Interval: time.Duration(r.IntervalSeconds) * time.Second}
+		if err := store.ValidLimits(*rate, nil); err != nil {
+			return nil, nil, InvalidParam("rate_limit", "%s", err.Error())
+		}
+	}
+	if rawQuota != nil {
+		var q QuotaInfo
+		if err := decodeStrict(rawQuota, &q); err != nil {
+			return nil, nil, InvalidParam("quota", "must be an object like {\"remaining\": 1000, \"refill\": \"monthly\", \"refill_amount\": 1000}")
+		}
+		quota = &store.Quota{Remaining: q.Remaining, Refill: q.Refill, RefillAmount: q.RefillAmount}
+		if err := store.ValidLimits(store.RateLimit{}, quota); err != nil {
+			return nil, nil, InvalidParam("quota", "%s", err.Error())
+		}
+	}
+	return rate, quota, nil
+}
+
+// limited reports whether k has a rate limit or a quota. Such a key may not
+// make keys or change limits: any key it made without them would be a way
+// around its own.
+func limited(k *store.Key) bool { return k.Rate.Limit > 0 || k.HasQuota }
+
+func decodeStrict(raw json.RawMessage, v any) error {
+	if jsonKind(raw) != '{' {
+		return errors.New("not an object")
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }
 
 type createParams struct {
 	Scopes  map[string][]string `json:"scopes"`
 	Comment string              `json:"comment"`
 	// ServiceAccount names a service account of this account to hold the key.
-	ServiceAccount string `json:"service_account"`
-	Name           string `json:"name"`
-	Description    string `json:"description"`
-	NotBefore      string `json:"not_before"`
-	ExpiresAt      string `json:"expires_at"`
+	ServiceAccount string          `json:"service_account"`
+	Name           string          `json:"name"`
+	Description    string          `json:"description"`
+	NotBefore      string          `json:"not_before"`
+	ExpiresAt      string          `json:"expires_at"`
+	RateLimit      json.RawMessage `json:"rate_limit"`
+	Quota          json.RawMessage `json:"quota"`
 }
 
 type idParams struct {
@@ -193,6 +275,8 @@ func caller(ctx context.Context) *store.Key {
 var (
 	errEscalation = Errorf(CodeForbidden, ErrIDEscalation,
 		"the resulting key would reach beyond the scopes of the key making this call")
+	errLimitedCaller = Errorf(CodeForbidden, ErrIDEscalation,
+		"a key with a rate limit or quota may not create keys or change any key's limits, which would let it shed its own")
 	errTargetWider = Errorf(CodeForbidden, ErrIDEscalation,
 		"the target key reaches beyond the scopes of the key making this call, so this key may not change it")
 	errOtherHolder = Errorf(CodeForbidden, ErrIDEscalation,
@@ -225,6 +309,16 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	if err != nil {
 		return NewKeyInfo{}, err
 	}
+	rate, quota, err := readLimits(p.RateLimit, p.Quota)
+	if err != nil {
+		return NewKeyInfo{}, err
+	}
+	if rate == nil {
+		rate = &store.RateLimit{}
+	}
+	if limited(me) {
+		return NewKeyInfo{}, errLimitedCaller
+	}
 	if !scope.Covers(me.Scopes, scopes) {
 		return NewKeyInfo{}, errEscalation
 	}
@@ -246,6 +340,7 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	k, secret, err := h.store.CreateKey(store.NewKey{
 		Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner,
 		Name: p.Name, Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
+		Rate: *rate, Quota: quota,
 	})
 	if err != nil {
 		return NewKeyInfo{}, err

@@ -98,7 +98,18 @@ func TestAPIKey_Create(t *testing.T) {
 		{"ErrTooManyValues", map[string]any{"scopes": map[string][]string{"name": manyNames(101)}}, "scopes.name"},
 		{"ErrUnknownParam", map[string]any{"commment": "typo"}, "commment"},
 		{"ErrParamCase", map[string]any{"Comment": "x"}, "Comment"},
-		{"ErrTooManyPositional", []any{nil, "c", "", "", "", "", "", "extra"}, ""},
+		{"ErrTooManyPositional", []any{nil, "c", "", "", "", "", "", nil, nil, "extra"}, ""},
+		{"ErrRateLimitType", map[string]any{"rate_limit": 100}, "rate_limit"},
+		{"ErrRateLimitUnknownField", map[string]any{"rate_limit": map[string]any{"limit": 1, "interval_seconds": 1, "burst": 2}}, "rate_limit"},
+		{"ErrRateLimitNegative", map[string]any{"rate_limit": map[string]any{"limit": -1, "interval_seconds": 60}}, "rate_limit"},
+		{"ErrRateLimitNoInterval", map[string]any{"rate_limit": map[string]any{"limit": 10}}, "rate_limit"},
+		{"ErrRateLimitLongInterval", map[string]any{"rate_limit": map[string]any{"limit": 10, "interval_seconds": 86401}}, "rate_limit"},
+		{"ErrRateLimitFractional", map[string]any{"rate_limit": map[string]any{"limit": 1.5, "interval_seconds": 60}}, "rate_limit"},
+		{"ErrQuotaNegative", map[string]any{"quota": map[string]any{"remaining": -1}}, "quota"},
+		{"ErrQuotaType", map[string]any{"quota": "lots"}, "quota"},
+		{"ErrQuotaBadRefill", map[string]any{"quota": map[string]any{"remaining": 5, "refill": "hourly", "refill_amount": 5}}, "quota"},
+		{"ErrQuotaRefillNoAmount", map[string]any{"quota": map[string]any{"remaining": 5, "refill": "daily"}}, "quota"},
+		{"ErrQuotaUnknownField", map[string]any{"quota": map[string]any{"remaining": 5, "reset": "daily"}}, "quota"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

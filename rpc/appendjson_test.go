@@ -32,6 +32,9 @@ func TestKeyInfo_AppendJSON(t *testing.T) {
 			{ID: "x", Name: "n", Active: false, ExpiresAt: &when},
 			{ID: "x", LastUsedAt: &when, UseCount: 12345678901},
 			{ID: "x", Owner: "user:alice", Comment: s},
+			{ID: "x", RateLimit: &RateLimitInfo{Limit: 100, IntervalSeconds: 60}},
+			{ID: "x", Quota: &QuotaInfo{Remaining: 0, Refill: ""}, Owner: s},
+			{ID: "x", RateLimit: &RateLimitInfo{Limit: 1, IntervalSeconds: 86400}, Quota: &QuotaInfo{Remaining: 1 << 40, Refill: "monthly", RefillAmount: 5000}},
 		} {
 			want, err := json.Marshal(info)
 			require.NoError(t, err)

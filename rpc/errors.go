@@ -56,6 +56,8 @@ const (
 	ErrIDServiceAccountNotFound = "service_account_not_found"
 	ErrIDServiceAccountExists   = "service_account_exists"
 	ErrIDKeyNameTaken           = "key_name_taken"
+	ErrIDRateLimited            = "rate_limited"
+	ErrIDQuotaExhausted         = "quota_exhausted"
 )
 
 // Error is an error a client may see: a JSON-RPC code, a stable error id, a
@@ -70,6 +72,8 @@ type Error struct {
 	// Detail adds to a fixed message, such as the specification's
 	// "Invalid Request", what exactly was wrong. It goes out as data.detail.
 	Detail string
+	// RetryAfterMs, when set, tells a limited client when to try again.
+	RetryAfterMs int64
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (%d): %s", e.ID, e.Code, e.Message) }
@@ -90,6 +94,8 @@ type errorData struct {
 	ErrorID string `json:"error_id"`
 	Field   string `json:"field,omitempty"`
 	Detail  string `json:"detail,omitempty"`
+	// RetryAfterMs tells a rate-limited client how long to wait.
+	RetryAfterMs int64 `json:"retry_after_ms,omitempty"`
 }
 
 // toError maps any error to the *Error a client sees. It is the one place
@@ -98,6 +104,7 @@ func toError(err error) *Error {
 	var e *Error
 	var se *scope.Error
 	var denial *scope.Denial
+	var limited *store.LimitError
 	switch {
 	case errors.As(err, &e):
 		return e
@@ -105,6 +112,15 @@ func toError(err error) *Error {
 		return InvalidParam(se.Field, "%s", se.Reason)
 	case errors.As(err, &denial):
 		return Errorf(CodeForbidden, ErrIDScopeDenied, "this key's scopes do not allow this call")
+	case errors.As(err, &limited):
+		if limited.Quota {
+			e := Errorf(CodeRateLimited, ErrIDQuotaExhausted, "this key has no calls left in its quota")
+			e.RetryAfterMs = limited.RetryAfter.Milliseconds()
+			return e
+		}
+		e := Errorf(CodeRateLimited, ErrIDRateLimited, "this key is over its rate limit; retry after %d ms", max(limited.RetryAfter.Milliseconds(), 1))
+		e.RetryAfterMs = max(limited.RetryAfter.Milliseconds(), 1)
+		return e
 	case errors.Is(err, store.ErrKeyNameTaken):
 		return Errorf(CodeConflict, ErrIDKeyNameTaken, "another key of this holder has that name")
 	case errors.Is(err, store.ErrServiceAccountNotFound):
@@ -131,7 +147,7 @@ func toError(err error) *Error {
 
 // wire returns err as a JSON-RPC error object.
 func (e *Error) wire() *jsonrpc2.Error {
-	data, _ := json.Marshal(errorData{ErrorID: e.ID, Field: e.Field, Detail: e.Detail})
+	data, _ := json.Marshal(errorData{ErrorID: e.ID, Field: e.Field, Detail: e.Detail, RetryAfterMs: e.RetryAfterMs})
 	raw := json.RawMessage(data)
 	return &jsonrpc2.Error{Code: e.Code, Message: e.Message, Data: &raw}
 }

@@ -138,6 +138,8 @@ type wireError struct {
 		ErrorID string `json:"error_id"`
 		Field   string `json:"field"`
 		Detail  string `json:"detail"`
+		// RetryAfterMs is set on rate-limit and quota errors.
+		RetryAfterMs int64 `json:"retry_after_ms"`
 	} `json:"data"`
 }
 

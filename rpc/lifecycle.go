@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"time"
 
@@ -18,6 +19,11 @@ type updateParams struct {
 	// NotBefore and ExpiresAt are RFC 3339 times; "" clears the bound.
 	NotBefore *string `json:"not_before"`
 	ExpiresAt *string `json:"expires_at"`
+	// RateLimit sets the rate limit; a limit of 0 removes it.
+	RateLimit json.RawMessage `json:"rate_limit"`
+	// Quota sets the quota; RemoveQuota removes it.
+	Quota       json.RawMessage `json:"quota"`
+	RemoveQuota bool            `json:"remove_quota"`
 }
 
 type rotateParams struct {
@@ -43,6 +49,10 @@ type Verification struct {
 	Valid bool   `json:"valid"`
 	Code  string `json:"code"`
 	KeyID string `json:"key_id,omitempty"`
+	// Remaining is the key's quota left after this verification, when it
+	// has a quota; RetryAfterMs says when a limited key may call again.
+	Remaining    *int64 `json:"remaining,omitempty"`
+	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
 }
 
 func registerLifecycle(s *Server) {
@@ -78,6 +88,23 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 		if err := validComment(*p.Comment); err != nil {
 			return KeyInfo{}, err
 		}
+	}
+	rate, quota, err := readLimits(p.RateLimit, p.Quota)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	c.Rate = rate
+	if (rate != nil || quota != nil || p.RemoveQuota) && limited(me) {
+		return KeyInfo{}, errLimitedCaller
+	}
+	switch {
+	case p.RemoveQuota && quota != nil:
+		return KeyInfo{}, InvalidParam("remove_quota", "cannot be given with quota")
+	case p.RemoveQuota:
+		var none *store.Quota
+		c.Quota = &none
+	case quota != nil:
+		c.Quota = &quota
 	}
 	ref, err := h.resolve(me, p.ID)
 	if err != nil {
@@ -184,6 +211,20 @@ func (h apikeyHandlers) verify(ctx context.Context, p verifyParams) (Verificatio
 		Access: m.Access, ClientIP: clientIP}); err != nil {
 		out.Code = ErrIDScopeDenied
 		return out, nil
+	}
+	// A valid verification spends a call of the key's limits, as the call
+	// itself would: the caller verifies instead of calling through here.
+	left, err := h.store.Spend(k)
+	if err != nil {
+		e := toError(err)
+		out.Code, out.RetryAfterMs = e.ID, e.RetryAfterMs
+		if left >= 0 {
+			out.Remaining = &left
+		}
+		return out, nil
+	}
+	if left >= 0 {
+		out.Remaining = &left
 	}
 	out.Valid = true
 	return out, nil

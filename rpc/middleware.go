@@ -172,6 +172,9 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 		}
 		c.keyVal = k
 		c.key = &c.keyVal
+		if _, err := s.store.Spend(k); err != nil { // every call of a batch counts
+			return nil, err
+		}
 		s.store.RecordUse(k.ID)
 		return next(NewContextWithKey(ctx, c.key), c)
 	}

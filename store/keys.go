@@ -35,6 +35,12 @@ type Key struct {
 	// many calls it has authenticated (when usage tracking is on).
 	LastUsed time.Time
 	UseCount int64
+	// Rate is the key's rate limit (Limit 0: none); Quota its calls
+	// remaining, when HasQuota.
+	Rate     RateLimit
+	HasQuota bool
+	Quota    Quota
+	quotaGen int64
 }
 
 // usable reports whether k may authenticate at now.
@@ -52,6 +58,8 @@ type NewKey struct {
 	Description string
 	NotBefore   time.Time
 	ExpiresAt   time.Time
+	Rate        RateLimit
+	Quota       *Quota
 }
 
 // CreateKey stores a new key of nk and returns it with its secret, which
@@ -76,7 +84,12 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 		Description: nk.Description,
 		NotBefore:   nk.NotBefore,
 		ExpiresAt:   nk.ExpiresAt,
+		Rate:        nk.Rate,
 		Created:     s.now().UTC().Truncate(time.Second),
+	}
+	if nk.Quota != nil {
+		rec.HasQuota, rec.Quota = true, *nk.Quota
+		rec.Quota.LastRefill = periodStart(rec.Quota.Refill, s.now())
 	}
 	err := s.db.Batch(func(tx *bolt.Tx) error { return putNewKey(tx, rec) })
 	if err != nil {
@@ -267,6 +280,7 @@ func (s *Store) Key(account, ref string) (Key, error) {
 	})
 	if err == nil {
 		s.withUsage(&k)
+		s.withQuota(&k)
 	}
 	return k, err
 }
@@ -289,6 +303,7 @@ func (s *Store) Keys(account string) ([]Key, error) {
 	})
 	for i := range keys {
 		s.withUsage(&keys[i])
+		s.withQuota(&keys[i])
 	}
 	return keys, err
 }
@@ -334,6 +349,7 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 // sees the stored key and may refuse with an error that DeleteKey returns.
 func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 	var d [32]byte
+	var id string
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
@@ -342,13 +358,14 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 		if err := check(rec.key()); err != nil {
 			return err
 		}
-		d = rec.Digest
+		d, id = rec.Digest, rec.ID
 		return deleteRecord(tx, &rec)
 	})
 	if err != nil {
 		return err
 	}
 	s.cache.invalidate(d)
+	s.limits.forget(id)
 	return nil
 }
 
@@ -427,6 +444,8 @@ type KeyChange struct {
 	Name, Description, Comment *string
 	Active                     *bool
 	NotBefore, ExpiresAt       *time.Time // a zero time clears the bound
+	Rate                       *RateLimit // Limit 0 removes the rate limit
+	Quota                      **Quota    // a nil *Quota removes the quota
 }
 
 // UpdateKey applies the change that change returns to account's key ref, in
@@ -463,6 +482,16 @@ func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, erro
 		if c.ExpiresAt != nil {
 			next.ExpiresAt = *c.ExpiresAt
 		}
+		if c.Rate != nil {
+			next.Rate = *c.Rate
+		}
+		if c.Quota != nil {
+			next.HasQuota, next.Quota, next.QuotaGen = *c.Quota != nil, Quota{}, rec.QuotaGen+1
+			if *c.Quota != nil {
+				next.Quota = **c.Quota
+				next.Quota.LastRefill = periodStart(next.Quota.Refill, s.now())
+			}
+		}
 		if err := putName(tx, &next, rec.Name); err != nil {
 			return err
 		}
@@ -482,6 +511,7 @@ func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, erro
 		return Key{}, err
 	}
 	s.cache.invalidate(d)
+	s.limits.forget(out.ID)
 	return out, nil
 }
 

@@ -32,6 +32,12 @@ type keyRecord struct {
 	// LastUsed and UseCount are as of the last usage flush.
 	LastUsed time.Time
 	UseCount int64
+	// Rate and Quota are the key's limits; QuotaGen changes whenever the
+	// quota is set, so a usage flush never writes over a newer one.
+	Rate     RateLimit
+	HasQuota bool
+	Quota    Quota
+	QuotaGen int64
 }
 
 func (r *keyRecord) key() Key {
@@ -40,6 +46,7 @@ func (r *keyRecord) key() Key {
 		Name: r.Name, Description: r.Description, Active: !r.Inactive,
 		NotBefore: r.NotBefore, ExpiresAt: r.ExpiresAt, LastRotated: r.LastRotated,
 		LastUsed: r.LastUsed, UseCount: r.UseCount,
+		Rate: r.Rate, HasQuota: r.HasQuota, Quota: r.Quota, quotaGen: r.QuotaGen,
 	}
 }
 
@@ -65,15 +72,17 @@ const recordVersion = 1
 
 // Field tags of key records.
 const (
-	tagName        = 1 // string
-	tagDescription = 2 // string
-	tagInactive    = 3 // empty
-	tagNotBefore   = 4 // varint Unix seconds
-	tagExpiresAt   = 5 // varint Unix seconds
-	tagLastRotated = 6 // varint Unix seconds
-	tagPrevSecret  = 7 // [32]byte digest, varint Unix seconds it is valid until
-	tagIPScope     = 8 // the ip scope: uvarint count, then strings
-	tagUsage       = 9 // varint Unix seconds last used, varint use count
+	tagName        = 1  // string
+	tagDescription = 2  // string
+	tagInactive    = 3  // empty
+	tagNotBefore   = 4  // varint Unix seconds
+	tagExpiresAt   = 5  // varint Unix seconds
+	tagLastRotated = 6  // varint Unix seconds
+	tagPrevSecret  = 7  // [32]byte digest, varint Unix seconds it is valid until
+	tagIPScope     = 8  // the ip scope: uvarint count, then strings
+	tagUsage       = 9  // varint Unix seconds last used, varint use count
+	tagRate        = 10 // varint limit, varint interval seconds
+	tagQuota       = 11 // varint remaining, string refill, varint amount, varint last refill, varint generation
 )
 
 // recordScopeTypes are the scope lists of a record, in order. A scope type
@@ -132,6 +141,12 @@ func (r *keyRecord) marshal() []byte {
 	}
 	if r.UseCount > 0 {
 		field(tagUsage, appendUsage(nil, r.LastUsed, r.UseCount))
+	}
+	if r.Rate.Limit > 0 {
+		field(tagRate, appendRate(r.Rate))
+	}
+	if r.HasQuota {
+		field(tagQuota, appendQuota(r.Quota, r.QuotaGen))
 	}
 	if len(r.Scopes.IP) > 0 {
 		v := binary.AppendUvarint(nil, uint64(len(r.Scopes.IP)))
@@ -200,6 +215,16 @@ func (r *keyRecord) unmarshal(b []byte) error {
 		case tagUsage:
 			r.LastUsed = unix()
 			r.UseCount = v.varint()
+		case tagRate:
+			r.Rate.Limit = v.varint()
+			r.Rate.Interval = time.Duration(v.varint()) * time.Second
+		case tagQuota:
+			r.HasQuota = true
+			r.Quota.Remaining = v.varint()
+			r.Quota.Refill = v.string()
+			r.Quota.RefillAmount = v.varint()
+			r.Quota.LastRefill = unix()
+			r.QuotaGen = v.varint()
 		case tagIPScope:
 			n := v.uvarint()
 			if n > uint64(len(v.b)) {

@@ -35,8 +35,9 @@ type Options struct {
 	// 0 means 5 and 15 minutes.
 	MaxLoginFailures int
 	LockoutDuration  time.Duration
-	// UsageFlush is how often uses gathered in memory are written to key
-	// records; 0 means 5 seconds, a negative value turns tracking off.
+	// UsageFlush is how often uses and quota spending gathered in memory
+	// are written to key records; 0 means 5 seconds, a negative value turns
+	// usage tracking off (quotas are then written every 5 seconds).
 	UsageFlush time.Duration
 }
 
@@ -50,6 +51,10 @@ type Store struct {
 	logins   *loginGuard
 	inactive *inactiveOwners
 	usage    *usageTracker // nil when tracking is off
+	limits   *limiter
+	closed   atomic.Bool
+	// stop ends the background flush loop, which closes done.
+	stop, done chan struct{}
 
 	hashRuns, hashInFlight, hashPeak atomic.Int64
 }
@@ -92,6 +97,7 @@ func Open(path string, opts Options) (*Store, error) {
 		hashSem:  make(chan struct{}, opts.MaxConcurrentHashes),
 		logins:   &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
 		inactive: &inactiveOwners{set: map[string]bool{}},
+		limits:   newLimiter(),
 	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
@@ -101,15 +107,18 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if opts.UsageFlush == 0 {
-		opts.UsageFlush = 5 * time.Second
+	every := opts.UsageFlush
+	if every == 0 {
+		every = 5 * time.Second
 	}
-	if opts.UsageFlush > 0 {
-		s.usage = &usageTracker{pending: map[string]*usage{}, stop: make(chan struct{}), done: make(chan struct{}),
-			coarse: !customClock}
+	if every > 0 {
+		s.usage = &usageTracker{pending: map[string]*usage{}, coarse: !customClock}
 		s.usage.clock.Store(s.now().Unix())
-		go s.usageLoop(opts.UsageFlush)
+	} else {
+		every = 5 * time.Second
 	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.flushLoop(every)
 	return s, nil
 }
 
@@ -158,14 +167,10 @@ func (s *Store) Now() time.Time { return s.now() }
 // Close fail.
 func (s *Store) Close() error {
 	var flushErr error
-	if s.usage != nil {
-		select {
-		case <-s.usage.stop: // closed before
-		default:
-			close(s.usage.stop)
-			<-s.usage.done
-			flushErr = s.FlushUsage()
-		}
+	if s.closed.CompareAndSwap(false, true) {
+		close(s.stop)
+		<-s.done
+		flushErr = s.FlushUsage()
 	}
 	return errors.Join(flushErr, s.db.Close())
 }

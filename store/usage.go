@@ -12,12 +12,11 @@ import (
 // Usage tracking (last_used_at, use_count) must not put a disk write on
 // every call. Uses gather in memory and a background loop writes them every
 // Options.UsageFlush in one transaction; Close writes the rest. A crash
-// loses at most one interval of counts, never a key.
+// loses at most one interval of counts, never a key. Quota spending rides
+// the same loop.
 type usageTracker struct {
 	mu      sync.RWMutex
 	pending map[string]*usage
-	stop    chan struct{}
-	done    chan struct{}
 	// clock is the time in Unix seconds, kept by the usage loop four times
 	// a second when the store runs on the real clock (coarse is true), so
 	// that recording a use reads no clock. Usage times are whole seconds.
@@ -62,6 +61,11 @@ func (s *Store) RecordUse(id string) {
 // FlushUsage writes the uses gathered since the last flush into the key
 // records, in one transaction. Uses of keys deleted meanwhile are dropped.
 func (s *Store) FlushUsage() error {
+	if s.limits.dirtyQuotas() {
+		if err := s.flushQuotas(); err != nil {
+			return err
+		}
+	}
 	if s.usage == nil {
 		return nil
 	}
@@ -108,8 +112,10 @@ func (s *Store) FlushUsage() error {
 	return err
 }
 
-func (s *Store) usageLoop(every time.Duration) {
-	defer close(s.usage.done)
+// flushLoop writes usage and quota spending every interval and keeps the
+// coarse usage clock, until Close.
+func (s *Store) flushLoop(every time.Duration) {
+	defer close(s.done)
 	flush := time.NewTicker(every)
 	defer flush.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -117,10 +123,12 @@ func (s *Store) usageLoop(every time.Duration) {
 	for {
 		select {
 		case <-tick.C:
-			s.usage.clock.Store(s.now().Unix())
+			if s.usage != nil {
+				s.usage.clock.Store(s.now().Unix())
+			}
 		case <-flush.C:
 			_ = s.FlushUsage() // a failure keeps the counts for the next tick
-		case <-s.usage.stop:
+		case <-s.stop:
 			return
 		}
 	}

@@ -1,0 +1,305 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Per-key limits, as Unkey's: a rate limit (a token bucket of Limit
+// requests per Interval) and a quota (calls remaining, which may refill
+// daily or monthly). Both are kept in memory on the hot path; the quota's
+// remaining count is written back with the usage flush, so a crash can give
+// back at most one flush interval of spent calls.
+
+// RateLimit allows Limit calls per Interval, in bursts of up to Limit.
+type RateLimit struct {
+	Limit    int64
+	Interval time.Duration
+}
+
+// Quota is a number of calls remaining. With Refill "daily" or "monthly"
+// it is set back to RefillAmount at each new day or month (UTC).
+type Quota struct {
+	Remaining    int64
+	Refill       string // "", "daily" or "monthly"
+	RefillAmount int64
+	// LastRefill is the start of the period of the last refill.
+	LastRefill time.Time
+}
+
+// Refill periods of a Quota.
+const (
+	RefillDaily   = "daily"
+	RefillMonthly = "monthly"
+)
+
+// LimitError is returned by Spend when a key is over its rate limit or out
+// of quota; RetryAfter says when a call may succeed again (zero: not until
+// the quota is raised).
+type LimitError struct {
+	Quota      bool // out of quota, rather than over the rate limit
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	if e.Quota {
+		return "store: quota exhausted"
+	}
+	return "store: rate limited"
+}
+
+// ErrLimited matches every *LimitError with errors.Is.
+var ErrLimited = errors.New("store: limited")
+
+func (e *LimitError) Is(target error) bool { return target == ErrLimited }
+
+type limiter struct {
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	quotas  map[string]*quotaState
+}
+
+// bucket is a token bucket kept as GCRA does, in exact integer time: tat
+// is the theoretical arrival time of the next call, each call moves it on
+// by Interval/Limit, and a call is allowed while tat is at most one
+// Interval less one call ahead of now, which permits bursts of Limit.
+type bucket struct {
+	mu   sync.Mutex
+	tat  time.Time
+	rate RateLimit
+}
+
+// quotaState is a key's quota in memory; gen is the record's quota
+// generation it was loaded from, so a flush never writes over a quota that
+// apikey.update has since replaced.
+type quotaState struct {
+	mu    sync.Mutex
+	q     Quota
+	gen   int64
+	dirty bool
+}
+
+func newLimiter() *limiter {
+	return &limiter{buckets: map[string]*bucket{}, quotas: map[string]*quotaState{}}
+}
+
+// forget drops what memory holds of key id's limits, after its record's
+// limits changed.
+func (l *limiter) forget(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.buckets, id)
+	delete(l.quotas, id)
+}
+
+// Spend takes one call from k's rate limit and quota, if it has them, and
+// returns the calls left in the quota (-1: no quota).
+func (s *Store) Spend(k Key) (left int64, err error) {
+	if k.Rate.Limit == 0 && !k.HasQuota {
+		return -1, nil
+	}
+	now := s.now()
+	if k.Rate.Limit > 0 {
+		s.limits.mu.Lock()
+		b := s.limits.buckets[k.ID]
+		if b == nil || b.rate != k.Rate {
+			b = &bucket{tat: now, rate: k.Rate}
+			s.limits.buckets[k.ID] = b
+		}
+		s.limits.mu.Unlock()
+		emission := k.Rate.Interval / time.Duration(k.Rate.Limit)
+		tolerance := k.Rate.Interval - emission
+		b.mu.Lock()
+		tat := b.tat
+		if tat.Before(now) {
+			tat = now
+		}
+		if ahead := tat.Sub(now); ahead > tolerance {
+			b.mu.Unlock()
+			return -1, &LimitError{RetryAfter: ahead - tolerance}
+		}
+		b.tat = tat.Add(emission)
+		b.mu.Unlock()
+	}
+	if k.HasQuota {
+		s.limits.mu.Lock()
+		q := s.limits.quotas[k.ID]
+		if q == nil || q.gen != k.quotaGen {
+			q = &quotaState{q: k.Quota, gen: k.quotaGen}
+			s.limits.quotas[k.ID] = q
+		}
+		s.limits.mu.Unlock()
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if start := periodStart(q.q.Refill, now); !start.IsZero() && q.q.LastRefill.Before(start) {
+			q.q.Remaining, q.q.LastRefill, q.dirty = q.q.RefillAmount, start, true
+		}
+		if q.q.Remaining <= 0 {
+			var wait time.Duration
+			if next := nextPeriod(q.q.Refill, now); !next.IsZero() {
+				wait = next.Sub(now)
+			}
+			return 0, &LimitError{Quota: true, RetryAfter: wait}
+		}
+		q.q.Remaining--
+		q.dirty = true
+		return q.q.Remaining, nil
+	}
+	return -1, nil
+}
+
+// periodStart is the start of the refill period holding now (zero: none).
+func periodStart(refill string, now time.Time) time.Time {
+	now = now.UTC()
+	switch refill {
+	case RefillDaily:
+		return time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	case RefillMonthly:
+		return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}
+}
+
+func nextPeriod(refill string, now time.Time) time.Time {
+	start := periodStart(refill, now)
+	switch refill {
+	case RefillDaily:
+		return start.AddDate(0, 0, 1)
+	case RefillMonthly:
+		return start.AddDate(0, 1, 0)
+	}
+	return time.Time{}
+}
+
+// withQuota sets k's quota to what memory holds, when memory is newer.
+func (s *Store) withQuota(k *Key) {
+	if !k.HasQuota {
+		return
+	}
+	s.limits.mu.Lock()
+	q := s.limits.quotas[k.ID]
+	s.limits.mu.Unlock()
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.gen == k.quotaGen {
+		k.Quota = q.q
+	}
+	q.mu.Unlock()
+}
+
+// dirtyQuotas reports whether any quota in memory has changed since it was
+// last written.
+func (l *limiter) dirtyQuotas() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, q := range l.quotas {
+		q.mu.Lock()
+		d := q.dirty
+		q.mu.Unlock()
+		if d {
+			return true
+		}
+	}
+	return false
+}
+
+// flushQuotas writes the quotas changed in memory back to their records.
+// If the write fails they stay marked for the next flush.
+func (s *Store) flushQuotas() error {
+	var taken []*quotaState
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		taken, err = s.writeQuotas(tx)
+		return err
+	})
+	if err != nil {
+		for _, q := range taken {
+			q.mu.Lock()
+			q.dirty = true
+			q.mu.Unlock()
+		}
+	}
+	return err
+}
+
+// writeQuotas writes in-memory quotas back to their records, in tx, and
+// returns the states it took.
+func (s *Store) writeQuotas(tx *bolt.Tx) (taken []*quotaState, err error) {
+	s.limits.mu.Lock()
+	states := make(map[string]*quotaState, len(s.limits.quotas))
+	for id, q := range s.limits.quotas {
+		states[id] = q
+	}
+	s.limits.mu.Unlock()
+	keys := tx.Bucket(bucketKeys)
+	for id, q := range states {
+		q.mu.Lock()
+		quota, gen, dirty := q.q, q.gen, q.dirty
+		q.dirty = false
+		q.mu.Unlock()
+		if !dirty {
+			continue
+		}
+		taken = append(taken, q)
+		rec, err := decodeRecord(keys.Get([]byte(id)))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		} else if err != nil {
+			return taken, err
+		}
+		if !rec.HasQuota || rec.QuotaGen != gen { // replaced meanwhile
+			continue
+		}
+		rec.Quota = quota
+		if err := putRecord(tx, &rec); err != nil {
+			return taken, err
+		}
+	}
+	return taken, nil
+}
+
+func appendRate(r RateLimit) []byte {
+	b := binary.AppendVarint(nil, r.Limit)
+	return binary.AppendVarint(b, int64(r.Interval/time.Second))
+}
+
+func appendQuota(q Quota, gen int64) []byte {
+	b := binary.AppendVarint(nil, q.Remaining)
+	b = appendString(b, q.Refill)
+	b = binary.AppendVarint(b, q.RefillAmount)
+	b = binary.AppendVarint(b, q.LastRefill.Unix())
+	return binary.AppendVarint(b, gen)
+}
+
+// ValidLimits checks a rate limit and quota as apikey.create and update
+// take them.
+func ValidLimits(r RateLimit, q *Quota) error {
+	if r.Limit < 0 || r.Limit > 1_000_000 {
+		return fmt.Errorf("rate limit must be 1 to 1000000 calls")
+	}
+	if r.Limit > 0 && (r.Interval < time.Second || r.Interval > 24*time.Hour) {
+		return fmt.Errorf("rate interval must be 1 to 86400 seconds")
+	}
+	if q != nil {
+		if q.Remaining < 0 {
+			return fmt.Errorf("quota remaining must not be negative")
+		}
+		switch q.Refill {
+		case "":
+		case RefillDaily, RefillMonthly:
+			if q.RefillAmount < 1 {
+				return fmt.Errorf("quota refill_amount must be at least 1")
+			}
+		default:
+			return fmt.Errorf("quota refill must be daily, monthly or empty")
+		}
+	}
+	return nil
+}
