@@ -246,7 +246,7 @@ func registerAPIKey(s *Server) {
 	for _, m := range []Method{
 		Typed(Method{Name: "apikey.create", Mutates: true, Summary: "Create a key in this account, at most as wide as the calling key."}, h.create),
 		Typed(Method{Name: "apikey.info", Summary: "Describe a key of this account."}, h.info),
-		Typed(Method{Name: "apikey.list", Summary: "List the keys of this account."}, h.list),
+		Typed(Method{Name: "apikey.list", Summary: "List the keys of this account: all of them, or filtered, sorted and paged."}, h.list),
 		Typed(Method{Name: "apikey.delete", Mutates: true, Summary: "Delete a key of this account."}, h.delete),
 		Typed(Method{Name: "apikey.add_scope", Mutates: true, Summary: "Add one value to one scope type of a key."}, h.addScope),
 		Typed(Method{Name: "apikey.delete_scope", Mutates: true, Summary: "Remove one value from one scope type of a key."}, h.deleteScope),
@@ -365,21 +365,6 @@ func (h apikeyHandlers) info(ctx context.Context, p idParams) (KeyInfo, error) {
 		return KeyInfo{}, store.ErrNotFound
 	}
 	return keyInfo(k), nil
-}
-
-func (h apikeyHandlers) list(ctx context.Context, _ noParams) ([]KeyInfo, error) {
-	me := caller(ctx)
-	keys, err := h.store.Keys(me.Account)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]KeyInfo, 0, len(keys))
-	for _, k := range keys {
-		if sameHolder(me, k) {
-			out = append(out, keyInfo(k))
-		}
-	}
-	return out, nil
 }
 
 func (h apikeyHandlers) delete(ctx context.Context, p idParams) (struct{}, error) {

@@ -225,12 +225,41 @@ func findAccount(tx *bolt.Tx, name string) (accountRecord, error) {
 	return rec, err
 }
 
-func countKeys(tx *bolt.Tx, account string) int {
-	prefix := accountKey(account, "")
-	n := 0
-	c := tx.Bucket(bucketAccountKeys).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		n++
+// countKeys returns the number of keys of account, or of owner.
+func countKeys(tx *bolt.Tx, accountOrOwner string) int {
+	n, _ := binary.Uvarint(tx.Bucket(bucketKeyCounts).Get([]byte(accountOrOwner)))
+	return int(n)
+}
+
+// addKeyCount adds delta to the key count of account or owner; a count
+// that reaches zero is removed.
+func addKeyCount(tx *bolt.Tx, accountOrOwner string, delta int) error {
+	b := tx.Bucket(bucketKeyCounts)
+	n := countKeys(tx, accountOrOwner) + delta
+	if n <= 0 {
+		return b.Delete([]byte(accountOrOwner))
 	}
-	return n
+	return b.Put([]byte(accountOrOwner), binary.AppendUvarint(nil, uint64(n)))
+}
+
+// recountKeys sets every key count from the key indexes.
+func recountKeys(tx *bolt.Tx) error {
+	counts := map[string]int{}
+	for _, index := range [][]byte{bucketAccountKeys, bucketOwnerKeys} {
+		err := tx.Bucket(index).ForEach(func(k, _ []byte) error {
+			if i := bytes.IndexByte(k, 0); i > 0 {
+				counts[string(k[:i])]++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for name, n := range counts {
+		if err := tx.Bucket(bucketKeyCounts).Put([]byte(name), binary.AppendUvarint(nil, uint64(n))); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ package store
 //	key_names  account + 0x00 + owner + 0x00 + key name → key id (names are unique per holder)
 //	audit     sequence (8 bytes, big-endian) → AuditRecord, binary (audit.go)
 //	audit_account  account + 0x00 + sequence → empty (an account's records in order)
+//	key_counts  account, or owner → uvarint count of its keys (totals of lists without a scan)
 var (
 	bucketMeta            = []byte("meta")
 	bucketKeys            = []byte("keys")
@@ -25,9 +26,10 @@ var (
 	bucketAudit           = []byte("audit")
 	bucketAuditAccount    = []byte("audit_account")
 	bucketKeyNames        = []byte("key_names")
+	bucketKeyCounts       = []byte("key_counts")
 
 	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts, bucketUsers,
-		bucketOwnerKeys, bucketServiceAccounts, bucketAudit, bucketAuditAccount, bucketKeyNames}
+		bucketOwnerKeys, bucketServiceAccounts, bucketAudit, bucketAuditAccount, bucketKeyNames, bucketKeyCounts}
 )
 
 var metaSchema = []byte("schema")

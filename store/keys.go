@@ -134,6 +134,10 @@ func (s *Store) Bootstrap(secret string) (Key, bool, error) {
 }
 
 func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
+	// Key ids grow with time, so new keys land at the end of these two
+	// buckets: pages filled before they split keep the file small.
+	tx.Bucket(bucketKeys).FillPercent = appendFill
+	tx.Bucket(bucketAccountKeys).FillPercent = appendFill
 	digests := tx.Bucket(bucketDigests)
 	if digests.Get(rec.Digest[:]) != nil {
 		return fmt.Errorf("%w: secret already in use", ErrConflict)
@@ -144,8 +148,14 @@ func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
 	if err := tx.Bucket(bucketAccountKeys).Put(accountKey(rec.Account, rec.ID), nil); err != nil {
 		return err
 	}
+	if err := addKeyCount(tx, rec.Account, 1); err != nil {
+		return err
+	}
 	if rec.Owner != "" {
 		if err := tx.Bucket(bucketOwnerKeys).Put(accountKey(rec.Owner, rec.ID), nil); err != nil {
+			return err
+		}
+		if err := addKeyCount(tx, rec.Owner, 1); err != nil {
 			return err
 		}
 	}
@@ -154,6 +164,10 @@ func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
 	}
 	return putRecord(tx, rec)
 }
+
+// appendFill is the fill of pages in buckets whose keys mostly arrive in
+// order.
+const appendFill = 0.9
 
 func putRecord(tx *bolt.Tx, rec *keyRecord) error {
 	return tx.Bucket(bucketKeys).Put([]byte(rec.ID), rec.marshal())
@@ -377,8 +391,14 @@ func deleteRecord(tx *bolt.Tx, rec *keyRecord) error {
 	if err := tx.Bucket(bucketAccountKeys).Delete(accountKey(rec.Account, rec.ID)); err != nil {
 		return err
 	}
+	if err := addKeyCount(tx, rec.Account, -1); err != nil {
+		return err
+	}
 	if rec.Owner != "" {
 		if err := tx.Bucket(bucketOwnerKeys).Delete(accountKey(rec.Owner, rec.ID)); err != nil {
+			return err
+		}
+		if err := addKeyCount(tx, rec.Owner, -1); err != nil {
 			return err
 		}
 	}

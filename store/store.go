@@ -139,8 +139,14 @@ func (s *Store) init() error {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
+		countsMissing := tx.Bucket(bucketKeyCounts) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if countsMissing { // a file from before key counts: count once
+			if err := recountKeys(tx); err != nil {
 				return err
 			}
 		}
