@@ -24,6 +24,10 @@ const (
 	CodeNotFound        = -32004                      // no such object in the caller's account
 	CodeConflict        = -32009                      // the change clashes with stored data
 	CodeRateLimited     = -32029                      // too many calls; retry later
+	// Gateway mode: the upstream failed the call.
+	CodeUpstreamUnavailable = -32050 // the upstream could not be reached, or refused the request
+	CodeUpstreamTimeout     = -32051 // the upstream did not answer in time
+	CodeUpstreamBadReply    = -32052 // the upstream's answer is not a JSON-RPC 2.0 response
 )
 
 // Error ids: stable strings in data.error_id, one per distinct failure, listed
@@ -58,6 +62,12 @@ const (
 	ErrIDKeyNameTaken           = "key_name_taken"
 	ErrIDRateLimited            = "rate_limited"
 	ErrIDQuotaExhausted         = "quota_exhausted"
+	ErrIDUpstreamUnavailable    = "upstream_unavailable"
+	ErrIDUpstreamTimeout        = "upstream_timeout"
+	ErrIDUpstreamBadReply       = "upstream_bad_reply"
+	// ErrIDUpstreamError marks an error the upstream answered with, which
+	// goes to the client as the upstream gave it.
+	ErrIDUpstreamError = "upstream_error"
 )
 
 // Error is an error a client may see: a JSON-RPC code, a stable error id, a
@@ -74,6 +84,9 @@ type Error struct {
 	Detail string
 	// RetryAfterMs, when set, tells a limited client when to try again.
 	RetryAfterMs int64
+	// RawData, when set, is sent as the error's data instead of apikeyd's
+	// own: an upstream's error keeps the data the upstream gave it.
+	RawData json.RawMessage
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (%d): %s", e.ID, e.Code, e.Message) }
@@ -147,8 +160,10 @@ func toError(err error) *Error {
 
 // wire returns err as a JSON-RPC error object.
 func (e *Error) wire() *jsonrpc2.Error {
-	data, _ := json.Marshal(errorData{ErrorID: e.ID, Field: e.Field, Detail: e.Detail, RetryAfterMs: e.RetryAfterMs})
-	raw := json.RawMessage(data)
+	raw := e.RawData
+	if raw == nil {
+		raw, _ = json.Marshal(errorData{ErrorID: e.ID, Field: e.Field, Detail: e.Detail, RetryAfterMs: e.RetryAfterMs})
+	}
 	return &jsonrpc2.Error{Code: e.Code, Message: e.Message, Data: &raw}
 }
 

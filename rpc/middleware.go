@@ -199,6 +199,16 @@ func (s *Server) checkScope(next handlerFunc) handlerFunc {
 		if c.method.OperatorOnly && c.key.Account != store.OperatorAccount {
 			return nil, errOperatorOnly
 		}
+		if c.method.AnyKey { // only the ip scope applies
+			if len(c.key.Scopes.IP) == 0 {
+				return next(ctx, c)
+			}
+			if err := scope.Check(scope.Scopes{IP: c.key.Scopes.IP}, scope.Call{Method: c.method.Name, Access: c.method.Access,
+				ClientIP: s.clientIP(&c.exchange)}); err != nil {
+				return nil, err
+			}
+			return next(ctx, c)
+		}
 		name, hasName := p.name()
 		call := scope.Call{
 			Method:    c.method.Name,

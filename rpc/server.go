@@ -37,6 +37,8 @@ type Options struct {
 	// address in X-Forwarded-For that is not itself a trusted proxy; from
 	// anywhere else, from the connection's address, whatever headers say.
 	TrustedProxies []netip.Prefix
+	// Version is the server's version, as rpc.discover reports it.
+	Version string
 }
 
 // Server serves JSON-RPC 2.0 over HTTP POST from one method table. Register
@@ -67,6 +69,7 @@ func New(st *store.Store, opts Options) *Server {
 	registerServiceAccount(s)
 	registerAudit(s)
 	registerLifecycle(s)
+	registerDiscovery(s)
 	return s
 }
 

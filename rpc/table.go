@@ -35,10 +35,17 @@ type Method struct {
 	Mutates bool
 	// Summary is one line for docs and discovery.
 	Summary string
+	// AnyKey methods may be called with any valid key, whatever its method,
+	// name and access scopes (its ip scope still applies): they answer
+	// only about the key itself, as rpc.discover does.
+	AnyKey bool
+	// Doc describes params and result for discovery. Typed fills it.
+	Doc MethodDoc
 	// Handler runs the call once authentication and the scope check passed.
 	Handler func(ctx context.Context, p *Params) (any, error)
 
 	paramKeys [][]byte // Params' names, made once by Register
+	forwarded bool     // served by an upstream (gateway mode)
 }
 
 // Param describes one parameter.
@@ -236,6 +243,7 @@ func Typed[P, R any](m Method, fn func(context.Context, P) (R, error)) Method {
 	for _, f := range fields {
 		m.Params = append(m.Params, f.Param)
 	}
+	m.Doc = typeDoc(fields, t, reflect.TypeFor[R]())
 	m.Handler = func(ctx context.Context, p *Params) (any, error) {
 		var in P
 		if err := p.decode(reflect.ValueOf(&in).Elem(), fields); err != nil {

@@ -1,0 +1,339 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
+)
+
+// Gateway mode: methods the server does not serve itself are forwarded, after
+// authentication and the scope check, to an upstream JSON-RPC 2.0 service.
+// Only catalogued methods are forwarded; the catalog is an OpenRPC document,
+// from the upstream's own rpc.discover or from a file.
+
+// Headers apikeyd sets on every forwarded call. The caller's own
+// Authorization header is never passed on; Upstream.Token, when set, goes
+// in Authorization instead, so the upstream can tell calls that came
+// through apikeyd from any other.
+const (
+	HeaderAccount = "X-Apikeyd-Account" // the calling key's account
+	HeaderKeyID   = "X-Apikeyd-Key-Id"  // the calling key's public id
+	HeaderOwner   = "X-Apikeyd-Owner"   // its user or service account, if any
+)
+
+// Upstream is a JSON-RPC 2.0 service over HTTP that calls are forwarded to.
+type Upstream struct {
+	// URL is the upstream's endpoint, such as http://127.0.0.1:9000/rpc.
+	URL string
+	// Token, when set, is sent as "Authorization: Bearer <Token>".
+	Token string
+	// Timeout bounds each forwarded call; 0 means 10 seconds.
+	Timeout time.Duration
+	// Client sends the calls; nil means a client with a pool of
+	// keep-alive connections of its own.
+	Client *http.Client
+	// MaxReplyBytes caps a reply read from the upstream; 0 means 8 MiB.
+	MaxReplyBytes int64
+}
+
+func (u *Upstream) defaults() {
+	if u.Timeout <= 0 {
+		u.Timeout = 10 * time.Second
+	}
+	if u.MaxReplyBytes <= 0 {
+		u.MaxReplyBytes = 8 << 20
+	}
+	if u.Client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 512
+		t.MaxIdleConnsPerHost = 512
+		u.Client = &http.Client{Transport: t}
+	}
+}
+
+// builtinNamespaces are served by apikeyd itself and never forwarded.
+var builtinNamespaces = []string{"apikey", "account", "user", "service_account", "audit", "rpc", "system"}
+
+// CatalogMethod is one forwardable method of an upstream.
+type CatalogMethod struct {
+	Name    string
+	Summary string
+	Params  []Param
+	Access  string
+	Doc     MethodDoc
+}
+
+// maxCatalogBytes bounds a catalog document.
+const maxCatalogBytes = 8 << 20
+
+// ParseCatalog reads an OpenRPC document into the methods to forward. Each
+// method's access class is its "x-access" member, MANAGE when absent, so
+// that an unannotated method needs the widest access. It refuses methods in
+// apikeyd's own namespaces, malformed names and classes, and references it
+// cannot resolve.
+func ParseCatalog(doc []byte) ([]CatalogMethod, error) {
+	if len(doc) > maxCatalogBytes {
+		return nil, fmt.Errorf("catalog: larger than %d bytes", maxCatalogBytes)
+	}
+	var d struct {
+		Methods []struct {
+			Name           string `json:"name"`
+			Summary        string `json:"summary"`
+			Ref            string `json:"$ref"`
+			ParamStructure string `json:"paramStructure"`
+			Params         []struct {
+				Name     string          `json:"name"`
+				Required bool            `json:"required"`
+				Schema   json.RawMessage `json:"schema"`
+				Ref      string          `json:"$ref"`
+			} `json:"params"`
+			Result *struct {
+				Schema json.RawMessage `json:"schema"`
+			} `json:"result"`
+			Access string `json:"x-access"`
+		} `json:"methods"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, fmt.Errorf("catalog: not an OpenRPC document: %w", err)
+	}
+	var out []CatalogMethod
+	seen := map[string]bool{}
+	for i, m := range d.Methods {
+		where := fmt.Sprintf("catalog: method %d (%q)", i, m.Name)
+		switch {
+		case m.Ref != "":
+			return nil, fmt.Errorf("%s: $ref methods are not supported; write the method out", where)
+		case !validMethodName(m.Name):
+			return nil, fmt.Errorf("%s: malformed name (want dotted lowercase segments, like server.reboot)", where)
+		case slices.Contains(builtinNamespaces, strings.SplitN(m.Name, ".", 2)[0]):
+			return nil, fmt.Errorf("%s: the %s.* namespace is apikeyd's own", where, strings.SplitN(m.Name, ".", 2)[0])
+		case seen[m.Name]:
+			return nil, fmt.Errorf("%s: listed twice", where)
+		}
+		seen[m.Name] = true
+		cm := CatalogMethod{Name: m.Name, Summary: m.Summary, Access: m.Access,
+			Doc: MethodDoc{Params: map[string]json.RawMessage{}, ParamStructure: m.ParamStructure}}
+		if cm.Access == "" {
+			cm.Access = scope.Manage
+		}
+		if !slices.Contains(scope.AccessClasses, cm.Access) {
+			return nil, fmt.Errorf("%s: x-access %q is not one of %s", where, cm.Access, strings.Join(scope.AccessClasses, ", "))
+		}
+		switch m.ParamStructure {
+		case "", "either", "by-name", "by-position":
+		default:
+			return nil, fmt.Errorf("%s: paramStructure %q is not by-name, by-position or either", where, m.ParamStructure)
+		}
+		pseen := map[string]bool{}
+		for _, p := range m.Params {
+			if p.Ref != "" {
+				return nil, fmt.Errorf("%s: $ref params are not supported; write the param out", where)
+			}
+			if p.Name == "" || pseen[p.Name] {
+				return nil, fmt.Errorf("%s: empty or repeated param name %q", where, p.Name)
+			}
+			pseen[p.Name] = true
+			cm.Params = append(cm.Params, Param{Name: p.Name, Required: p.Required})
+			if len(p.Schema) > 0 {
+				cm.Doc.Params[p.Name] = p.Schema
+			}
+		}
+		if m.Result != nil && len(m.Result.Schema) > 0 {
+			cm.Doc.Result = m.Result.Schema
+		}
+		out = append(out, cm)
+	}
+	return out, nil
+}
+
+// Discover fetches the upstream's OpenRPC document by calling its
+// rpc.discover.
+func (u *Upstream) Discover(ctx context.Context) ([]byte, error) {
+	u.defaults()
+	res, err := u.call(ctx, []byte(`{"jsonrpc":"2.0","method":"rpc.discover","id":1}`), nil)
+	if err != nil {
+		return nil, err
+	}
+	if res.Error != nil {
+		return nil, fmt.Errorf("upstream rpc.discover: error %d: %s", res.Error.Code, res.Error.Message)
+	}
+	return res.Result, nil
+}
+
+// Forward registers every method of catalog as forwarded to u. Forwarded
+// methods are authenticated, scope-checked and audited like any other;
+// those of every class but READ are audited as mutations.
+func (s *Server) Forward(u *Upstream, catalog []CatalogMethod) error {
+	u.defaults()
+	for _, cm := range catalog {
+		if _, taken := s.methods[cm.Name]; taken {
+			return fmt.Errorf("forward %s: a method of that name is already served", cm.Name)
+		}
+	}
+	for _, cm := range catalog {
+		m := Method{Name: cm.Name, Summary: cm.Summary, Params: cm.Params, Access: cm.Access,
+			Mutates: cm.Access != scope.Read, Doc: cm.Doc}
+		byPosition := cm.Doc.ParamStructure == "by-position"
+		name := cm.Name
+		m.Handler = func(ctx context.Context, p *Params) (any, error) {
+			return s.forward(ctx, u, name, byPosition, p)
+		}
+		s.Register(m)
+		s.methods[cm.Name].forwarded = true
+	}
+	return nil
+}
+
+// upstreamReply is a JSON-RPC 2.0 response as the upstream sends it.
+type upstreamReply struct {
+	JSONRPC string          `json:"jsonrpc"`
+	Result  json.RawMessage `json:"result"`
+	Error   *struct {
+		Code    int64           `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	} `json:"error"`
+	ID json.RawMessage `json:"id"`
+}
+
+// forward sends one call upstream and returns its result, or its error as
+// the upstream gave it.
+func (s *Server) forward(ctx context.Context, u *Upstream, method string, byPosition bool, p *Params) (any, error) {
+	for _, prm := range s.methods[method].Params {
+		if prm.Required && p.Get(prm.Name) == nil {
+			return nil, InvalidParam(prm.Name, "is required")
+		}
+	}
+	body := make([]byte, 0, 256)
+	body = append(body, `{"jsonrpc":"2.0","method":`...)
+	body = appendJSONString(body, method)
+	if len(p.members) > 0 {
+		body = append(body, `,"params":`...)
+		body = p.appendForward(body, byPosition, s.methods[method])
+	}
+	body = append(body, `,"id":1}`...)
+	res, err := u.call(ctx, body, caller(ctx))
+	if err != nil {
+		s.log.Warn().Str("method", method).Str("upstream", u.URL).Err(err).Msg("upstream call failed")
+		return nil, err
+	}
+	if res.Error != nil { // the upstream's own error, passed on as it gave it
+		return nil, &Error{Code: res.Error.Code, Message: res.Error.Message, ID: ErrIDUpstreamError, RawData: res.Error.Data}
+	}
+	return rawResult(res.Result), nil
+}
+
+// rawResult is a result already encoded, by the upstream: it is copied
+// into the reply as it is.
+type rawResult json.RawMessage
+
+func (r rawResult) AppendJSON(dst []byte) []byte { return append(dst, r...) }
+
+// appendForward appends the params as the upstream takes them: an object
+// by name, or for a by-position method an array in catalog order.
+func (p *Params) appendForward(dst []byte, byPosition bool, m *Method) []byte {
+	if !byPosition {
+		dst = append(dst, '{')
+		for i, mem := range p.members {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, string(mem.key))
+			dst = append(dst, ':')
+			dst = append(dst, mem.value...)
+		}
+		return append(dst, '}')
+	}
+	last := -1
+	for i, prm := range m.Params {
+		if p.Get(prm.Name) != nil {
+			last = i
+		}
+	}
+	dst = append(dst, '[')
+	for i := 0; i <= last; i++ {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if v := p.Get(m.Params[i].Name); v != nil {
+			dst = append(dst, v...)
+		} else {
+			dst = append(dst, "null"...)
+		}
+	}
+	return append(dst, ']')
+}
+
+var (
+	errUpstreamTimeout = Errorf(CodeUpstreamTimeout, ErrIDUpstreamTimeout,
+		"the upstream service did not answer in time; the call may or may not have taken effect")
+	errUpstreamBadReply = Errorf(CodeUpstreamBadReply, ErrIDUpstreamBadReply,
+		"the upstream service answered with something that is not a JSON-RPC 2.0 response")
+)
+
+func upstreamUnavailable(detail string) *Error {
+	e := Errorf(CodeUpstreamUnavailable, ErrIDUpstreamUnavailable, "the upstream service could not be reached")
+	e.Detail = detail
+	return e
+}
+
+// call posts body to the upstream with who is calling, and reads the reply.
+func (u *Upstream) call(ctx context.Context, body []byte, who *store.Key) (*upstreamReply, error) {
+	ctx, cancel := context.WithTimeout(ctx, u.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, upstreamUnavailable("bad upstream URL")
+	}
+	req.Header["Content-Type"] = contentTypeJSON
+	if u.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+u.Token)
+	}
+	if who != nil {
+		req.Header.Set(HeaderAccount, who.Account)
+		req.Header.Set(HeaderKeyID, who.ID)
+		if who.Owner != "" {
+			req.Header.Set(HeaderOwner, who.Owner)
+		}
+	}
+	resp, err := u.Client.Do(req)
+	if err != nil {
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			return nil, errUpstreamTimeout
+		}
+		return nil, upstreamUnavailable("the connection failed")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil, upstreamUnavailable(fmt.Sprintf("the upstream answered HTTP %d", resp.StatusCode))
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, u.MaxReplyBytes+1))
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return nil, errUpstreamTimeout
+		}
+		return nil, upstreamUnavailable("the reply could not be read")
+	}
+	if int64(len(raw)) > u.MaxReplyBytes {
+		return nil, errUpstreamBadReply
+	}
+	var res upstreamReply
+	if !validJSON(raw) || json.Unmarshal(raw, &res) != nil || res.JSONRPC != "2.0" ||
+		(res.Result == nil) == (res.Error == nil) || string(res.ID) != "1" {
+		return nil, errUpstreamBadReply
+	}
+	return &res, nil
+}

@@ -1,0 +1,309 @@
+package rpc_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// upstreamCatalog is the fake upstream's OpenRPC document: vm.* and dns.*
+// methods, with access classes; vm.secret exists upstream but is not in it.
+const upstreamCatalog = `{
+  "openrpc": "1.3.2",
+  "info": {"title": "panel", "version": "1"},
+  "methods": [
+    {"name": "vm.list", "summary": "List virtual machines.", "params": [], "result": {"name": "vms", "schema": {"type": "array"}}, "x-access": "READ"},
+    {"name": "vm.reboot", "params": [{"name": "name", "required": true, "schema": {"type": "string"}}, {"name": "force", "schema": {"type": "boolean"}}], "result": {"name": "status", "schema": {"type": "object"}}, "x-access": "UPDATE"},
+    {"name": "vm.fail", "params": [], "result": {"name": "r", "schema": {}}, "x-access": "READ"},
+    {"name": "vm.slow", "params": [], "result": {"name": "r", "schema": {}}, "x-access": "READ"},
+    {"name": "vm.garbage", "params": [], "result": {"name": "r", "schema": {}}, "x-access": "READ"},
+    {"name": "vm.http500", "params": [], "result": {"name": "r", "schema": {}}, "x-access": "READ"},
+    {"name": "dns.set", "paramStructure": "by-position", "params": [{"name": "zone", "required": true}, {"name": "record"}, {"name": "ttl"}], "result": {"name": "r", "schema": {}}, "x-access": "UPDATE"},
+    {"name": "dns.unannotated", "params": [], "result": {"name": "r", "schema": {}}}
+  ]
+}`
+
+// fakeUpstream is a JSON-RPC 2.0 service on 127.0.0.1 that records what it
+// is sent.
+type fakeUpstream struct {
+	URL     string
+	mu      sync.Mutex
+	calls   []upstreamCall
+	release chan struct{} // vm.slow waits on it
+}
+
+type upstreamCall struct {
+	Method string
+	Params json.RawMessage
+	Header http.Header
+}
+
+func newFakeUpstream(t *testing.T) *fakeUpstream {
+	u := &fakeUpstream{release: make(chan struct{})}
+	srv := httptest.NewServer(http.HandlerFunc(u.serve))
+	t.Cleanup(func() {
+		close(u.release)
+		srv.Close()
+	})
+	u.URL = srv.URL + "/rpc"
+	return u
+}
+
+func (u *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+		ID     json.RawMessage `json:"id"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	if json.Unmarshal(body, &req) != nil {
+		http.Error(w, "bad", http.StatusBadRequest)
+		return
+	}
+	u.mu.Lock()
+	u.calls = append(u.calls, upstreamCall{req.Method, req.Params, r.Header.Clone()})
+	u.mu.Unlock()
+	reply := func(member string, v string) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0",%q:%s,"id":%s}`, member, v, req.ID)
+	}
+	switch req.Method {
+	case "rpc.discover":
+		reply("result", upstreamCatalog)
+	case "vm.list":
+		reply("result", `[{"name":"web1"},{"name":"web2"}]`)
+	case "vm.reboot", "dns.set", "dns.unannotated", "vm.secret":
+		reply("result", fmt.Sprintf(`{"method":%q,"params":%s}`, req.Method, orNull(req.Params)))
+	case "vm.fail":
+		reply("error", `{"code":-32000,"message":"the panel is in maintenance","data":{"reason":"maintenance","until":"tonight"}}`)
+	case "vm.slow":
+		select {
+		case <-u.release:
+		case <-time.After(5 * time.Second):
+		}
+		reply("result", `"late"`)
+	case "vm.garbage":
+		_, _ = w.Write([]byte("<html>oops</html>"))
+	case "vm.http500":
+		http.Error(w, "boom", http.StatusInternalServerError)
+	default:
+		reply("error", `{"code":-32601,"message":"Method not found"}`)
+	}
+}
+
+func orNull(raw json.RawMessage) string {
+	if raw == nil {
+		return "null"
+	}
+	return string(raw)
+}
+
+func (u *fakeUpstream) received() []upstreamCall {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]upstreamCall(nil), u.calls...)
+}
+
+// newGateway starts a test server forwarding the fake upstream's catalog.
+func newGateway(t *testing.T, timeout time.Duration) (*testServer, *fakeUpstream) {
+	ts := newTestServer(t)
+	up := newFakeUpstream(t)
+	catalog, err := rpc.ParseCatalog([]byte(upstreamCatalog))
+	require.NoError(t, err)
+	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL, Token: "upstream-token", Timeout: timeout}, catalog))
+	return ts, up
+}
+
+func TestGateway_Forwards(t *testing.T) {
+	ts, up := newGateway(t, 2*time.Second)
+	k := ts.createKey(ts.Admin, map[string][]string{"method": {"vm.*"}, "name": {"web1"}}, "web1 only")
+
+	var res struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	ts.ok(k.Key, "vm.reboot", map[string]any{"name": "web1", "force": true}, &res)
+	assert.Equal(t, "vm.reboot", res.Method)
+	assert.JSONEq(t, `{"name":"web1","force":true}`, string(res.Params))
+	// Positional params reach the upstream by name, as the catalog names them.
+	ts.ok(k.Key, "vm.reboot", []any{"web1"}, &res)
+	assert.JSONEq(t, `{"name":"web1"}`, string(res.Params))
+
+	calls := up.received()
+	require.Len(t, calls, 2)
+	h := calls[0].Header
+	assert.Equal(t, "Bearer upstream-token", h.Get("Authorization"), "the caller's key is never passed on")
+	assert.NotContains(t, fmt.Sprint(h), k.Key)
+	assert.Equal(t, "operator", h.Get(rpc.HeaderAccount))
+	assert.Equal(t, k.ID, h.Get(rpc.HeaderKeyID))
+	assert.Empty(t, h.Get(rpc.HeaderOwner))
+
+	// Scopes hold before anything is forwarded; so does deny by default.
+	ts.fail(k.Key, "vm.reboot", map[string]any{"name": "web2"}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+	ts.fail(k.Key, "vm.list", nil, rpc.CodeForbidden, rpc.ErrIDScopeDenied) // takes no name
+	ts.fail(ts.Admin, "vm.secret", nil, rpc.CodeMethodNotFound, rpc.ErrIDMethodNotFound)
+	ts.fail(k.Key, "vm.reboot", map[string]any{"name": "web1", "extra": 1}, rpc.CodeInvalidParams, rpc.ErrIDInvalidParams)
+	ts.fail(k.Key, "vm.reboot", map[string]any{}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+	ts.fail(ts.Admin, "vm.reboot", map[string]any{}, rpc.CodeInvalidParams, rpc.ErrIDInvalidParams)
+	assert.Len(t, up.received(), 2, "refused calls never reach the upstream")
+
+	// Access classes come from the catalog; unannotated means MANAGE.
+	reader := ts.createKey(ts.Admin, map[string][]string{"access": {"READ"}}, "")
+	ts.ok(reader.Key, "vm.list", nil, nil)
+	ts.fail(reader.Key, "vm.reboot", map[string]any{"name": "web1"}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+	ts.fail(reader.Key, "dns.unannotated", nil, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+	user := ts.createKey(ts.Admin, map[string][]string{"access": {"READ", "CREATE", "UPDATE", "DELETE"}}, "")
+	ts.fail(user.Key, "dns.unannotated", nil, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+	ts.ok(ts.Admin, "dns.unannotated", nil, nil)
+
+	// By-position methods get an array in catalog order, absent middles null.
+	ts.ok(ts.Admin, "dns.set", map[string]any{"zone": "example.com", "ttl": 60}, &res)
+	assert.JSONEq(t, `["example.com",null,60]`, string(res.Params))
+
+	// Forwarded mutations are audited like built-in ones.
+	var page struct {
+		Records []struct {
+			Method, Target, Outcome, Actor string
+		} `json:"records"`
+	}
+	ts.ok(ts.Admin, "audit.list", map[string]any{"method": "vm.reboot"}, &page)
+	outcomes := []string{}
+	for _, r := range page.Records {
+		if r.Actor == k.ID {
+			outcomes = append(outcomes, r.Outcome+" "+r.Target)
+		}
+	}
+	assert.ElementsMatch(t, []string{"ok web1", "ok web1", "scope_denied web2", "invalid_params ", "scope_denied "}, outcomes)
+	assert.Len(t, page.Records, 7, "and the admin's and the reader's refusals")
+}
+
+func TestGateway_Batch(t *testing.T) {
+	ts, _ := newGateway(t, 2*time.Second)
+	body := `[
+		{"jsonrpc":"2.0","method":"vm.list","id":"a"},
+		{"jsonrpc":"2.0","method":"apikey.list","params":{"size":1},"id":"b"},
+		{"jsonrpc":"2.0","method":"vm.fail","id":"c"},
+		{"jsonrpc":"2.0","method":"vm.reboot","params":{"name":"web9"}},
+		{"jsonrpc":"2.0","method":"vm.secret","id":"d"}
+	]`
+	status, reply := ts.post(ts.Admin, body)
+	require.Equal(t, http.StatusOK, status)
+	var out []wireResponse
+	require.NoError(t, json.Unmarshal(reply, &out), "%s", reply)
+	require.Len(t, out, 4, "the notification gets no reply")
+	assert.JSONEq(t, `[{"name":"web1"},{"name":"web2"}]`, string(out[0].Result))
+	assert.Contains(t, string(out[1].Result), `"total":1`)
+	require.NotNil(t, out[2].Error)
+	assert.Equal(t, int64(-32000), out[2].Error.Code, "the upstream's error goes through as it gave it")
+	assert.Equal(t, "the panel is in maintenance", out[2].Error.Message)
+	assert.Contains(t, string(reply), `"data":{"reason":"maintenance","until":"tonight"}`)
+	require.NotNil(t, out[3].Error)
+	assert.Equal(t, int64(rpc.CodeMethodNotFound), out[3].Error.Code)
+}
+
+func TestGateway_UpstreamFailures(t *testing.T) {
+	ts, _ := newGateway(t, 300*time.Millisecond)
+
+	// A slow upstream: the caller gets a timeout, not a hang, and other
+	// calls go on meanwhile.
+	var wg sync.WaitGroup
+	var slowTook atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		r := ts.call(ts.Admin, "vm.slow", nil)
+		slowTook.Store(int64(time.Since(start)))
+		if assert.NotNil(t, r.Error) {
+			assert.Equal(t, int64(rpc.CodeUpstreamTimeout), r.Error.Code)
+			assert.Equal(t, rpc.ErrIDUpstreamTimeout, r.Error.Data.ErrorID)
+		}
+	}()
+	for i := 0; i < 5; i++ {
+		ts.ok(ts.Admin, "apikey.list", map[string]any{"size": 1}, nil)
+		ts.ok(ts.Admin, "vm.list", nil, nil)
+	}
+	wg.Wait()
+	assert.Less(t, time.Duration(slowTook.Load()), 2*time.Second)
+
+	ts.fail(ts.Admin, "vm.garbage", nil, rpc.CodeUpstreamBadReply, rpc.ErrIDUpstreamBadReply)
+	e := ts.fail(ts.Admin, "vm.http500", nil, rpc.CodeUpstreamUnavailable, rpc.ErrIDUpstreamUnavailable)
+	assert.Contains(t, e.Data.Detail, "500")
+
+	// An upstream that is not there at all.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	gone := "http://" + l.Addr().String() + "/rpc"
+	require.NoError(t, l.Close())
+	down := newTestServer(t)
+	catalog, err := rpc.ParseCatalog([]byte(upstreamCatalog))
+	require.NoError(t, err)
+	require.NoError(t, down.RPC.Forward(&rpc.Upstream{URL: gone, Timeout: time.Second}, catalog))
+	down.fail(down.Admin, "vm.list", nil, rpc.CodeUpstreamUnavailable, rpc.ErrIDUpstreamUnavailable)
+	down.ok(down.Admin, "apikey.list", map[string]any{"size": 1}, nil)
+	assert.NotContains(t, down.Log.String(), down.Admin)
+}
+
+func TestGateway_Catalog(t *testing.T) {
+	up := newFakeUpstream(t)
+	u := &rpc.Upstream{URL: up.URL}
+	doc, err := u.Discover(t.Context())
+	require.NoError(t, err)
+	catalog, err := rpc.ParseCatalog(doc)
+	require.NoError(t, err)
+	require.Len(t, catalog, 8)
+	assert.Equal(t, "vm.reboot", catalog[1].Name)
+	assert.Equal(t, "UPDATE", catalog[1].Access)
+	assert.Equal(t, []rpc.Param{{Name: "name", Required: true}, {Name: "force"}}, catalog[1].Params)
+	assert.Equal(t, "MANAGE", catalog[7].Access)
+
+	// Forwarded methods are in rpc.discover, with the upstream's schemas.
+	ts := newTestServer(t)
+	require.NoError(t, ts.RPC.Forward(u, catalog))
+	schema := openRPCSchema(t)
+	d := ts.discover(t, schema, ts.Admin)
+	var reboot rpc.OpenRPCMethod
+	for _, m := range d.Methods {
+		if m.Name == "vm.reboot" {
+			reboot = m
+		}
+	}
+	assert.Equal(t, "UPDATE", reboot.XAccess)
+	assert.True(t, reboot.XTakesName)
+	assert.JSONEq(t, `{"type":"object"}`, string(reboot.Result.Schema))
+
+	// A name already served is refused, and nothing is registered.
+	err = ts.RPC.Forward(u, []rpc.CatalogMethod{{Name: "vm.other", Access: "READ"}, {Name: "server.reboot", Access: "UPDATE"}})
+	assert.ErrorContains(t, err, "server.reboot")
+	ts.fail(ts.Admin, "vm.other", nil, rpc.CodeMethodNotFound, rpc.ErrIDMethodNotFound)
+
+	for _, tt := range []struct{ name, doc, want string }{
+		{"NotJSON", `{`, "not an OpenRPC document"},
+		{"Builtin", `{"methods":[{"name":"apikey.create","params":[]}]}`, "apikeyd's own"},
+		{"BuiltinRPC", `{"methods":[{"name":"rpc.discover","params":[]}]}`, "apikeyd's own"},
+		{"BadName", `{"methods":[{"name":"Server.Reboot","params":[]}]}`, "malformed name"},
+		{"NoNamespace", `{"methods":[{"name":"reboot","params":[]}]}`, "malformed name"},
+		{"BadAccess", `{"methods":[{"name":"vm.x","params":[],"x-access":"ADMIN"}]}`, "x-access"},
+		{"Twice", `{"methods":[{"name":"vm.x","params":[]},{"name":"vm.x","params":[]}]}`, "twice"},
+		{"RefMethod", `{"methods":[{"$ref":"#/components/x"}]}`, "$ref"},
+		{"RefParam", `{"methods":[{"name":"vm.x","params":[{"$ref":"#/components/p"}]}]}`, "$ref"},
+		{"DupParam", `{"methods":[{"name":"vm.x","params":[{"name":"a"},{"name":"a"}]}]}`, "repeated"},
+		{"BadStructure", `{"methods":[{"name":"vm.x","paramStructure":"sideways","params":[]}]}`, "paramStructure"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := rpc.ParseCatalog([]byte(tt.doc))
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
