@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -95,6 +96,11 @@ type Config struct {
 	DebugAddr         string        // where to serve /debug/pprof; empty: nowhere
 	TrustedProxies    string        // comma-separated CIDR ranges whose X-Forwarded-For is believed
 	UsageFlush        time.Duration // how often key usage is written; 0: not tracked
+	// Gateway mode: forward catalogued methods to this JSON-RPC endpoint.
+	Upstream        string
+	UpstreamCatalog string        // OpenRPC file, used when the upstream's rpc.discover does not answer
+	UpstreamTimeout time.Duration // per forwarded call
+	UpstreamToken   string        // from APIKEYD_UPSTREAM_TOKEN only; sent upstream as a Bearer token
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -116,6 +122,7 @@ func DefaultConfig() Config {
 		LockTimeout:       2 * time.Second,
 		LogFlush:          100 * time.Millisecond,
 		UsageFlush:        5 * time.Second,
+		UpstreamTimeout:   10 * time.Second,
 	}
 }
 
@@ -199,7 +206,11 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	dur(&c.LockTimeout, "LOCK_TIMEOUT", "lock-timeout", "how long to wait for another process's lock on the data file")
 	dur(&c.UsageFlush, "USAGE_FLUSH", "usage-flush", "how often keys' last_used_at and use_count, gathered in memory, are written; 0 turns tracking off")
 	dur(&c.LogFlush, "LOG_FLUSH", "log-flush", "gather log lines and write them out this often; 0 writes each line at once")
+	str(&c.Upstream, "UPSTREAM", "upstream", "gateway mode: forward catalogued methods outside apikeyd's namespaces to this JSON-RPC 2.0 URL")
+	str(&c.UpstreamCatalog, "UPSTREAM_CATALOG", "upstream-catalog", "OpenRPC file of the methods to forward, used when the upstream's rpc.discover does not answer")
+	dur(&c.UpstreamTimeout, "UPSTREAM_TIMEOUT", "upstream-timeout", "time allowed for each forwarded call")
 	c.AdminKey = getenv("APIKEYD_ADMIN_KEY")
+	c.UpstreamToken = getenv("APIKEYD_UPSTREAM_TOKEN")
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -233,6 +244,7 @@ func (c *Config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"--read-header-timeout": c.ReadHeaderTimeout, "--read-timeout": c.ReadTimeout,
 		"--write-timeout": c.WriteTimeout, "--idle-timeout": c.IdleTimeout, "--lock-timeout": c.LockTimeout,
+		"--upstream-timeout": c.UpstreamTimeout,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
@@ -246,6 +258,13 @@ func (c *Config) validate() error {
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Upstream != "" {
+		if u, err := url.Parse(c.Upstream); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--upstream must be an http:// or https:// URL, got %q", c.Upstream))
+		}
+	} else if c.UpstreamCatalog != "" {
+		errs = append(errs, errors.New("--upstream-catalog needs --upstream"))
 	}
 	if c.AdminKey != "" && !store.IsSecret(c.AdminKey) {
 		errs = append(errs, errors.New("APIKEYD_ADMIN_KEY must be 32 lowercase hex digits"))
@@ -313,9 +332,14 @@ func (m *Main) Run() (err error) {
 	}
 	proxies, _ := m.Config.trustedProxies() // validated above
 	m.RPC = rpc.New(m.Store, rpc.Options{Logger: log, MaxBodyBytes: m.Config.MaxBodyBytes, MaxBatch: m.Config.MaxBatch,
-		TrustedProxies: proxies})
+		TrustedProxies: proxies, Version: version})
 	if m.Setup != nil {
 		m.Setup(m.RPC)
+	}
+	if m.Config.Upstream != "" {
+		if err := m.forward(log); err != nil {
+			return err
+		}
 	}
 	m.listener, err = net.Listen("tcp", m.Config.Addr)
 	if err != nil {
@@ -323,6 +347,7 @@ func (m *Main) Run() (err error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", m.RPC)
+	mux.HandleFunc(rpc.URLPrefix, m.RPC.ServeURL) // Memset's URL style
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -353,6 +378,35 @@ func (m *Main) Run() (err error) {
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.http.Serve(m.listener) }()
 	log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).Str("version", version).Msg("serving")
+	return nil
+}
+
+// forward sets up gateway mode: the catalog from the upstream's
+// rpc.discover, or else from --upstream-catalog.
+func (m *Main) forward(log zerolog.Logger) error {
+	u := &rpc.Upstream{URL: m.Config.Upstream, Token: m.Config.UpstreamToken, Timeout: m.Config.UpstreamTimeout}
+	ctx, cancel := context.WithTimeout(context.Background(), min(m.Config.UpstreamTimeout, 5*time.Second))
+	defer cancel()
+	doc, err := u.Discover(ctx)
+	from := "rpc.discover"
+	if err != nil {
+		if m.Config.UpstreamCatalog == "" {
+			return fmt.Errorf("--upstream: %s did not answer rpc.discover (%v), and no --upstream-catalog was given", m.Config.Upstream, err)
+		}
+		log.Warn().Str("upstream", m.Config.Upstream).Err(err).Msg("upstream rpc.discover failed; using --upstream-catalog")
+		if doc, err = os.ReadFile(m.Config.UpstreamCatalog); err != nil {
+			return fmt.Errorf("--upstream-catalog: %w", err)
+		}
+		from = m.Config.UpstreamCatalog
+	}
+	catalog, err := rpc.ParseCatalog(doc)
+	if err != nil {
+		return fmt.Errorf("--upstream: the catalog from %s: %w", from, err)
+	}
+	if err := m.RPC.Forward(u, catalog); err != nil {
+		return fmt.Errorf("--upstream: %w", err)
+	}
+	log.Info().Str("upstream", m.Config.Upstream).Str("catalog", from).Int("methods", len(catalog)).Msg("forwarding")
 	return nil
 }
 

@@ -204,6 +204,10 @@ func TestParseFlags(t *testing.T) {
 		"ErrExtraArgs":      {args: []string{"extra"}, want: "unexpected arguments"},
 		"ErrTrustedProxies": {args: []string{"--trusted-proxies", "10.0.0.0/8,nope"}, want: "--trusted-proxies"},
 		"ErrUnknownFlag":    {args: []string{"--nope"}, want: "nope"},
+		"ErrUpstreamURL":    {args: []string{"--upstream", "ftp://x/rpc"}, want: "--upstream"},
+		"ErrUpstreamNoHost": {args: []string{"--upstream", "http:///rpc"}, want: "--upstream"},
+		"ErrCatalogAlone":   {args: []string{"--upstream-catalog", "c.json"}, want: "--upstream-catalog needs --upstream"},
+		"ErrUpstreamTime":   {args: []string{"--upstream", "http://127.0.0.1:1/rpc", "--upstream-timeout", "0s"}, want: "--upstream-timeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := NewMain(&bytes.Buffer{})

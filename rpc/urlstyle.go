@@ -1,0 +1,215 @@
+package rpc
+
+import (
+	"encoding/json"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// Memset's URL style, for scripts: GET or POST /v1/json/<method>, or
+// /v1/json/<method>/<name> to fill the name param, with params as query or
+// form fields. Each request becomes one JSON-RPC call and takes the same
+// path as any other (authentication, scope check, audit, log); only the
+// shape of the reply differs: the result itself on success, and on failure
+// {"error_type", "error_code", "error"} with a fitting HTTP status.
+
+// URLPrefix is the path ServeURL serves under.
+const URLPrefix = "/v1/json/"
+
+// URLError is the body of a failed URL-style call.
+type URLError struct {
+	// ErrorType is the stable error id (data.error_id over JSON-RPC).
+	ErrorType string `json:"error_type"`
+	// ErrorCode is the JSON-RPC error code.
+	ErrorCode int64 `json:"error_code"`
+	// Error is the message.
+	Error string `json:"error"`
+}
+
+// ServeURL answers Memset URL-style calls under URLPrefix.
+func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeURLError(w, http.StatusMethodNotAllowed, Errorf(CodeInvalidRequest, ErrIDHTTPMethod, "use GET or POST"))
+		return
+	}
+	method, name, hasName := strings.Cut(strings.TrimPrefix(r.URL.Path, URLPrefix), "/")
+	if hasName && (name == "" || strings.Contains(name, "/")) {
+		writeURLError(w, http.StatusNotFound, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the path must be %s<method> or %s<method>/<name>", URLPrefix, URLPrefix))
+		return
+	}
+	values := r.URL.Query()
+	if r.Method == http.MethodPost {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			if mt, _, _ := mime.ParseMediaType(ct); mt != "application/x-www-form-urlencoded" {
+				writeURLError(w, http.StatusUnsupportedMediaType, Errorf(CodeInvalidRequest, ErrIDMediaType, "post params as application/x-www-form-urlencoded"))
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		if err := r.ParseForm(); err != nil {
+			writeURLError(w, http.StatusBadRequest, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the form could not be read, or is larger than %d bytes", s.opts.MaxBodyBytes))
+			return
+		}
+		values = r.Form // the query and the body
+	}
+	ex := exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr, xff: r.Header.Get("X-Forwarded-For")}
+	reply := s.serveOne(r.Context(), ex, s.urlRequest(method, name, hasName, values), nil)
+	var res struct {
+		Result json.RawMessage `json:"result"`
+		Error  *jsonrpc2.Error `json:"error"`
+	}
+	if err := json.Unmarshal(reply, &res); err != nil || res.Error == nil && res.Result == nil {
+		writeURLError(w, http.StatusInternalServerError, Errorf(CodeInternalError, ErrIDInternal, "internal error"))
+		return
+	}
+	if res.Error != nil {
+		var data errorData
+		if res.Error.Data != nil {
+			_ = json.Unmarshal(*res.Error.Data, &data)
+		}
+		e := &Error{Code: res.Error.Code, ID: data.ErrorID, Message: res.Error.Message, RetryAfterMs: data.RetryAfterMs}
+		if e.ID == "" {
+			e.ID = ErrIDUpstreamError
+		}
+		writeURLError(w, urlStatus(e.Code), e)
+		return
+	}
+	w.Header()["Content-Type"] = contentTypeJSON
+	_, _ = w.Write(append(res.Result, '\n'))
+}
+
+// urlRequest builds the JSON-RPC request of a URL-style call, typing each
+// field by the method's param schema. It never fails: a field that does not
+// convert goes as a string, an unknown method or param as it is, so that
+// the call path refuses it with its usual error, after authentication, and
+// logs and audits it like any other call.
+func (s *Server) urlRequest(method, name string, hasName bool, values url.Values) []byte {
+	body := append([]byte(`{"jsonrpc":"2.0","method":`), appendJSONString(nil, method)...)
+	body = append(body, `,"params":{`...)
+	var doc MethodDoc
+	if m := s.methods[method]; m != nil {
+		doc = m.Doc
+	}
+	first := true
+	member := func(k string, v []byte) {
+		if !first {
+			body = append(body, ',')
+		}
+		first = false
+		body = appendJSONString(body, k)
+		body = append(body, ':')
+		body = append(body, v...)
+	}
+	if hasName { // a name in the fields too makes the name appear twice: refused
+		member("name", appendJSONString(nil, name))
+	}
+	for k, vs := range values {
+		member(k, urlValue(vs, doc.Params[k]))
+	}
+	return append(body, `},"id":1}`...)
+}
+
+// urlValue turns the field values of a param into JSON, by its schema:
+// strings as they are, booleans as 0/1 (or true/false), numbers checked,
+// arrays from repeated fields (or JSON text), objects as JSON text. A value
+// that does not fit goes as a string, for the method to refuse; a field
+// given twice for a scalar goes as a list, likewise.
+func urlValue(vs []string, schema json.RawMessage) []byte {
+	var sch struct {
+		Type  string `json:"type"`
+		Items *struct {
+			Type string `json:"type"`
+		} `json:"items"`
+	}
+	_ = json.Unmarshal(schema, &sch)
+	if sch.Type == "array" && len(vs) == 1 && strings.HasPrefix(strings.TrimSpace(vs[0]), "[") && validJSON([]byte(vs[0])) {
+		return []byte(vs[0])
+	}
+	if sch.Type != "array" && len(vs) == 1 {
+		return scalar(sch.Type, vs[0])
+	}
+	itemType := ""
+	if sch.Items != nil {
+		itemType = sch.Items.Type
+	}
+	out := []byte{'['}
+	for i, v := range vs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, scalar(itemType, v)...)
+	}
+	return append(out, ']')
+}
+
+func scalar(typ, v string) []byte {
+	switch typ {
+	case "string":
+	case "boolean":
+		switch v {
+		case "1", "true":
+			return []byte("true")
+		case "0", "false":
+			return []byte("false")
+		}
+	case "integer":
+		if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return []byte(v)
+		}
+	case "number":
+		if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return strconv.AppendFloat(nil, f, 'g', -1, 64)
+		}
+	default: // objects, and params of no known type: JSON text when it is some
+		if strings.TrimSpace(v) != "" && validJSON([]byte(v)) {
+			return []byte(v)
+		}
+	}
+	return appendJSONString(nil, v)
+}
+
+// urlStatus is the HTTP status of a URL-style error.
+func urlStatus(code int64) int {
+	switch code {
+	case CodeParseError, CodeInvalidRequest, CodeInvalidParams:
+		return http.StatusBadRequest
+	case CodeMethodNotFound, CodeNotFound:
+		return http.StatusNotFound
+	case CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeConflict:
+		return http.StatusConflict
+	case CodeRateLimited:
+		return http.StatusTooManyRequests
+	case CodeInternalError:
+		return http.StatusInternalServerError
+	case CodeUpstreamUnavailable, CodeUpstreamBadReply:
+		return http.StatusBadGateway
+	case CodeUpstreamTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadRequest // an upstream's own error
+}
+
+func writeURLError(w http.ResponseWriter, status int, e *Error) {
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	if status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Basic realm="apikeyd"`)
+	}
+	if e.RetryAfterMs > 0 {
+		h.Set("Retry-After", strconv.FormatInt((e.RetryAfterMs+999)/1000, 10))
+	}
+	w.WriteHeader(status)
+	b, _ := json.Marshal(URLError{ErrorType: e.ID, ErrorCode: e.Code, Error: e.Message})
+	_, _ = w.Write(append(b, '\n'))
+}
