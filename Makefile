@@ -1,11 +1,12 @@
-# apikeyd: make build | run | test | vet | fmt | bench | bench-scale
+# apikeyd: make build | run | test | vet | fmt | bench | bench-scale | node-deps
 GO      ?= go
 BIN     ?= bin/apikeyd
 ADDR    ?= 127.0.0.1:8080
 DB      ?= ./apikeyd.db
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+NODE_CLIENTS := testdata/clients/node
 
-.PHONY: build run test vet fmt fmt-check bench bench-scale cover clean
+.PHONY: build run test node-deps vet fmt fmt-check bench bench-scale cover clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/apikeyd
@@ -13,8 +14,24 @@ build:
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
 
-test:
+test: node-deps
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Installs, from the committed lock file, the JSON-RPC client libraries that
+# rpc/clients_test.go runs under node. It reinstalls when the lock file is
+# newer than the install (npm writes node_modules/.package-lock.json), so a
+# changed pin is never tested against old packages. Without npm it only says
+# so: that test skips where node is absent.
+node-deps:
+	@if [ -f $(NODE_CLIENTS)/node_modules/.package-lock.json ] && \
+	    [ ! $(NODE_CLIENTS)/package-lock.json -nt $(NODE_CLIENTS)/node_modules/.package-lock.json ]; then \
+		:; \
+	elif command -v npm >/dev/null 2>&1; then \
+		echo "npm ci --no-audit --no-fund --prefix $(NODE_CLIENTS)"; \
+		npm ci --no-audit --no-fund --prefix $(NODE_CLIENTS); \
+	else \
+		echo "node-deps: npm not found; not installing $(NODE_CLIENTS) (TestClients needs node and these packages)"; \
+	fi
 
 vet:
 	$(GO) vet ./...
