@@ -1,4 +1,4 @@
-# apikeyd: make build | run | test | vet | fmt | bench | bench-scale | node-deps
+# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | node-deps
 GO      ?= go
 BIN     ?= bin/apikeyd
 ADDR    ?= 127.0.0.1:8080
@@ -6,7 +6,7 @@ DB      ?= ./apikeyd.db
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 NODE_CLIENTS := testdata/clients/node
 
-.PHONY: build run test node-deps vet fmt fmt-check bench bench-scale cover clean
+.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale cover clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/apikeyd
@@ -32,6 +32,10 @@ node-deps:
 	else \
 		echo "node-deps: npm not found; not installing $(NODE_CLIENTS) (TestClients needs node and these packages)"; \
 	fi
+
+# Rewrites docs/api.md's method index from the method table.
+docs:
+	$(GO) test ./rpc -run '^TestAPIDocs$$' -count=1 -update-docs
 
 vet:
 	$(GO) vet ./...
