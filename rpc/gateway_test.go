@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -287,6 +288,14 @@ func TestGateway_Catalog(t *testing.T) {
 	err = ts.RPC.Forward(u, []rpc.CatalogMethod{{Name: "vm.other", Access: "READ"}, {Name: "server.reboot", Access: "UPDATE"}})
 	assert.ErrorContains(t, err, "server.reboot")
 	ts.fail(ts.Admin, "vm.other", nil, rpc.CodeMethodNotFound, rpc.ErrIDMethodNotFound)
+
+	// The sample catalog of docs/gateway.md parses as it says.
+	sample, err := os.ReadFile("../testdata/gateway/panel/catalog.json")
+	require.NoError(t, err)
+	sampleCatalog, err := rpc.ParseCatalog(sample)
+	require.NoError(t, err)
+	require.Len(t, sampleCatalog, 3)
+	assert.Equal(t, []string{"READ", "READ", "UPDATE"}, []string{sampleCatalog[0].Access, sampleCatalog[1].Access, sampleCatalog[2].Access})
 
 	for _, tt := range []struct{ name, doc, want string }{
 		{"NotJSON", `{`, "not an OpenRPC document"},
