@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
 	"github.com/apikeyd/apikeyd/store"
@@ -17,7 +18,11 @@ import (
 // benchServer is the compare.sh set-up in-process: an operator key, one
 // created key and 200 fillers; info reads the created key.
 func benchServer(b *testing.B, logOut io.Writer) (http.Handler, string) {
-	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{NoSync: true})
+	return benchServerWith(b, logOut, store.Options{NoSync: true})
+}
+
+func benchServerWith(b *testing.B, logOut io.Writer, opts store.Options) (http.Handler, string) {
+	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), opts)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = st.Close() })
 	_, _, err = st.Bootstrap(adminKey)
@@ -41,11 +46,12 @@ func benchServer(b *testing.B, logOut io.Writer) (http.Handler, string) {
 // the key, encode, log.
 func BenchmarkServeHTTP_Info(b *testing.B) {
 	for _, bc := range []struct {
-		name string
-		log  io.Writer
-	}{{"log", io.Discard}, {"nolog", nil}} {
+		name  string
+		log   io.Writer
+		usage time.Duration
+	}{{"log", io.Discard, 0}, {"nolog", nil, 0}, {"log/usage-off", io.Discard, -1}} {
 		b.Run(bc.name, func(b *testing.B) {
-			h, body := benchServer(b, bc.log)
+			h, body := benchServerWith(b, bc.log, store.Options{NoSync: true, UsageFlush: bc.usage})
 			req := httptest.NewRequest(http.MethodPost, "/rpc", nil)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+adminKey)
