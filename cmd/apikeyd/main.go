@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -140,6 +141,11 @@ type Main struct {
 	listener net.Listener
 	http     *http.Server
 	served   chan error
+	// base is the context of every request; canceling it at Close ends
+	// WebSocket connections, which Shutdown does not track. ws counts them.
+	base       context.Context
+	cancelBase context.CancelFunc
+	ws         sync.WaitGroup
 	logFlush *flushWriter
 	debug    *http.Server
 	// Setup, when set, runs after the built-in methods are registered and
@@ -345,9 +351,15 @@ func (m *Main) Run() (err error) {
 	if err != nil {
 		return err
 	}
+	m.base, m.cancelBase = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", m.RPC)
 	mux.HandleFunc(rpc.URLPrefix, m.RPC.ServeURL) // Memset's URL style
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		m.ws.Add(1)
+		defer m.ws.Done()
+		m.RPC.ServeWS(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -368,6 +380,7 @@ func (m *Main) Run() (err error) {
 		WriteTimeout:      m.Config.WriteTimeout,
 		IdleTimeout:       m.Config.IdleTimeout,
 		ErrorLog:          nil,
+		BaseContext:       func(net.Listener) context.Context { return m.base },
 	}
 	if m.Config.DebugAddr != "" {
 		if err := m.serveDebug(log); err != nil {
@@ -463,6 +476,16 @@ func (m *Main) Close(ctx context.Context) error {
 		}
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
+		}
+		// Then the WebSocket connections, whose calls end before the store
+		// closes.
+		m.cancelBase()
+		done := make(chan struct{})
+		go func() { m.ws.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("websocket connections still open at shutdown: %w", ctx.Err()))
 		}
 	}
 	if m.Store != nil {

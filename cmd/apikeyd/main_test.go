@@ -26,9 +26,9 @@ const testAdminKey = "0123456789abcdef0123456789abcdef"
 
 // MustRunMain starts the real wiring on 127.0.0.1:0 over db and stops it at
 // the end of the test.
-func MustRunMain(tb testing.TB, db, adminKey string) (*Main, *bytes.Buffer, *bytes.Buffer) {
+func MustRunMain(tb testing.TB, db, adminKey string) (*Main, *lockedBuffer, *lockedBuffer) {
 	tb.Helper()
-	var stderr, log bytes.Buffer
+	var stderr, log lockedBuffer
 	m := NewMain(&stderr)
 	m.LogOutput = &log
 	m.Config.Addr = "127.0.0.1:0"
@@ -38,6 +38,25 @@ func MustRunMain(tb testing.TB, db, adminKey string) (*Main, *bytes.Buffer, *byt
 	require.NoError(tb, m.Run())
 	tb.Cleanup(func() { _ = m.Close(context.Background()) })
 	return m, &stderr, &log
+}
+
+// lockedBuffer is a buffer the log may write from many goroutines at once,
+// as it does to os.Stderr.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func rpcCall(tb testing.TB, addr, key, body string) map[string]any {

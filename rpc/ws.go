@@ -1,0 +1,240 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// wsWriteWait bounds one write to a WebSocket client: a client that stops
+// reading its replies is dropped rather than left holding calls.
+const wsWriteWait = 10 * time.Second
+
+// ServeWS upgrades a GET request to a WebSocket that carries JSON-RPC 2.0,
+// one message per WebSocket message, served by a sourcegraph/jsonrpc2 Conn.
+//
+// The key is read from the upgrade request's Authorization header, as
+// ServeHTTP reads it. A missing, malformed or unknown key refuses the
+// upgrade with 401 and a JSON-RPC error body. Each call on the connection
+// then passes the same chain as a call over HTTP, key check included, so a
+// key deleted or switched off while connected fails its next call.
+//
+// Calls run concurrently, at most Options.MaxBatch at once per connection,
+// and replies come in the order calls finish. A message larger than
+// Options.MaxBodyBytes closes the connection with status 1009 (message too
+// big). Messages jsonrpc2 cannot carry unchanged are answered just as
+// ServeHTTP would answer them: batches, text that is not JSON or not a
+// valid request, and ids that are null, negative, fractional or beyond
+// int64. A batch holds at most Options.MaxBatch calls and runs them in
+// order; the connection reads nothing else until it has answered.
+//
+// A request with an Origin header must come from the same host, because
+// browsers may attach cached credentials to cross-site upgrades; requests
+// without one, as from clients that are not browsers, are let in.
+//
+// ServeWS returns when the connection ends, after canceling the context of
+// calls still running and waiting for them.
+func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
+	cred := parseAuthorization(r.Header.Get("Authorization"))
+	if cred.err == nil {
+		// Checked here only so that a bad key fails at once; every call
+		// checks it again.
+		if _, err := s.store.KeyBySecret(cred.secret); errors.Is(err, store.ErrNotFound) {
+			cred.err = errInvalidKey
+		} else if err != nil {
+			s.log.Error().Err(err).Str("remote", r.RemoteAddr).Msg("websocket upgrade: look up key")
+			s.writeError(w, r, http.StatusInternalServerError, Errorf(CodeInternalError, ErrIDInternal, "internal error"))
+			return
+		}
+	}
+	if cred.err != nil {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		s.writeError(w, r, http.StatusUnauthorized, cred.err)
+		return
+	}
+	up := websocket.Upgrader{
+		// CheckOrigin is left nil: gorilla's default admits requests with
+		// no Origin header or one naming the request's host.
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			e := invalidRequest(ErrIDInvalidRequest, "%v", reason)
+			if status == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", http.MethodGet)
+				e = invalidRequest(ErrIDHTTPMethod, "use HTTP GET")
+			}
+			w.Header().Set("Sec-Websocket-Version", "13")
+			s.writeError(w, r, status, e)
+		},
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered
+	}
+	ws.SetReadLimit(s.opts.MaxBodyBytes)
+	ex := exchange{cred: cred, remote: r.RemoteAddr}
+	if len(s.opts.TrustedProxies) > 0 {
+		ex.xff = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	c := &wsConn{s: s, ws: ws, ex: ex, ctx: ctx,
+		sem: make(chan struct{}, s.opts.MaxBatch), readDone: make(chan struct{})}
+	conn := jsonrpc2.NewConn(ctx, c, c, jsonrpc2.SetLogger(wsLogger{log: &s.log, remote: r.RemoteAddr}))
+	<-c.readDone // no call starts after this
+	cancel()
+	_ = conn.Close()
+	c.calls.Wait()
+}
+
+// wsConn is one WebSocket connection: the jsonrpc2 Conn's stream and its
+// handler.
+type wsConn struct {
+	s        *Server
+	ws       *websocket.Conn
+	ex       exchange
+	ctx      context.Context // canceled when the connection ends
+	wmu      sync.Mutex      // gorilla allows one writer at a time
+	sem      chan struct{}   // a slot per running call
+	calls    sync.WaitGroup
+	readDone chan struct{} // closed when reading has failed for good
+}
+
+// ReadObject implements jsonrpc2.ObjectStream. It passes on the messages
+// jsonrpc2 carries faithfully and answers the others itself.
+func (c *wsConn) ReadObject(v any) (err error) {
+	defer func() {
+		if err != nil {
+			close(c.readDone) // jsonrpc2 reads no more after an error
+		}
+	}()
+	for {
+		_, msg, err := c.ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if jsonrpc2Carries(msg) {
+			return json.Unmarshal(msg, v)
+		}
+		if reply := c.s.serveBody(c.ctx, c.ex, msg, nil); len(reply) > 0 {
+			if err := c.write(reply); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// jsonrpc2Carries reports whether msg is one valid request that jsonrpc2
+// decodes without loss: its id absent, a string or an integer in
+// 0..MaxInt64, and its params free of repeated keys, which jsonrpc2's map
+// decoding would merge.
+func jsonrpc2Carries(msg []byte) bool {
+	if !validJSON(msg) {
+		return false
+	}
+	var scratch [4]member
+	r := parseRequest(msg, scratch[:])
+	if r.err != nil {
+		return false
+	}
+	if jsonKind(r.params) == '{' {
+		if _, err := objectMembers(nil, r.params); err != nil {
+			return false
+		}
+	}
+	switch jsonKind(r.id) {
+	case 0, '"':
+		return true
+	case '0':
+		_, err := strconv.ParseInt(string(r.id), 10, 64)
+		return err == nil && r.id[0] != '-'
+	}
+	return false
+}
+
+// WriteObject implements jsonrpc2.ObjectStream.
+func (c *wsConn) WriteObject(obj any) error {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return c.write(b)
+}
+
+func (c *wsConn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	err := c.ws.WriteMessage(websocket.TextMessage, b)
+	if err != nil {
+		_ = c.ws.Close() // fails the read too, which ends the connection
+	}
+	return err
+}
+
+// Close implements jsonrpc2.ObjectStream, saying goodbye first when the
+// client is still there.
+func (c *wsConn) Close() error {
+	_ = c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	return c.ws.Close()
+}
+
+// Handle implements jsonrpc2.Handler. It runs each call in its own
+// goroutine, through serveOne: the call path of HTTP. It waits for a free
+// slot first, so a client cannot start calls without bound.
+func (c *wsConn) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	c.calls.Add(1)
+	go func() {
+		defer func() {
+			<-c.sem
+			c.calls.Done()
+		}()
+		resp, err := c.serve(ctx, req)
+		if err != nil { // cannot happen: both sides of it are well-formed JSON
+			c.s.log.Error().Err(err).Str("remote", c.ex.remote).Msg("websocket: serve call")
+			resp = &jsonrpc2.Response{ID: req.ID, Error: Errorf(CodeInternalError, ErrIDInternal, "internal error").wire()}
+		}
+		if resp != nil {
+			_ = conn.SendResponse(ctx, resp) // fails only when the connection is gone
+		}
+	}()
+}
+
+// serve runs req and returns its response, nil for a notification.
+func (c *wsConn) serve(ctx context.Context, req *jsonrpc2.Request) (*jsonrpc2.Response, error) {
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	reply := c.s.serveOne(ctx, c.ex, raw, nil)
+	if len(reply) == 0 {
+		return nil, nil
+	}
+	resp := new(jsonrpc2.Response)
+	return resp, json.Unmarshal(reply, resp)
+}
+
+// wsLogger logs what jsonrpc2 reports about a connection, such as the
+// reason it ended, at debug level.
+type wsLogger struct {
+	log    *zerolog.Logger
+	remote string
+}
+
+func (l wsLogger) Printf(format string, v ...any) {
+	l.log.Debug().Str("remote", l.remote).Msg(strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
