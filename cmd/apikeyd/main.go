@@ -146,8 +146,8 @@ type Main struct {
 	base       context.Context
 	cancelBase context.CancelFunc
 	ws         sync.WaitGroup
-	logFlush *flushWriter
-	debug    *http.Server
+	logFlush   *flushWriter
+	debug      *http.Server
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
 	Setup func(*rpc.Server)
