@@ -288,6 +288,42 @@ func upstreamUnavailable(detail string) *Error {
 	return e
 }
 
+// parseUpstreamReply reads a JSON-RPC 2.0 response to id 1 with the exact-
+// key scanner: no reflection on the hot path of a forwarded call. The
+// result is kept as the raw bytes the upstream sent.
+func parseUpstreamReply(raw []byte) (*upstreamReply, bool) {
+	if !validJSON(raw) {
+		return nil, false
+	}
+	var scratch [4]member
+	members, err := objectMembers(scratch[:0], raw)
+	if err != nil {
+		return nil, false
+	}
+	var res upstreamReply
+	for _, m := range members {
+		switch string(m.key) {
+		case "jsonrpc":
+			res.JSONRPC, _ = rawString(m.value)
+		case "result":
+			res.Result = m.value // raw is this reply's own buffer
+		case "error":
+			if jsonKind(m.value) == 'n' {
+				continue
+			}
+			if json.Unmarshal(m.value, &res.Error) != nil || res.Error == nil || res.Error.Message == "" {
+				return nil, false
+			}
+		case "id":
+			res.ID = m.value
+		}
+	}
+	if res.JSONRPC != "2.0" || (res.Result == nil) == (res.Error == nil) || string(res.ID) != "1" {
+		return nil, false
+	}
+	return &res, true
+}
+
 // call posts body to the upstream with who is calling, and reads the reply.
 func (u *Upstream) call(ctx context.Context, body []byte, who *store.Key) (*upstreamReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.Timeout)
@@ -330,10 +366,9 @@ func (u *Upstream) call(ctx context.Context, body []byte, who *store.Key) (*upst
 	if int64(len(raw)) > u.MaxReplyBytes {
 		return nil, errUpstreamBadReply
 	}
-	var res upstreamReply
-	if !validJSON(raw) || json.Unmarshal(raw, &res) != nil || res.JSONRPC != "2.0" ||
-		(res.Result == nil) == (res.Error == nil) || string(res.ID) != "1" {
+	res, ok := parseUpstreamReply(raw)
+	if !ok {
 		return nil, errUpstreamBadReply
 	}
-	return &res, nil
+	return res, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -313,6 +314,57 @@ func TestGateway_Catalog(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := rpc.ParseCatalog([]byte(tt.doc))
 			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+// TestGateway_Replies feeds the gateway every shape of upstream reply: only
+// a JSON-RPC 2.0 response to the id apikeyd sent passes.
+func TestGateway_Replies(t *testing.T) {
+	var body atomic.Pointer[string]
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, *body.Load())
+	}))
+	t.Cleanup(up.Close)
+	ts := newTestServer(t)
+	catalog, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.x","params":[],"x-access":"READ"}]}`))
+	require.NoError(t, err)
+	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL, MaxReplyBytes: 1024}, catalog))
+	for _, tt := range []struct {
+		name, reply string
+		result      string // "" when the call must fail with bad_reply
+	}{
+		{"Result", `{"jsonrpc":"2.0","result":{"a":[1,2]},"id":1}`, `{"a":[1,2]}`},
+		{"NullResult", `{"jsonrpc":"2.0","result":null,"id":1}`, `null`},
+		{"Spaced", ` { "id" : 1 , "result" : "ok" , "jsonrpc" : "2.0" } `, `"ok"`},
+		{"ErrorNullResult", `{"jsonrpc":"2.0","result":7,"error":null,"id":1}`, `7`},
+		{"WrongID", `{"jsonrpc":"2.0","result":1,"id":2}`, ""},
+		{"StringID", `{"jsonrpc":"2.0","result":1,"id":"1"}`, ""},
+		{"NoID", `{"jsonrpc":"2.0","result":1}`, ""},
+		{"Version1", `{"jsonrpc":"1.0","result":1,"id":1}`, ""},
+		{"NoVersion", `{"result":1,"id":1}`, ""},
+		{"Both", `{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":"x"},"id":1}`, ""},
+		{"Neither", `{"jsonrpc":"2.0","id":1}`, ""},
+		{"ErrorNoMessage", `{"jsonrpc":"2.0","error":{"code":5},"id":1}`, ""},
+		{"ErrorNotObject", `{"jsonrpc":"2.0","error":"bad","id":1}`, ""},
+		{"DuplicateKey", `{"jsonrpc":"2.0","result":1,"result":2,"id":1}`, ""},
+		{"Array", `[{"jsonrpc":"2.0","result":1,"id":1}]`, ""},
+		{"Truncated", `{"jsonrpc":"2.0","result":{"a":`, ""},
+		{"Empty", ``, ""},
+		{"TooLarge", `{"jsonrpc":"2.0","result":"` + strings.Repeat("x", 2000) + `","id":1}`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body.Store(&tt.reply)
+			r := ts.call(ts.Admin, "vm.x", nil)
+			if tt.result == "" {
+				require.NotNil(t, r.Error, "passed: %s", r.Result)
+				assert.Equal(t, int64(rpc.CodeUpstreamBadReply), r.Error.Code)
+				assert.Equal(t, rpc.ErrIDUpstreamBadReply, r.Error.Data.ErrorID)
+				return
+			}
+			require.Nil(t, r.Error, "%+v", r.Error)
+			assert.JSONEq(t, tt.result, string(r.Result))
 		})
 	}
 }
