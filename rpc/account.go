@@ -60,6 +60,10 @@ func (h accountHandlers) create(ctx context.Context, p accountParams) (NewAccoun
 	if err := validComment(p.Comment); err != nil {
 		return NewAccountInfo{}, err
 	}
+	// The first key of a new account is unrestricted and unlimited there.
+	if limited(caller(ctx)) {
+		return NewAccountInfo{}, errLimitedCaller
+	}
 	a, k, secret, err := h.store.CreateAccount(p.Name, p.Comment)
 	if err != nil {
 		return NewAccountInfo{}, err

@@ -63,6 +63,8 @@ const (
 	ErrIDRateLimited            = "rate_limited"
 	ErrIDQuotaExhausted         = "quota_exhausted"
 	ErrIDUpstreamUnavailable    = "upstream_unavailable"
+	ErrIDCrossSite              = "cross_site"
+	ErrIDTooManyConnections     = "too_many_connections"
 	ErrIDUpstreamTimeout        = "upstream_timeout"
 	ErrIDUpstreamBadReply       = "upstream_bad_reply"
 	// ErrIDUpstreamError marks an error the upstream answered with, which

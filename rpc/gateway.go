@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -58,8 +59,21 @@ func (u *Upstream) defaults() {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 512
 		t.MaxIdleConnsPerHost = 512
-		u.Client = &http.Client{Transport: t}
+		t.Proxy = nil // the upstream is a neighbour; the environment's proxy must not see calls or the token
+		u.Client = &http.Client{Transport: t,
+			// A redirect would re-send the call, the caller's identity and
+			// the token elsewhere: it is an unavailable upstream instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
+}
+
+// RedactedURL is the URL without any password in it, for logs.
+func (u *Upstream) RedactedURL() string {
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
 }
 
 // builtinNamespaces are served by apikeyd itself and never forwarded.
@@ -225,7 +239,7 @@ func (s *Server) forward(ctx context.Context, u *Upstream, method string, byPosi
 	body = append(body, `,"id":1}`...)
 	res, err := u.call(ctx, body, caller(ctx))
 	if err != nil {
-		s.log.Warn().Str("method", method).Str("upstream", u.URL).Err(err).Msg("upstream call failed")
+		s.log.Warn().Str("method", method).Str("upstream", u.RedactedURL()).Str("outcome", toError(err).ID).Msg("upstream call failed")
 		return nil, err
 	}
 	if res.Error != nil { // the upstream's own error, passed on as it gave it
@@ -296,7 +310,7 @@ func parseUpstreamReply(raw []byte) (*upstreamReply, bool) {
 		return nil, false
 	}
 	var scratch [4]member
-	members, err := objectMembers(scratch[:0], raw)
+	members, err := objectMembersLimit(scratch[:0], raw, 16)
 	if err != nil {
 		return nil, false
 	}

@@ -22,14 +22,30 @@ type member struct {
 
 var errDuplicateKey = errors.New("duplicate key")
 
+// errTooManyMembers is returned by objectMembersLimit.
+var errTooManyMembers = errors.New("too many members")
+
+// smallObject is the member count up to which duplicates are found by
+// comparing with every earlier key; beyond it, with a set, so that a huge
+// object costs time in proportion to its size, not its square.
+const smallObject = 8
+
 // objectMembers returns the members of the JSON object b, in order. It
 // appends to dst to let callers reuse storage.
 func objectMembers(dst []member, b []byte) ([]member, error) {
+	return objectMembersLimit(dst, b, 0)
+}
+
+// objectMembersLimit is objectMembers refusing, with errTooManyMembers,
+// an object of more than limit members (0: no limit) as soon as it sees
+// one too many.
+func objectMembersLimit(dst []member, b []byte, limit int) ([]member, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return dst, errors.New("not an object")
 	}
 	start := len(dst)
+	var seen map[string]struct{}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return dst, nil
@@ -47,10 +63,28 @@ func objectMembers(dst []member, b []byte) ([]member, error) {
 		i = skipSpace(b, kEnd)
 		i = skipSpace(b, i+1) // the colon
 		vEnd := skipValue(b, i)
-		for _, m := range dst[start:] {
-			if bytes.Equal(m.key, key) {
+		n := len(dst) - start
+		if limit > 0 && n == limit {
+			return dst, errTooManyMembers
+		}
+		switch {
+		case n < smallObject:
+			for _, m := range dst[start:] {
+				if bytes.Equal(m.key, key) {
+					return dst, errDuplicateKey
+				}
+			}
+		case seen == nil:
+			seen = make(map[string]struct{}, 2*smallObject)
+			for _, m := range dst[start:] {
+				seen[string(m.key)] = struct{}{}
+			}
+			fallthrough
+		default:
+			if _, dup := seen[string(key)]; dup {
 				return dst, errDuplicateKey
 			}
+			seen[string(key)] = struct{}{}
 		}
 		dst = append(dst, member{key: key, value: b[i:vEnd]})
 		i = skipSpace(b, vEnd)

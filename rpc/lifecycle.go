@@ -144,6 +144,9 @@ func deref(p *string) string {
 	return *p
 }
 
+var errLimitedRotate = Errorf(CodeForbidden, ErrIDEscalation,
+	"a key with a rate limit or quota may rotate only itself: the new secret of another key would be a way around its limits")
+
 func (h apikeyHandlers) rotate(ctx context.Context, p rotateParams) (NewKeyInfo, error) {
 	me := caller(ctx)
 	if err := validRef(p.ID); err != nil {
@@ -161,9 +164,13 @@ func (h apikeyHandlers) rotate(ctx context.Context, p rotateParams) (NewKeyInfo,
 			return store.ErrNotFound
 		}
 		// The caller gets the target's new secret: it must reach all the
-		// target reaches.
+		// target reaches, and a limited caller must not get an unlimited
+		// secret.
 		if !scope.Covers(me.Scopes, target.Scopes) {
 			return errTargetWider
+		}
+		if limited(me) && target.ID != me.ID {
+			return errLimitedRotate
 		}
 		return nil
 	})

@@ -98,7 +98,7 @@ func (s *Server) logCall(next handlerFunc) handlerFunc {
 		switch {
 		case errors.As(err, &denial):
 			ev = ev.Str("reason", denial.Reason)
-		case e.Code == CodeInternalError:
+		case e.Code == CodeInternalError && e.ID != ErrIDUpstreamError: // an upstream's text may hold client input
 			ev = ev.AnErr("cause", err)
 		}
 		ev.Msg("")

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
@@ -50,6 +51,10 @@ type Server struct {
 	methods map[string]*Method
 	chain   handlerFunc
 	bufs    sync.Pool
+
+	wsMu    sync.Mutex
+	wsConns map[string]int // open WebSocket connections by key id
+	wsIdle  time.Duration  // wsIdle, but for tests
 }
 
 // New returns a Server over st with the built-in methods registered.
@@ -60,7 +65,7 @@ func New(st *store.Store, opts Options) *Server {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
-	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}}
+	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}, wsIdle: wsIdle}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.chain = s.middleware()
 	registerAPIKey(s)
@@ -161,10 +166,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := s.bufs.Get().(*bytes.Buffer)
 	defer s.putBuf(out)
 	out.Reset()
-	ex := exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr}
-	if len(s.opts.TrustedProxies) > 0 {
-		ex.xff = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
-	}
+	ex := s.newExchange(r)
 	reply := s.serveBody(r.Context(), ex, in.Bytes(), out.AvailableBuffer())
 	if len(reply) == 0 {
 		w.WriteHeader(http.StatusNoContent)
@@ -239,6 +241,17 @@ type exchange struct {
 	cred   credential
 	remote string
 	xff    string // X-Forwarded-For, believed only from trusted proxies
+}
+
+// newExchange reads what the calls of request r share: the credential,
+// the peer's address, and, when a proxy could be trusted, every line of
+// X-Forwarded-For (a proxy may add its own line after the client's).
+func (s *Server) newExchange(r *http.Request) exchange {
+	ex := exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr}
+	if len(s.opts.TrustedProxies) > 0 {
+		ex.xff = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	}
+	return ex
 }
 
 // clientIP is the address a call came from, by Options.TrustedProxies. It

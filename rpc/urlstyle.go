@@ -34,6 +34,11 @@ type URLError struct {
 
 // ServeURL answers Memset URL-style calls under URLPrefix.
 func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
+	if crossSite(r) {
+		writeURLError(w, http.StatusForbidden, Errorf(CodeForbidden, ErrIDCrossSite,
+			"requests from other sites are refused: call from a script, or from a page of this host"))
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		writeURLError(w, http.StatusMethodNotAllowed, Errorf(CodeInvalidRequest, ErrIDHTTPMethod, "use GET or POST"))
@@ -59,7 +64,7 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 		}
 		values = r.Form // the query and the body
 	}
-	ex := exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr, xff: r.Header.Get("X-Forwarded-For")}
+	ex := s.newExchange(r)
 	reply := s.serveOne(r.Context(), ex, s.urlRequest(method, name, hasName, values), nil)
 	var res struct {
 		Result json.RawMessage `json:"result"`
@@ -83,6 +88,22 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header()["Content-Type"] = contentTypeJSON
 	_, _ = w.Write(append(res.Result, '\n'))
+}
+
+// crossSite reports whether a browser sent r on behalf of another site.
+// URL-style calls change state on GET and on plain form posts, which any
+// page can make a browser send; scripts send neither header.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host)
 }
 
 // urlRequest builds the JSON-RPC request of a URL-style call, typing each
@@ -204,7 +225,9 @@ func writeURLError(w http.ResponseWriter, status int, e *Error) {
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
 	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Basic realm="apikeyd"`)
+		// Bearer, not Basic: a Basic challenge makes browsers ask for the
+		// key and then send it with every request, cross-site included.
+		h.Set("WWW-Authenticate", `Bearer realm="apikeyd"`)
 	}
 	if e.RetryAfterMs > 0 {
 		h.Set("Retry-After", strconv.FormatInt((e.RetryAfterMs+999)/1000, 10))

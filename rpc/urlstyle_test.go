@@ -151,7 +151,7 @@ func TestURLStyle_Errors(t *testing.T) {
 				assert.Equal(t, tt.status, status, "%s", body)
 				assert.Equal(t, tt.errorType, urlError(t, body).ErrorType)
 				if status == 401 {
-					assert.Equal(t, `Basic realm="apikeyd"`, h.Get("WWW-Authenticate"))
+					assert.Equal(t, `Bearer realm="apikeyd"`, h.Get("WWW-Authenticate"))
 				}
 			})
 		})

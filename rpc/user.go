@@ -74,11 +74,30 @@ func registerUser(s *Server) {
 
 type userHandlers struct{ store *store.Store }
 
+// loginCeiling is the widest key a login can get: access level full.
+var loginCeiling = scope.Scopes{Access: scope.AccessLevels["full"]}
+
+var errLoginEscalation = Errorf(CodeForbidden, ErrIDEscalation,
+	"a user's password yields keys up to access level full, held by the user: only a key of the account itself, with no limits and scopes that cover access level full, may create users or set passwords")
+
+// mayHandOutLogins refuses callers that could, through a password they
+// set, get a key wider than themselves, without their limits, or outside
+// their holder.
+func mayHandOutLogins(me *store.Key) error {
+	if me.Owner != "" || limited(me) || !scope.Covers(me.Scopes, loginCeiling) {
+		return errLoginEscalation
+	}
+	return nil
+}
+
 func (h userHandlers) create(ctx context.Context, p userParams) (UserInfo, error) {
 	if err := validIdentityName("name", p.Name); err != nil {
 		return UserInfo{}, err
 	}
 	if err := validPassword(p.Password); err != nil {
+		return UserInfo{}, err
+	}
+	if err := mayHandOutLogins(caller(ctx)); err != nil {
 		return UserInfo{}, err
 	}
 	u, err := h.store.CreateUser(ctx, caller(ctx).Account, p.Name, p.Password)
@@ -112,6 +131,9 @@ func (h userHandlers) setPassword(ctx context.Context, p userParams) (struct{}, 
 		return struct{}{}, err
 	}
 	if err := validPassword(p.Password); err != nil {
+		return struct{}{}, err
+	}
+	if err := mayHandOutLogins(caller(ctx)); err != nil {
 		return struct{}{}, err
 	}
 	return struct{}{}, h.store.SetPassword(ctx, caller(ctx).Account, p.Name, p.Password)

@@ -34,15 +34,23 @@ var (
 // parseRequest reads one request object. Member names must match exactly;
 // any other member makes the request invalid, so that "METHOD" or a second
 // "method" can never be read one way here and another way elsewhere.
+// maxRequestMembers bounds the members read from a request object.
+const maxRequestMembers = 8
+
 func parseRequest(raw []byte, scratch []member) request {
 	var r request
 	if jsonKind(raw) != '{' {
 		r.err = invalidRequest(ErrIDInvalidRequest, "a request must be a JSON object")
 		return r
 	}
-	members, err := objectMembers(scratch[:0], raw)
+	// A request has at most four members; a few unknown ones still get
+	// an error that echoes the id, a heap of them is refused at once.
+	members, err := objectMembersLimit(scratch[:0], raw, maxRequestMembers)
 	if err == errDuplicateKey {
 		r.err = invalidRequest(ErrIDInvalidRequest, "a request member appears twice")
+		return r
+	} else if err == errTooManyMembers {
+		r.err = invalidRequest(ErrIDInvalidRequest, "a request has at most the members jsonrpc, method, params and id")
 		return r
 	} else if err != nil {
 		r.err = invalidRequest(ErrIDInvalidRequest, "a request must be a JSON object")

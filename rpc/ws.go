@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
@@ -20,6 +21,88 @@ import (
 // wsWriteWait bounds one write to a WebSocket client: a client that stops
 // reading its replies is dropped rather than left holding calls.
 const wsWriteWait = 10 * time.Second
+
+// wsIdle is how long a connection may go without a message or a pong
+// before it is closed; the server pings at half that, so a live client,
+// which answers pings on its own, is never dropped for being quiet.
+const wsIdle = 2 * time.Minute
+
+// wsMaxPerKey caps the connections one key may hold open at once, so that
+// no key, however spent its quota, ties up the server with connections.
+const wsMaxPerKey = 32
+
+var errTooManyConns = Errorf(CodeRateLimited, ErrIDTooManyConnections,
+	"this key holds as many WebSocket connections as it may (%d); close one first", wsMaxPerKey)
+
+// wsKey checks the upgrade's key as far as can be checked before any call:
+// it exists, its ip scope admits the client, and it holds fewer than
+// wsMaxPerKey connections (taking a slot, which wsRelease gives back).
+func (s *Server) wsKey(ex *exchange) (*store.Key, *Error) {
+	if ex.cred.err != nil {
+		return nil, ex.cred.err
+	}
+	k, err := s.store.KeyBySecret(ex.cred.secret)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errInvalidKey
+	} else if err != nil {
+		s.log.Error().Err(err).Str("remote", ex.remote).Msg("websocket upgrade: look up key")
+		return nil, Errorf(CodeInternalError, ErrIDInternal, "internal error")
+	}
+	if len(k.Scopes.IP) > 0 {
+		if err := scope.Check(scope.Scopes{IP: k.Scopes.IP}, scope.Call{Method: "rpc.discover", Access: scope.Read,
+			ClientIP: s.clientIP(ex)}); err != nil {
+			return &k, toError(err)
+		}
+	}
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	if s.wsConns[k.ID] >= wsMaxPerKey {
+		return &k, errTooManyConns
+	}
+	if s.wsConns == nil {
+		s.wsConns = map[string]int{}
+	}
+	s.wsConns[k.ID]++
+	return &k, nil
+}
+
+func (s *Server) wsRelease(id string) {
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	if s.wsConns[id]--; s.wsConns[id] <= 0 {
+		delete(s.wsConns, id)
+	}
+}
+
+// auditUpgrade records a refused upgrade, as a refused call would be.
+func (s *Server) auditUpgrade(ex *exchange, k *store.Key, outcome string) {
+	r := store.AuditRecord{SourceIP: s.sourceIP(ex), Method: "(websocket upgrade)", Outcome: outcome}
+	if k != nil {
+		r.Account, r.Actor = k.Account, k.ID
+	}
+	if err := s.store.Audit(r); err != nil {
+		s.log.Error().Err(err).Msg("audit record lost")
+	}
+}
+
+// ping keeps a quiet connection's peer proving it is there.
+func (c *wsConn) ping() {
+	t := time.NewTicker(c.s.wsIdle / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.wmu.Lock()
+			err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+			c.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
 
 // ServeWS upgrades a GET request to a WebSocket that carries JSON-RPC 2.0,
 // one message per WebSocket message, served by a sourcegraph/jsonrpc2 Conn.
@@ -46,23 +129,28 @@ const wsWriteWait = 10 * time.Second
 // ServeWS returns when the connection ends, after canceling the context of
 // calls still running and waiting for them.
 func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
-	cred := parseAuthorization(r.Header.Get("Authorization"))
-	if cred.err == nil {
-		// Checked here only so that a bad key fails at once; every call
-		// checks it again.
-		if _, err := s.store.KeyBySecret(cred.secret); errors.Is(err, store.ErrNotFound) {
-			cred.err = errInvalidKey
-		} else if err != nil {
-			s.log.Error().Err(err).Str("remote", r.RemoteAddr).Msg("websocket upgrade: look up key")
-			s.writeError(w, r, http.StatusInternalServerError, Errorf(CodeInternalError, ErrIDInternal, "internal error"))
-			return
+	ex := s.newExchange(r)
+	k, e := s.wsKey(&ex)
+	if e != nil {
+		status := http.StatusUnauthorized
+		switch e.Code {
+		case CodeForbidden:
+			status = http.StatusForbidden
+		case CodeRateLimited:
+			status = http.StatusTooManyRequests
+		case CodeInternalError:
+			status = http.StatusInternalServerError
 		}
-	}
-	if cred.err != nil {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		s.writeError(w, r, http.StatusUnauthorized, cred.err)
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+		}
+		if e.Code != CodeInternalError {
+			s.auditUpgrade(&ex, k, e.ID)
+		}
+		s.writeError(w, r, status, e)
 		return
 	}
+	defer s.wsRelease(k.ID)
 	up := websocket.Upgrader{
 		// CheckOrigin is left nil: gorilla's default admits requests with
 		// no Origin header or one naming the request's host.
@@ -81,13 +169,11 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered
 	}
 	ws.SetReadLimit(s.opts.MaxBodyBytes)
-	ex := exchange{cred: cred, remote: r.RemoteAddr}
-	if len(s.opts.TrustedProxies) > 0 {
-		ex.xff = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
-	}
 	ctx, cancel := context.WithCancel(r.Context())
 	c := &wsConn{s: s, ws: ws, ex: ex, ctx: ctx,
 		sem: make(chan struct{}, s.opts.MaxBatch), readDone: make(chan struct{})}
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(s.wsIdle)) })
+	go c.ping()
 	conn := jsonrpc2.NewConn(ctx, c, c, jsonrpc2.SetLogger(wsLogger{log: &s.log, remote: r.RemoteAddr}))
 	<-c.readDone // no call starts after this
 	cancel()
@@ -117,6 +203,7 @@ func (c *wsConn) ReadObject(v any) (err error) {
 		}
 	}()
 	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.wsIdle))
 		_, msg, err := c.ws.ReadMessage()
 		if err != nil {
 			return err
@@ -133,11 +220,13 @@ func (c *wsConn) ReadObject(v any) (err error) {
 }
 
 // jsonrpc2Carries reports whether msg is one valid request that jsonrpc2
-// decodes without loss: its id absent, a string or an integer in
-// 0..MaxInt64, and its params free of repeated keys, which jsonrpc2's map
-// decoding would merge.
+// decodes without loss and at little cost: at most 64 KiB, its id absent,
+// a string or an integer in 0..MaxInt64, and its params free of repeated
+// keys, which jsonrpc2's map decoding would merge.
 func jsonrpc2Carries(msg []byte) bool {
-	if !validJSON(msg) {
+	// Large messages too are answered directly: jsonrpc2 would decode
+	// them into maps, at many times their size.
+	if len(msg) > 64<<10 || !validJSON(msg) {
 		return false
 	}
 	var scratch [4]member

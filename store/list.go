@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -79,6 +80,9 @@ func (s *Store) ListKeys(q KeyQuery) (KeyPage, error) {
 	}
 	var page KeyPage
 	err := s.db.View(func(tx *bolt.Tx) error {
+		if q.OwnerSet && !ownerIn(tx, q.Account, q.Owner) {
+			return nil // another account's holder, or none: nothing, not even a count
+		}
 		var err error
 		if q.Sort == SortCreated {
 			page, err = s.listByID(tx, q)
@@ -88,6 +92,22 @@ func (s *Store) ListKeys(q KeyQuery) (KeyPage, error) {
 		return err
 	})
 	return page, err
+}
+
+// ownerIn reports whether owner is a holder of account ("" is the account
+// itself), so that a list by another account's holder reads nothing of it.
+func ownerIn(tx *bolt.Tx, account, owner string) bool {
+	switch kind, rest, _ := strings.Cut(owner, ":"); {
+	case owner == "":
+		return true
+	case kind == "sa":
+		acct, _, ok := strings.Cut(rest, "/")
+		return ok && acct == account
+	case kind == "user":
+		_, err := findUser(tx, account, rest)
+		return err == nil
+	}
+	return false
 }
 
 // index returns the index bucket and prefix that list q's candidate keys.

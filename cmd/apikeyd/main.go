@@ -404,9 +404,9 @@ func (m *Main) forward(log zerolog.Logger) error {
 	from := "rpc.discover"
 	if err != nil {
 		if m.Config.UpstreamCatalog == "" {
-			return fmt.Errorf("--upstream: %s did not answer rpc.discover (%v), and no --upstream-catalog was given", m.Config.Upstream, err)
+			return fmt.Errorf("--upstream: %s did not answer rpc.discover (%v), and no --upstream-catalog was given", u.RedactedURL(), err)
 		}
-		log.Warn().Str("upstream", m.Config.Upstream).Err(err).Msg("upstream rpc.discover failed; using --upstream-catalog")
+		log.Warn().Str("upstream", u.RedactedURL()).Err(err).Msg("upstream rpc.discover failed; using --upstream-catalog")
 		if doc, err = os.ReadFile(m.Config.UpstreamCatalog); err != nil {
 			return fmt.Errorf("--upstream-catalog: %w", err)
 		}
@@ -419,7 +419,7 @@ func (m *Main) forward(log zerolog.Logger) error {
 	if err := m.RPC.Forward(u, catalog); err != nil {
 		return fmt.Errorf("--upstream: %w", err)
 	}
-	log.Info().Str("upstream", m.Config.Upstream).Str("catalog", from).Int("methods", len(catalog)).Msg("forwarding")
+	log.Info().Str("upstream", u.RedactedURL()).Str("catalog", from).Int("methods", len(catalog)).Msg("forwarding")
 	return nil
 }
 
