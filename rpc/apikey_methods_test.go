@@ -281,6 +281,7 @@ func TestAPIKey_AddDeleteScope(t *testing.T) {
 
 	before := info
 	ts.ok(ts.Admin, "apikey.delete_scope", map[string]any{"id": k.ID, "scope_name": "method", "value": "server.list"}, &info)
+	before.UseCount, info.UseCount = 0, 0 // the refused call above was a use
 	assert.Equal(t, before, info, "an absent value is no error and changes nothing")
 
 	for _, method := range []string{"apikey.add_scope", "apikey.delete_scope"} {

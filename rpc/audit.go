@@ -15,6 +15,10 @@ import (
 // lockout. Reads that succeed are not recorded: the log has them.
 func (s *Server) audit(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
+		var note auditNote
+		if c.method != nil && c.method.Open {
+			ctx = context.WithValue(ctx, auditNoteKey{}, &note)
+		}
 		res, err := next(ctx, c)
 		outcome := "ok"
 		if err != nil {
@@ -37,10 +41,25 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 		if c.method != nil && c.method.Name == "user.create_apikey" {
 			r.Actor = "user:" + r.Target
 		}
+		if note.account != "" {
+			r.Account = note.account
+		}
 		if aerr := s.store.Audit(r); aerr != nil {
 			s.log.Error().Err(aerr).Str("method", r.Method).Msg("audit record lost")
 		}
 		return res, err
+	}
+}
+
+// auditNote lets an open method, which runs with no key, name the account
+// its record belongs to once it knows it (a login, once it succeeds).
+type auditNote struct{ account string }
+
+type auditNoteKey struct{}
+
+func noteAuditAccount(ctx context.Context, account string) {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		n.account = account
 	}
 }
 

@@ -132,3 +132,24 @@ func TestAudit_Errors(t *testing.T) {
 	ts.ok(ts.Admin, "audit.list", nil, &page)
 	assert.Empty(t, page.Records)
 }
+
+// TestAudit_LoginInUsersAccount: a successful login is in the trail of the
+// user's account, where its owner can see it; a failed one, which names no
+// account for sure, only in the operator's.
+func TestAudit_LoginInUsersAccount(t *testing.T) {
+	ts := newTestServer(t)
+	var acme rpc.NewAccountInfo
+	ts.ok(ts.Admin, "account.create", []any{"acme"}, &acme)
+	ts.ok(acme.FirstKey.Key, "user.create", []any{"alice", "correct horse"}, nil)
+	ts.createUserKey("alice", "correct horse", "basic")
+	ts.fail("", "user.create_apikey", login("alice", "wrong horse", "basic"), rpc.CodeUnauthenticated, rpc.ErrIDLoginFailed)
+
+	var page rpc.AuditPage
+	ts.ok(acme.FirstKey.Key, "audit.list", map[string]any{"method": "user.create_apikey"}, &page)
+	require.Len(t, page.Records, 1)
+	assert.Equal(t, "acme", page.Records[0].Account)
+	assert.Equal(t, "user:alice", page.Records[0].Actor)
+	assert.Equal(t, "ok", page.Records[0].Outcome)
+	ts.ok(ts.Admin, "audit.list", map[string]any{"method": "user.create_apikey"}, &page)
+	assert.Len(t, page.Records, 2)
+}

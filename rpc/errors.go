@@ -86,9 +86,11 @@ type Error struct {
 	Detail string
 	// RetryAfterMs, when set, tells a limited client when to try again.
 	RetryAfterMs int64
-	// RawData, when set, is sent as the error's data instead of apikeyd's
-	// own: an upstream's error keeps the data the upstream gave it.
-	RawData json.RawMessage
+	// PassThrough marks an upstream's own error, which goes to the client
+	// as the upstream gave it: RawData is its data (nil: none), instead of
+	// apikeyd's error_id.
+	PassThrough bool
+	RawData     json.RawMessage
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (%d): %s", e.ID, e.Code, e.Message) }
@@ -162,10 +164,16 @@ func toError(err error) *Error {
 
 // wire returns err as a JSON-RPC error object.
 func (e *Error) wire() *jsonrpc2.Error {
-	raw := e.RawData
-	if raw == nil {
-		raw, _ = json.Marshal(errorData{ErrorID: e.ID, Field: e.Field, Detail: e.Detail, RetryAfterMs: e.RetryAfterMs})
+	if e.PassThrough {
+		we := &jsonrpc2.Error{Code: e.Code, Message: e.Message}
+		if e.RawData != nil {
+			raw := e.RawData
+			we.Data = &raw
+		}
+		return we
 	}
+	data, _ := json.Marshal(errorData{ErrorID: e.ID, Field: e.Field, Detail: e.Detail, RetryAfterMs: e.RetryAfterMs})
+	raw := json.RawMessage(data)
 	return &jsonrpc2.Error{Code: e.Code, Message: e.Message, Data: &raw}
 }
 

@@ -243,7 +243,7 @@ func (s *Server) forward(ctx context.Context, u *Upstream, method string, byPosi
 		return nil, err
 	}
 	if res.Error != nil { // the upstream's own error, passed on as it gave it
-		return nil, &Error{Code: res.Error.Code, Message: res.Error.Message, ID: ErrIDUpstreamError, RawData: res.Error.Data}
+		return nil, &Error{Code: res.Error.Code, Message: res.Error.Message, ID: ErrIDUpstreamError, PassThrough: true, RawData: res.Error.Data}
 	}
 	return rawResult(res.Result), nil
 }

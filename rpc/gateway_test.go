@@ -368,3 +368,26 @@ func TestGateway_Replies(t *testing.T) {
 		})
 	}
 }
+
+// TestGateway_ErrorsPassThrough: an upstream's error reaches the caller as
+// the upstream gave it, over JSON-RPC and in the URL style, whose status
+// for it is 400 whatever its code.
+func TestGateway_ErrorsPassThrough(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","error":{"code":-32001,"message":"nope"},"id":1}`)
+	}))
+	t.Cleanup(up.Close)
+	ts := newTestServer(t)
+	catalog, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.x","params":[],"x-access":"READ"}]}`))
+	require.NoError(t, err)
+	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL}, catalog))
+
+	_, body := ts.post(ts.Admin, `{"jsonrpc":"2.0","method":"vm.x","id":1}`)
+	assert.JSONEq(t, `{"jsonrpc":"2.0","error":{"code":-32001,"message":"nope"},"id":1}`, string(body), "no data added")
+
+	status, h, body := urlCall(t, http.MethodGet, urlServer(t, ts)+"vm.x", ts.Admin, nil)
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Empty(t, h.Get("WWW-Authenticate"), "apikeyd authenticated the call; the upstream's -32001 is its own")
+	assert.Equal(t, rpc.URLError{ErrorType: rpc.ErrIDUpstreamError, ErrorCode: -32001, Error: "nope"}, urlError(t, body))
+}

@@ -266,3 +266,21 @@ func TestLimits_Verify(t *testing.T) {
 	ts.ok(ts.Admin, "apikey.verify", map[string]any{"key": r.Key, "method": "server.list"}, &v)
 	assert.Equal(t, rpc.Verification{Code: rpc.ErrIDRateLimited, KeyID: r.ID, RetryAfterMs: 10_000}, v)
 }
+
+// TestLimits_QuotaSurvivesOtherChanges: a quota spent between flushes stays
+// spent when the key is changed in other ways.
+func TestLimits_QuotaSurvivesOtherChanges(t *testing.T) {
+	ts := newTestServer(t)
+	k := ts.createLimited(nil, map[string]any{"remaining": 5})
+	for range 3 {
+		ts.ok(k.Key, "server.list", nil, nil)
+	}
+	var info rpc.KeyInfo
+	ts.ok(ts.Admin, "apikey.update", map[string]any{"id": k.ID, "comment": "renamed"}, &info)
+	assert.Equal(t, int64(2), info.Quota.Remaining)
+	ts.ok(ts.Admin, "apikey.add_scope", []any{k.ID, "method", "apikey.info"}, nil)
+	for range 2 {
+		ts.ok(k.Key, "server.list", nil, nil)
+	}
+	ts.fail(k.Key, "server.list", nil, rpc.CodeRateLimited, rpc.ErrIDQuotaExhausted)
+}

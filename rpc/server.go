@@ -324,6 +324,12 @@ func (s *Server) refuse(dst []byte, ex exchange, e *Error) []byte {
 
 // serveOne runs one request object and appends its response, if any.
 func (s *Server) serveOne(ctx context.Context, ex exchange, raw, dst []byte) []byte {
+	dst, _ = s.serveCall(ctx, ex, raw, dst)
+	return dst
+}
+
+// serveCall is serveOne, also returning the error the call failed with.
+func (s *Server) serveCall(ctx context.Context, ex exchange, raw, dst []byte) ([]byte, *Error) {
 	c := &call{exchange: ex}
 	c.req = parseRequest(raw, c.scratch[:])
 	if c.req.err == nil {
@@ -335,11 +341,12 @@ func (s *Server) serveOne(ctx context.Context, ex exchange, raw, dst []byte) []b
 	dst = dst[:start]
 	switch {
 	case c.req.notification():
-		return dst
+		return dst, nil
 	case err != nil:
-		return appendResponse(dst, c.req.id, nil, toError(err))
+		e := toError(err)
+		return appendResponse(dst, c.req.id, nil, e), e
 	case c.resultInOut:
-		return appendResponseEnd(c.out, c.req.id)
+		return appendResponseEnd(c.out, c.req.id), nil
 	}
-	return appendResponse(dst, c.req.id, result, nil)
+	return appendResponse(dst, c.req.id, result, nil), nil
 }

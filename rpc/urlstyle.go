@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/sourcegraph/jsonrpc2"
 )
 
 // Memset's URL style, for scripts: GET or POST /v1/json/<method>, or
@@ -65,25 +63,20 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 		values = r.Form // the query and the body
 	}
 	ex := s.newExchange(r)
-	reply := s.serveOne(r.Context(), ex, s.urlRequest(method, name, hasName, values), nil)
-	var res struct {
-		Result json.RawMessage `json:"result"`
-		Error  *jsonrpc2.Error `json:"error"`
-	}
-	if err := json.Unmarshal(reply, &res); err != nil || res.Error == nil && res.Result == nil {
-		writeURLError(w, http.StatusInternalServerError, Errorf(CodeInternalError, ErrIDInternal, "internal error"))
+	reply, e := s.serveCall(r.Context(), ex, s.urlRequest(method, name, hasName, values), nil)
+	if e != nil {
+		status := urlStatus(e.Code)
+		if e.PassThrough { // an upstream's own error: its codes are its own
+			status = http.StatusBadRequest
+		}
+		writeURLError(w, status, e)
 		return
 	}
-	if res.Error != nil {
-		var data errorData
-		if res.Error.Data != nil {
-			_ = json.Unmarshal(*res.Error.Data, &data)
-		}
-		e := &Error{Code: res.Error.Code, ID: data.ErrorID, Message: res.Error.Message, RetryAfterMs: data.RetryAfterMs}
-		if e.ID == "" {
-			e.ID = ErrIDUpstreamError
-		}
-		writeURLError(w, urlStatus(e.Code), e)
+	var res struct {
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(reply, &res); err != nil || res.Result == nil {
+		writeURLError(w, http.StatusInternalServerError, Errorf(CodeInternalError, ErrIDInternal, "internal error"))
 		return
 	}
 	w.Header()["Content-Type"] = contentTypeJSON

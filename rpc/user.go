@@ -169,6 +169,7 @@ func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyIn
 	case err != nil:
 		return NewKeyInfo{}, err
 	}
+	noteAuditAccount(ctx, u.Account) // the login goes in the user's account's trail
 	k, secret, err := h.store.CreateKey(store.NewKey{
 		Account: u.Account,
 		Scopes:  scope.Scopes{Access: slices.Sorted(slices.Values(access))},

@@ -351,11 +351,15 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 		return nil
 	})
 	if errors.Is(err, errUnchanged) {
+		s.withUsage(&out)
+		s.withQuota(&out)
 		return out, nil
 	} else if err != nil {
 		return Key{}, err
 	}
 	s.cache.invalidate(d)
+	s.withUsage(&out)
+	s.withQuota(&out)
 	return out, nil
 }
 
@@ -474,6 +478,7 @@ type KeyChange struct {
 // the same holder is ErrKeyNameTaken.
 func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, error)) (Key, error) {
 	var out Key
+	var changed KeyChange
 	var d [32]byte
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
@@ -484,6 +489,7 @@ func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, erro
 		if err != nil {
 			return err
 		}
+		changed = c
 		next := rec
 		set := func(dst *string, v *string) {
 			if v != nil {
@@ -526,12 +532,23 @@ func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, erro
 		return nil
 	})
 	if errors.Is(err, errUnchanged) {
+		s.withUsage(&out)
+		s.withQuota(&out)
 		return out, nil
 	} else if err != nil {
 		return Key{}, err
 	}
 	s.cache.invalidate(d)
-	s.limits.forget(out.ID)
+	// Only a new limit drops what memory holds of the old one: calls spent
+	// since the last flush count against the quota they were spent from.
+	if changed.Rate != nil {
+		s.limits.forgetBucket(out.ID)
+	}
+	if changed.Quota != nil {
+		s.limits.forgetQuota(out.ID)
+	}
+	s.withUsage(&out)
+	s.withQuota(&out)
 	return out, nil
 }
 
@@ -587,6 +604,8 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 	for _, d := range stale {
 		s.cache.invalidate(d)
 	}
+	s.withUsage(&out)
+	s.withQuota(&out)
 	return out, secret, nil
 }
 

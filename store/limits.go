@@ -88,12 +88,25 @@ func newLimiter() *limiter {
 	return &limiter{buckets: map[string]*bucket{}, quotas: map[string]*quotaState{}}
 }
 
-// forget drops what memory holds of key id's limits, after its record's
-// limits changed.
+// forget drops what memory holds of key id's limits, once the key is gone.
 func (l *limiter) forget(id string) {
+	l.forgetBucket(id)
+	l.forgetQuota(id)
+}
+
+// forgetBucket drops key id's token bucket, after its rate limit changed.
+func (l *limiter) forgetBucket(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.buckets, id)
+}
+
+// forgetQuota drops key id's quota in memory, after apikey.update set a
+// new one (whose generation differs, so a stale state would be ignored
+// anyway).
+func (l *limiter) forgetQuota(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	delete(l.quotas, id)
 }
 
@@ -282,7 +295,7 @@ func appendQuota(q Quota, gen int64) []byte {
 // take them.
 func ValidLimits(r RateLimit, q *Quota) error {
 	if r.Limit < 0 || r.Limit > 1_000_000 {
-		return fmt.Errorf("rate limit must be 1 to 1000000 calls")
+		return fmt.Errorf("rate limit must be 0 (none) to 1000000 calls")
 	}
 	if r.Limit > 0 && (r.Interval < time.Second || r.Interval > 24*time.Hour) {
 		return fmt.Errorf("rate interval must be 1 to 86400 seconds")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -242,4 +243,45 @@ func TestValidLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStore_QuotaSurvivesOtherChanges: changing anything but the quota
+// keeps the calls spent since the last flush spent.
+func TestStore_QuotaSurvivesOtherChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apikeyd.db")
+	st := MustOpenStoreAt(t, path)
+	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
+	require.NoError(t, err)
+	for range 6 {
+		_, err := st.Spend(k)
+		require.NoError(t, err)
+	}
+	comment := "renamed"
+	got, err := st.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) {
+		return store.KeyChange{Comment: &comment}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), got.Quota.Remaining, "update's reply")
+	got, err = st.UpdateScopes("a", k.ID, func(store.Key) (scope.Scopes, error) {
+		return scope.Scopes{Method: []string{"server.list"}}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), got.Quota.Remaining, "add_scope's reply")
+	got, _, err = st.RotateKey("a", k.ID, 0, func(store.Key) error { return nil })
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), got.Quota.Remaining, "rotate's reply")
+	// The key as authentication now finds it spends on from 4.
+	fresh, err := st.Key("a", k.ID)
+	require.NoError(t, err)
+	for i := range 4 {
+		left, err := st.Spend(fresh)
+		require.NoError(t, err)
+		assert.Equal(t, int64(3-i), left)
+	}
+	_, err = st.Spend(fresh)
+	assert.ErrorIs(t, err, store.ErrLimited)
+	require.NoError(t, st.Close())
+	got, err = MustOpenStoreAt(t, path).Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), got.Quota.Remaining)
 }
