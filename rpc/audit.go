@@ -15,9 +15,10 @@ import (
 // lockout. Reads that succeed are not recorded: the log has them.
 func (s *Server) audit(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
-		var note auditNote
+		var note *auditNote // only open methods, which run with no key, need one
 		if c.method != nil && c.method.Open {
-			ctx = context.WithValue(ctx, auditNoteKey{}, &note)
+			note = &auditNote{}
+			ctx = context.WithValue(ctx, auditNoteKey{}, note)
 		}
 		res, err := next(ctx, c)
 		outcome := "ok"
@@ -41,7 +42,7 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 		if c.method != nil && c.method.Name == "user.create_apikey" {
 			r.Actor = "user:" + r.Target
 		}
-		if note.account != "" {
+		if note != nil && note.account != "" {
 			r.Account = note.account
 		}
 		if aerr := s.store.Audit(r); aerr != nil {
