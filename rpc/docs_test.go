@@ -43,12 +43,25 @@ func TestAPIDocs(t *testing.T) {
 	}
 	assert.Equal(t, want, doc[begin+len(indexBegin):end], "docs/api.md's method index is stale: run make docs")
 
-	sections := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^### ([a-z_]+\\.[a-z_.]+)\\(").FindAllStringSubmatch(doc, -1) {
-		sections[m[1]] = true
+	// Every method has a section whose heading lists its params as the
+	// table has them: name(a, b?, c?), optional ones marked.
+	sections := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^### ([a-z_]+\\.[a-z_.]+)\\(([^)]*)\\)$").FindAllStringSubmatch(doc, -1) {
+		sections[m[1]] = m[2]
 	}
 	for _, m := range methods {
-		assert.True(t, sections[m.Name], "docs/api.md has no section \"### %s(...)\"", m.Name)
+		params, ok := sections[m.Name]
+		if !assert.True(t, ok, "docs/api.md has no section \"### %s(...)\"", m.Name) {
+			continue
+		}
+		want := make([]string, len(m.Params))
+		for i, p := range m.Params {
+			want[i] = p.Name
+			if !p.Required {
+				want[i] += "?"
+			}
+		}
+		assert.Equal(t, strings.Join(want, ", "), params, "the heading of %s in docs/api.md", m.Name)
 		delete(sections, m.Name)
 	}
 	assert.Empty(t, sections, "docs/api.md documents methods the table does not have")
