@@ -154,6 +154,19 @@ func parseAuthorization(h string) credential {
 var errInvalidKey = Errorf(CodeUnauthenticated, ErrIDInvalidKey,
 	"the API key is not valid: send a current key of 32 lowercase hex digits in an Authorization: Bearer header")
 
+// keyOf resolves a credential to its stored key. Every kind of bad key
+// gets the same error.
+func (s *Server) keyOf(cred credential) (store.Key, error) {
+	if cred.err != nil {
+		return store.Key{}, cred.err
+	}
+	k, err := s.store.KeyBySecret(cred.secret)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Key{}, errInvalidKey
+	}
+	return k, err
+}
+
 // authenticate resolves the presented key to a stored key and puts it in ctx.
 // Open methods skip it. Every failure looks the same to the client.
 func (s *Server) authenticate(next handlerFunc) handlerFunc {
@@ -161,13 +174,8 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 		if c.method != nil && c.method.Open {
 			return next(ctx, c)
 		}
-		if c.cred.err != nil {
-			return nil, c.cred.err
-		}
-		k, err := s.store.KeyBySecret(c.cred.secret)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errInvalidKey
-		} else if err != nil {
+		k, err := s.keyOf(c.cred)
+		if err != nil {
 			return nil, err
 		}
 		c.keyVal = k

@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -38,15 +37,13 @@ var errTooManyConns = Errorf(CodeRateLimited, ErrIDTooManyConnections,
 // it exists, its ip scope admits the client, and it holds fewer than
 // wsMaxPerKey connections (taking a slot, which wsRelease gives back).
 func (s *Server) wsKey(ex *exchange) (*store.Key, *Error) {
-	if ex.cred.err != nil {
-		return nil, ex.cred.err
-	}
-	k, err := s.store.KeyBySecret(ex.cred.secret)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errInvalidKey
-	} else if err != nil {
-		s.log.Error().Err(err).Str("remote", ex.remote).Msg("websocket upgrade: look up key")
-		return nil, Errorf(CodeInternalError, ErrIDInternal, "internal error")
+	k, err := s.keyOf(ex.cred)
+	if err != nil {
+		e := toError(err)
+		if e.Code == CodeInternalError {
+			s.log.Error().Err(err).Str("remote", ex.remote).Msg("websocket upgrade: look up key")
+		}
+		return nil, e
 	}
 	if len(k.Scopes.IP) > 0 {
 		if err := scope.Check(scope.Scopes{IP: k.Scopes.IP}, scope.Call{Method: "rpc.discover", Access: scope.Read,
