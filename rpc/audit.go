@@ -27,7 +27,10 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 		}
 		authFailure := outcome == ErrIDMissingKey || outcome == ErrIDInvalidKey ||
 			outcome == ErrIDLoginFailed || outcome == ErrIDLoginLocked
-		if !authFailure && (c.method == nil || !c.method.Mutates) {
+		// Calls refused by the key's own rate limit or quota are logged,
+		// not recorded: a limit must also limit the writes a key causes.
+		overLimit := outcome == ErrIDRateLimited || outcome == ErrIDQuotaExhausted
+		if overLimit || !authFailure && (c.method == nil || !c.method.Mutates) {
 			return res, err
 		}
 		r := store.AuditRecord{

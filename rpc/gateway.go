@@ -205,6 +205,7 @@ func (s *Server) Forward(u *Upstream, catalog []CatalogMethod) error {
 		}
 		s.Register(m)
 		s.methods[cm.Name].forwarded = true
+		s.forwarding = true
 	}
 	return nil
 }

@@ -391,3 +391,37 @@ func TestGateway_ErrorsPassThrough(t *testing.T) {
 	assert.Empty(t, h.Get("WWW-Authenticate"), "apikeyd authenticated the call; the upstream's -32001 is its own")
 	assert.Equal(t, rpc.URLError{ErrorType: rpc.ErrIDUpstreamError, ErrorCode: -32001, Error: "nope"}, urlError(t, body))
 }
+
+// TestGateway_BatchWithinWriteTimeout: a batch of slow forwarded calls ends
+// within Options.RequestTimeout, with a timeout for each call still
+// waiting, instead of outlasting the HTTP write timeout and getting no
+// reply at all.
+func TestGateway_BatchWithinWriteTimeout(t *testing.T) {
+	ts := newTestServer(t, func(o *rpc.Options) { o.RequestTimeout = 1500 * time.Millisecond })
+	up := newFakeUpstream(t)
+	catalog, err := rpc.ParseCatalog([]byte(upstreamCatalog))
+	require.NoError(t, err)
+	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL, Timeout: 600 * time.Millisecond}, catalog))
+	hs := httptest.NewUnstartedServer(ts.RPC)
+	hs.Config.WriteTimeout = 2 * time.Second
+	hs.Start()
+	t.Cleanup(hs.Close)
+
+	body := `[` + strings.Repeat(`{"jsonrpc":"2.0","method":"vm.slow","id":1},`, 4) + `{"jsonrpc":"2.0","method":"vm.list","id":2}]`
+	req, err := http.NewRequest(http.MethodPost, hs.URL, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+ts.Admin)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err, "a reply, not a cut connection")
+	defer resp.Body.Close()
+	var out []wireResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	assert.Less(t, time.Since(start), 2*time.Second)
+	require.Len(t, out, 5)
+	for _, r := range out {
+		require.NotNil(t, r.Error)
+		assert.Equal(t, rpc.ErrIDUpstreamTimeout, r.Error.Data.ErrorID)
+	}
+}

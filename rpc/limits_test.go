@@ -284,3 +284,27 @@ func TestLimits_QuotaSurvivesOtherChanges(t *testing.T) {
 	}
 	ts.fail(k.Key, "server.list", nil, rpc.CodeRateLimited, rpc.ErrIDQuotaExhausted)
 }
+
+// TestLimits_RefusalsNotAudited: calls refused by the key's own limits are
+// not written to the audit trail, so that a limit also limits the writes a
+// key can cause; the verify of a rate-limited key with a quota still says
+// what is left.
+func TestLimits_RefusalsNotAudited(t *testing.T) {
+	ts := newTestServer(t)
+	k := ts.createLimited(map[string]any{"limit": 1, "interval_seconds": 60}, map[string]any{"remaining": 5})
+	var page rpc.AuditPage
+	ts.ok(ts.Admin, "audit.list", nil, &page)
+	before := len(page.Records)
+	ts.fail(k.Key, "apikey.create", nil, rpc.CodeForbidden, rpc.ErrIDEscalation) // spends the one token
+	for range 20 {
+		ts.fail(k.Key, "apikey.create", nil, rpc.CodeRateLimited, rpc.ErrIDRateLimited)
+	}
+	ts.ok(ts.Admin, "audit.list", nil, &page)
+	assert.Len(t, page.Records, before+1, "only the call the limits let through")
+
+	var v rpc.Verification
+	ts.ok(ts.Admin, "apikey.verify", map[string]any{"key": k.Key, "method": "server.list"}, &v)
+	assert.Equal(t, rpc.ErrIDRateLimited, v.Code)
+	require.NotNil(t, v.Remaining)
+	assert.Equal(t, int64(4), *v.Remaining)
+}

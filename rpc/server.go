@@ -40,6 +40,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Version is the server's version, as rpc.discover reports it.
 	Version string
+	// RequestTimeout, when set, bounds all the calls of one HTTP request
+	// in gateway mode, where a batch of forwarded calls could otherwise
+	// outlast the HTTP server's write timeout; set it below that.
+	RequestTimeout time.Duration
 }
 
 // Server serves JSON-RPC 2.0 over HTTP POST from one method table. Register
@@ -55,6 +59,8 @@ type Server struct {
 	wsMu    sync.Mutex
 	wsConns map[string]int // open WebSocket connections by key id
 	wsIdle  time.Duration  // wsIdle, but for tests
+
+	forwarding bool // some methods are forwarded upstream
 }
 
 // New returns a Server over st with the built-in methods registered.
@@ -167,7 +173,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.putBuf(out)
 	out.Reset()
 	ex := s.newExchange(r)
-	reply := s.serveBody(r.Context(), ex, in.Bytes(), out.AvailableBuffer())
+	ctx := r.Context()
+	if s.opts.RequestTimeout > 0 && s.forwarding {
+		// A batch of forwarded calls must end before the HTTP write
+		// timeout cuts the reply off: calls still running then time out.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
+		defer cancel()
+	}
+	reply := s.serveBody(ctx, ex, in.Bytes(), out.AvailableBuffer())
 	if len(reply) == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return

@@ -160,12 +160,14 @@ func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyIn
 	switch {
 	case errors.As(err, &locked):
 		secs := int(math.Ceil(locked.RetryAfter.Seconds()))
-		return NewKeyInfo{}, &Error{Code: CodeRateLimited, ID: ErrIDLoginLocked,
+		return NewKeyInfo{}, &Error{Code: CodeRateLimited, ID: ErrIDLoginLocked, RetryAfterMs: max(locked.RetryAfter.Milliseconds(), 1),
 			Message: fmt.Sprintf("too many failed logins for this user name; try again in %d seconds", max(secs, 1))}
 	case errors.Is(err, store.ErrLoginFailed):
 		return NewKeyInfo{}, errLoginFailed
 	case errors.Is(err, store.ErrBusy):
-		return NewKeyInfo{}, Errorf(CodeRateLimited, ErrIDBusy, "too many logins at once; try again shortly")
+		e := Errorf(CodeRateLimited, ErrIDBusy, "too many logins at once; try again shortly")
+		e.RetryAfterMs = 1000
+		return NewKeyInfo{}, e
 	case err != nil:
 		return NewKeyInfo{}, err
 	}

@@ -188,6 +188,7 @@ func TestUser_Lockout(t *testing.T) {
 		assert.Equal(t, int64(rpc.CodeRateLimited), r.Error.Code)
 		assert.Equal(t, rpc.ErrIDLoginLocked, r.Error.Data.ErrorID)
 		assert.Contains(t, r.Error.Message, "try again in 900 seconds")
+		assert.Equal(t, int64(900_000), r.Error.Data.RetryAfterMs)
 	}
 	before, _ := ts.Store.HashStats()
 	ts.fail("", "user.create_apikey", login("alice", "correct horse", "basic"), rpc.CodeRateLimited, rpc.ErrIDLoginLocked)

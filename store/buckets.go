@@ -36,4 +36,9 @@ var metaSchema = []byte("schema")
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a file
 // written by a newer version.
-const SchemaVersion = 1
+//
+// Version 2 added key limits (record tags 10 and 11) and key_counts. A
+// version-1 file is migrated when opened; after that a build of version 1
+// refuses it, rather than rewrite its keys without the limits it cannot
+// read.
+const SchemaVersion = 2

@@ -539,14 +539,13 @@ func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, erro
 		return Key{}, err
 	}
 	s.cache.invalidate(d)
-	// Only a new limit drops what memory holds of the old one: calls spent
-	// since the last flush count against the quota they were spent from.
+	// Calls spent since the last flush count against the quota they were
+	// spent from: only a new rate limit drops a bucket.
 	if changed.Rate != nil {
 		s.limits.forgetBucket(out.ID)
 	}
-	if changed.Quota != nil {
-		s.limits.forgetQuota(out.ID)
-	}
+	// A new quota has a newer generation, which replaces memory's state at
+	// the next call; until then a call spends from the old one.
 	s.withUsage(&out)
 	s.withQuota(&out)
 	return out, nil

@@ -111,59 +111,108 @@ func (l *limiter) forgetQuota(id string) {
 }
 
 // Spend takes one call from k's rate limit and quota, if it has them, and
-// returns the calls left in the quota (-1: no quota).
+// returns the calls left in the quota (-1: no quota). A call refused by the
+// rate limit spends no quota.
 func (s *Store) Spend(k Key) (left int64, err error) {
 	if k.Rate.Limit == 0 && !k.HasQuota {
 		return -1, nil
 	}
 	now := s.now()
-	if k.Rate.Limit > 0 {
-		s.limits.mu.Lock()
-		b := s.limits.buckets[k.ID]
-		if b == nil || b.rate != k.Rate {
-			b = &bucket{tat: now, rate: k.Rate}
-			s.limits.buckets[k.ID] = b
-		}
-		s.limits.mu.Unlock()
-		emission := k.Rate.Interval / time.Duration(k.Rate.Limit)
-		tolerance := k.Rate.Interval - emission
-		b.mu.Lock()
-		tat := b.tat
-		if tat.Before(now) {
-			tat = now
-		}
-		if ahead := tat.Sub(now); ahead > tolerance {
-			b.mu.Unlock()
-			return -1, &LimitError{RetryAfter: ahead - tolerance}
-		}
-		b.tat = tat.Add(emission)
-		b.mu.Unlock()
-	}
+	var q *quotaState
 	if k.HasQuota {
-		s.limits.mu.Lock()
-		q := s.limits.quotas[k.ID]
-		if q == nil || q.gen != k.quotaGen {
-			q = &quotaState{q: k.Quota, gen: k.quotaGen}
-			s.limits.quotas[k.ID] = q
-		}
-		s.limits.mu.Unlock()
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		if start := periodStart(q.q.Refill, now); !start.IsZero() && q.q.LastRefill.Before(start) {
-			q.q.Remaining, q.q.LastRefill, q.dirty = q.q.RefillAmount, start, true
-		}
-		if q.q.Remaining <= 0 {
-			var wait time.Duration
-			if next := nextPeriod(q.q.Refill, now); !next.IsZero() {
-				wait = next.Sub(now)
-			}
-			return 0, &LimitError{Quota: true, RetryAfter: wait}
-		}
-		q.q.Remaining--
-		q.dirty = true
-		return q.q.Remaining, nil
+		q = s.limits.quotaOf(k)
 	}
-	return -1, nil
+	if k.Rate.Limit > 0 {
+		if wait, ok := s.limits.take(k, now); !ok {
+			left = -1
+			if q != nil {
+				q.mu.Lock()
+				q.refill(now)
+				left = q.q.Remaining
+				q.mu.Unlock()
+			}
+			return left, &LimitError{RetryAfter: wait}
+		}
+	}
+	if q == nil {
+		return -1, nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.refill(now)
+	if q.q.Remaining <= 0 {
+		var wait time.Duration
+		if next := nextPeriod(q.q.Refill, now); !next.IsZero() {
+			wait = next.Sub(now)
+		}
+		return 0, &LimitError{Quota: true, RetryAfter: wait}
+	}
+	q.q.Remaining--
+	q.dirty = true
+	return q.q.Remaining, nil
+}
+
+// take takes a token from k's bucket at now, or says how long until one
+// is there. The bucket admits a call while its theoretical arrival time is
+// at most Limit-1 emission intervals ahead: bursts of exactly Limit.
+func (l *limiter) take(k Key, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	b := l.buckets[k.ID]
+	if b == nil || b.rate != k.Rate {
+		b = &bucket{tat: now, rate: k.Rate}
+		l.buckets[k.ID] = b
+	}
+	l.mu.Unlock()
+	emission := k.Rate.Interval / time.Duration(k.Rate.Limit)
+	tolerance := emission * time.Duration(k.Rate.Limit-1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tat := b.tat
+	if tat.Before(now) {
+		tat = now
+	}
+	if ahead := tat.Sub(now); ahead > tolerance {
+		return ahead - tolerance, false
+	}
+	b.tat = tat.Add(emission)
+	return 0, true
+}
+
+// quotaOf returns the state of k's quota in memory, loading it from k when
+// memory has none or an older one. A k older than memory (read before
+// apikey.update set a new quota) spends from memory's.
+func (l *limiter) quotaOf(k Key) *quotaState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.quotas[k.ID]
+	if q == nil || k.quotaGen > q.gen {
+		q = &quotaState{q: k.Quota, gen: k.quotaGen}
+		l.quotas[k.ID] = q
+	}
+	return q
+}
+
+// refill sets the quota back to its refill amount when a new period has
+// begun since the last refill. q.mu must be held.
+func (q *quotaState) refill(now time.Time) {
+	if start := periodStart(q.q.Refill, now); !start.IsZero() && q.q.LastRefill.Before(start) {
+		q.q.Remaining, q.q.LastRefill, q.dirty = q.q.RefillAmount, start, true
+	}
+}
+
+// prune drops buckets that have filled up again, which are as good as new,
+// so that memory holds buckets only for keys used lately.
+func (l *limiter) prune(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, b := range l.buckets {
+		b.mu.Lock()
+		full := !b.tat.After(now)
+		b.mu.Unlock()
+		if full {
+			delete(l.buckets, id)
+		}
+	}
 }
 
 // periodStart is the start of the refill period holding now (zero: none).
@@ -189,7 +238,8 @@ func nextPeriod(refill string, now time.Time) time.Time {
 	return time.Time{}
 }
 
-// withQuota sets k's quota to what memory holds, when memory is newer.
+// withQuota sets k's quota to what memory holds, when memory's is as new,
+// and shows a refill that is due, as the next call would find it.
 func (s *Store) withQuota(k *Key) {
 	if !k.HasQuota {
 		return
@@ -197,14 +247,16 @@ func (s *Store) withQuota(k *Key) {
 	s.limits.mu.Lock()
 	q := s.limits.quotas[k.ID]
 	s.limits.mu.Unlock()
-	if q == nil {
-		return
+	if q != nil {
+		q.mu.Lock()
+		if q.gen >= k.quotaGen {
+			k.Quota = q.q
+		}
+		q.mu.Unlock()
 	}
-	q.mu.Lock()
-	if q.gen == k.quotaGen {
-		k.Quota = q.q
+	if start := periodStart(k.Quota.Refill, s.now()); !start.IsZero() && k.Quota.LastRefill.Before(start) {
+		k.Quota.Remaining, k.Quota.LastRefill = k.Quota.RefillAmount, start
 	}
-	q.mu.Unlock()
 }
 
 // dirtyQuotas reports whether any quota in memory has changed since it was
@@ -262,7 +314,10 @@ func (s *Store) writeQuotas(tx *bolt.Tx) (taken []*quotaState, err error) {
 		}
 		taken = append(taken, q)
 		rec, err := decodeRecord(keys.Get([]byte(id)))
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrNotFound) { // deleted: nothing to keep
+			s.limits.mu.Lock()
+			delete(s.limits.quotas, id)
+			s.limits.mu.Unlock()
 			continue
 		} else if err != nil {
 			return taken, err

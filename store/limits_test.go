@@ -285,3 +285,76 @@ func TestStore_QuotaSurvivesOtherChanges(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), got.Quota.Remaining)
 }
+
+// TestStore_QuotaShowsRefill: a refill that is due shows in the key, as the
+// next call would find it, before any call.
+func TestStore_QuotaShowsRefill(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	path := filepath.Join(t.TempDir(), "apikeyd.db")
+	opts := store.Options{NoSync: true, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	st, err := store.Open(path, opts)
+	require.NoError(t, err)
+	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1, Refill: store.RefillDaily, RefillAmount: 5}})
+	require.NoError(t, err)
+	_, err = st.Spend(k)
+	require.NoError(t, err)
+	got, err := st.Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), got.Quota.Remaining)
+	mu.Lock()
+	now = now.Add(24 * time.Hour)
+	mu.Unlock()
+	got, err = st.Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), got.Quota.Remaining, "in memory")
+	require.NoError(t, st.Close())
+	st, err = store.Open(path, opts)
+	require.NoError(t, err)
+	defer st.Close()
+	got, err = st.Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), got.Quota.Remaining, "from the record")
+}
+
+// TestStore_QuotaStaleCopy: a call that authenticated with a copy of the
+// key read before apikey.update set a new quota spends from the new one;
+// no call is lost, so no more than the quota passes.
+func TestStore_QuotaStaleCopy(t *testing.T) {
+	st := MustOpenStore(t)
+	old, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 100}})
+	require.NoError(t, err)
+	_, err = st.Spend(old)
+	require.NoError(t, err)
+	q := &store.Quota{Remaining: 10}
+	_, err = st.UpdateKey("a", old.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Quota: &q}, nil })
+	require.NoError(t, err)
+	fresh, err := st.Key("a", old.ID)
+	require.NoError(t, err)
+	for range 3 {
+		_, err := st.Spend(fresh)
+		require.NoError(t, err)
+	}
+	_, err = st.Spend(old)
+	require.NoError(t, err)
+	left, err := st.Spend(fresh)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), left, "five calls since the new quota of ten")
+}
+
+// TestStore_RateBurst: a burst is exactly the limit, for limits that do not
+// divide the interval into whole nanoseconds too.
+func TestStore_RateBurst(t *testing.T) {
+	st := MustOpenStore(t) // the clock stands still: no token comes back
+	for _, limit := range []int64{1, 3, 7, 1000, 700_000} {
+		k, _, err := st.CreateKey(store.NewKey{Account: "a", Rate: store.RateLimit{Limit: limit, Interval: time.Second}})
+		require.NoError(t, err)
+		var passed int64
+		for range limit + 10 {
+			if _, err := st.Spend(k); err == nil {
+				passed++
+			}
+		}
+		assert.Equal(t, limit, passed, "limit %d", limit)
+	}
+}

@@ -114,3 +114,40 @@ func TestStore_KeyCounts(t *testing.T) {
 	assert.Equal(t, 4, total(st, "", false))
 	assert.Equal(t, 1, total(st, store.ServiceAccountOwner("a", "ci"), true))
 }
+
+// TestStore_SchemaMigration opens a version-1 file whose key counts are
+// wrong (as a version-1 build would leave them): it is counted anew and
+// raised to version 2, which a version-1 build then refuses.
+func TestStore_SchemaMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apikeyd.db")
+	st, err := store.Open(path, store.Options{NoSync: true})
+	require.NoError(t, err)
+	for range 3 {
+		_, _, err := st.CreateKey(store.NewKey{Account: "a"})
+		require.NoError(t, err)
+	}
+	require.NoError(t, st.Close())
+
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("1")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("key_counts")).Put([]byte("a"), []byte{9})
+	}))
+	require.NoError(t, db.Close())
+
+	st = MustOpenStoreAt(t, path)
+	p, err := st.ListKeys(store.KeyQuery{Account: "a", Limit: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 3, p.Total)
+	require.NoError(t, st.Close())
+	db, err = bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.View(func(tx *bolt.Tx) error {
+		assert.Equal(t, "2", string(tx.Bucket([]byte("meta")).Get([]byte("schema"))))
+		return nil
+	}))
+}

@@ -122,8 +122,9 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// init creates missing buckets and the schema version, and checks the
-// version. A file that needs neither is not written to.
+// init creates missing buckets and the schema version, checks the
+// version, and migrates a file of an older one. A file that needs none of
+// this is not written to.
 func (s *Store) init() error {
 	ready := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -132,8 +133,9 @@ func (s *Store) init() error {
 				return nil
 			}
 		}
-		ready = true
-		return checkSchema(tx.Bucket(bucketMeta).Get(metaSchema))
+		n, err := schemaOf(tx.Bucket(bucketMeta).Get(metaSchema))
+		ready = n == SchemaVersion
+		return err
 	})
 	if ready || err != nil {
 		return err
@@ -145,25 +147,33 @@ func (s *Store) init() error {
 				return err
 			}
 		}
-		if countsMissing { // a file from before key counts: count once
+		meta := tx.Bucket(bucketMeta)
+		from := SchemaVersion // a new file
+		if v := meta.Get(metaSchema); v != nil {
+			var err error
+			if from, err = schemaOf(v); err != nil {
+				return err
+			}
+		}
+		// Version 1 kept no key counts (or a build of it may have changed
+		// keys without keeping them): count once.
+		if countsMissing || from < 2 {
 			if err := recountKeys(tx); err != nil {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		v := meta.Get(metaSchema)
-		if v == nil {
-			return meta.Put(metaSchema, []byte(strconv.Itoa(SchemaVersion)))
-		}
-		return checkSchema(v)
+		return meta.Put(metaSchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
 }
 
-func checkSchema(v []byte) error {
-	if n, err := strconv.Atoi(string(v)); err != nil || n != SchemaVersion {
-		return fmt.Errorf("%w: file has %q, this build reads %d", ErrSchema, v, SchemaVersion)
+// schemaOf reads a stored schema version: one this build reads, or an
+// older one it migrates.
+func schemaOf(v []byte) (int, error) {
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 1 || n > SchemaVersion {
+		return 0, fmt.Errorf("%w: file has %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
 	}
-	return nil
+	return n, nil
 }
 
 // Now is the store's clock: time.Now unless Options.Now says otherwise.

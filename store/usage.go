@@ -128,6 +128,7 @@ func (s *Store) flushLoop(every time.Duration) {
 			}
 		case <-flush.C:
 			_ = s.FlushUsage() // a failure keeps the counts for the next tick
+			s.limits.prune(s.now())
 		case <-s.stop:
 			return
 		}

@@ -265,6 +265,9 @@ func (c *Config) validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Upstream != "" && c.UpstreamTimeout >= c.WriteTimeout {
+		errs = append(errs, fmt.Errorf("--upstream-timeout (%s) must be less than --write-timeout (%s), or replies to forwarded calls would be cut off", c.UpstreamTimeout, c.WriteTimeout))
+	}
 	if c.Upstream != "" {
 		if u, err := url.Parse(c.Upstream); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("--upstream must be an http:// or https:// URL, got %q", c.Upstream))
@@ -338,7 +341,9 @@ func (m *Main) Run() (err error) {
 	}
 	proxies, _ := m.Config.trustedProxies() // validated above
 	m.RPC = rpc.New(m.Store, rpc.Options{Logger: log, MaxBodyBytes: m.Config.MaxBodyBytes, MaxBatch: m.Config.MaxBatch,
-		TrustedProxies: proxies, Version: version})
+		TrustedProxies: proxies, Version: version,
+		// Leave a second of the write timeout to write the reply.
+		RequestTimeout: max(m.Config.WriteTimeout-time.Second, m.Config.WriteTimeout/2)})
 	if m.Setup != nil {
 		m.Setup(m.RPC)
 	}

@@ -227,6 +227,7 @@ func TestParseFlags(t *testing.T) {
 		"ErrUpstreamNoHost": {args: []string{"--upstream", "http:///rpc"}, want: "--upstream"},
 		"ErrCatalogAlone":   {args: []string{"--upstream-catalog", "c.json"}, want: "--upstream-catalog needs --upstream"},
 		"ErrUpstreamTime":   {args: []string{"--upstream", "http://127.0.0.1:1/rpc", "--upstream-timeout", "0s"}, want: "--upstream-timeout"},
+		"ErrUpstreamSlow":   {args: []string{"--upstream", "http://127.0.0.1:1/rpc", "--upstream-timeout", "30s"}, want: "must be less than --write-timeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := NewMain(&bytes.Buffer{})
