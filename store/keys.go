@@ -293,8 +293,7 @@ func (s *Store) Key(account, ref string) (Key, error) {
 		return nil
 	})
 	if err == nil {
-		s.withUsage(&k)
-		s.withQuota(&k)
+		s.current(&k)
 	}
 	return k, err
 }
@@ -316,8 +315,7 @@ func (s *Store) Keys(account string) ([]Key, error) {
 		return nil
 	})
 	for i := range keys {
-		s.withUsage(&keys[i])
-		s.withQuota(&keys[i])
+		s.current(&keys[i])
 	}
 	return keys, err
 }
@@ -350,16 +348,14 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 		out, d = rec.key(), rec.Digest
 		return nil
 	})
-	if errors.Is(err, errUnchanged) {
-		s.withUsage(&out)
-		s.withQuota(&out)
-		return out, nil
-	} else if err != nil {
+	switch {
+	case errors.Is(err, errUnchanged):
+	case err != nil:
 		return Key{}, err
+	default:
+		s.cache.invalidate(d)
 	}
-	s.cache.invalidate(d)
-	s.withUsage(&out)
-	s.withQuota(&out)
+	s.current(&out)
 	return out, nil
 }
 
@@ -531,23 +527,20 @@ func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, erro
 		out, d = next.key(), next.Digest
 		return nil
 	})
-	if errors.Is(err, errUnchanged) {
-		s.withUsage(&out)
-		s.withQuota(&out)
-		return out, nil
-	} else if err != nil {
+	switch {
+	case errors.Is(err, errUnchanged):
+	case err != nil:
 		return Key{}, err
+	default:
+		s.cache.invalidate(d)
+		// Only a new rate limit drops a bucket. A new quota has a newer
+		// generation, which replaces memory's at the next call; calls spent
+		// before count against the quota they were spent from.
+		if changed.Rate != nil {
+			s.limits.forgetBucket(out.ID)
+		}
 	}
-	s.cache.invalidate(d)
-	// Calls spent since the last flush count against the quota they were
-	// spent from: only a new rate limit drops a bucket.
-	if changed.Rate != nil {
-		s.limits.forgetBucket(out.ID)
-	}
-	// A new quota has a newer generation, which replaces memory's state at
-	// the next call; until then a call spends from the old one.
-	s.withUsage(&out)
-	s.withQuota(&out)
+	s.current(&out)
 	return out, nil
 }
 
@@ -603,8 +596,7 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 	for _, d := range stale {
 		s.cache.invalidate(d)
 	}
-	s.withUsage(&out)
-	s.withQuota(&out)
+	s.current(&out)
 	return out, secret, nil
 }
 

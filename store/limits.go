@@ -90,8 +90,10 @@ func newLimiter() *limiter {
 
 // forget drops what memory holds of key id's limits, once the key is gone.
 func (l *limiter) forget(id string) {
-	l.forgetBucket(id)
-	l.forgetQuota(id)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.buckets, id)
+	delete(l.quotas, id)
 }
 
 // forgetBucket drops key id's token bucket, after its rate limit changed.
@@ -99,15 +101,6 @@ func (l *limiter) forgetBucket(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.buckets, id)
-}
-
-// forgetQuota drops key id's quota in memory, after apikey.update set a
-// new one (whose generation differs, so a stale state would be ignored
-// anyway).
-func (l *limiter) forgetQuota(id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.quotas, id)
 }
 
 // Spend takes one call from k's rate limit and quota, if it has them, and
@@ -236,6 +229,13 @@ func nextPeriod(refill string, now time.Time) time.Time {
 		return start.AddDate(0, 1, 0)
 	}
 	return time.Time{}
+}
+
+// current brings k, as read from its record, up to what memory holds: its
+// uses and its quota since the last flush.
+func (s *Store) current(k *Key) {
+	s.withUsage(k)
+	s.withQuota(k)
 }
 
 // withQuota sets k's quota to what memory holds, when memory's is as new,

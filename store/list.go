@@ -130,8 +130,7 @@ func (s *Store) load(tx *bolt.Tx, q *KeyQuery, id []byte) (Key, bool, error) {
 		return Key{}, false, nil
 	}
 	k := rec.key()
-	s.withUsage(&k)
-	s.withQuota(&k)
+	s.current(&k)
 	if q.Match != nil && !q.Match(&k) {
 		return Key{}, false, nil
 	}
