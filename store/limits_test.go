@@ -358,3 +358,32 @@ func TestStore_RateBurst(t *testing.T) {
 		assert.Equal(t, limit, passed, "limit %d", limit)
 	}
 }
+
+// TestStore_QuotaFlushLoop: the background flush writes spent quota to the
+// file by itself, with no call to FlushUsage or Close.
+func TestStore_QuotaFlushLoop(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: 20 * time.Millisecond})
+	require.NoError(t, err)
+	defer st.Close()
+	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
+	require.NoError(t, err)
+	for range 4 {
+		_, err := st.Spend(k)
+		require.NoError(t, err)
+	}
+	dir := t.TempDir()
+	require.Eventually(t, func() bool {
+		path := filepath.Join(dir, time.Now().Format("150405.000000000")+".db")
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		_, err = st.WriteTo(f)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		cp, err := store.Open(path, store.Options{NoSync: true, UsageFlush: -1})
+		require.NoError(t, err)
+		defer cp.Close()
+		got, err := cp.Key("a", k.ID)
+		require.NoError(t, err)
+		return got.Quota.Remaining == 6
+	}, 5*time.Second, 25*time.Millisecond)
+}
