@@ -326,6 +326,23 @@ func (s *Store) Keys(account string) ([]Key, error) {
 // The scopes change returns must be normalised. When they equal the stored
 // ones, nothing is written.
 func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes, error)) (Key, error) {
+	k, _, err := s.editKey(account, ref, func(_ *bolt.Tx, rec *keyRecord) error {
+		scopes, err := change(rec.key())
+		if err != nil {
+			return err
+		}
+		rec.Scopes = scopes.Clone()
+		return nil
+	})
+	return k, err
+}
+
+// editKey applies edit to account's key ref in one transaction and returns
+// the key as it then is, and whether anything changed. edit works on a copy
+// of the record and may refuse with an error, which editKey returns having
+// written nothing; an edit that changes nothing writes nothing either, not
+// even an empty commit.
+func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyRecord) error) (Key, bool, error) {
 	var out Key
 	var d [32]byte
 	err := s.db.Batch(func(tx *bolt.Tx) error {
@@ -333,30 +350,33 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 		if err != nil {
 			return err
 		}
-		scopes, err := change(rec.key())
-		if err != nil {
+		next := rec
+		next.Scopes = rec.Scopes.Clone()
+		if err := edit(tx, &next); err != nil {
 			return err
 		}
-		if scopes.Equal(rec.Scopes) {
+		if string(next.marshal()) == string(rec.marshal()) {
 			out = rec.key()
-			return errUnchanged // roll back: not even an empty commit
+			return errUnchanged
 		}
-		rec.Scopes = scopes.Clone()
-		if err := putRecord(tx, &rec); err != nil {
+		if err := putRecord(tx, &next); err != nil {
 			return err
 		}
-		out, d = rec.key(), rec.Digest
+		out, d = next.key(), next.Digest
 		return nil
 	})
-	switch {
-	case errors.Is(err, errUnchanged):
-	case err != nil:
-		return Key{}, err
-	default:
+	changed := err == nil
+	if errors.Is(err, errUnchanged) {
+		err = nil
+	}
+	if err != nil {
+		return Key{}, false, err
+	}
+	if changed {
 		s.cache.invalidate(d)
 	}
 	s.current(&out)
-	return out, nil
+	return out, changed, nil
 }
 
 // DeleteKey deletes account's key ref, in one transaction with check, which
@@ -473,20 +493,13 @@ type KeyChange struct {
 // which UpdateKey returns, writing nothing. A name taken by another key of
 // the same holder is ErrKeyNameTaken.
 func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, error)) (Key, error) {
-	var out Key
-	var changed KeyChange
-	var d [32]byte
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		rec, err := findKey(tx, account, ref)
-		if err != nil {
+	var c KeyChange
+	k, changed, err := s.editKey(account, ref, func(tx *bolt.Tx, next *keyRecord) error {
+		var err error
+		if c, err = change(next.key()); err != nil {
 			return err
 		}
-		c, err := change(rec.key())
-		if err != nil {
-			return err
-		}
-		changed = c
-		next := rec
+		oldName := next.Name
 		set := func(dst *string, v *string) {
 			if v != nil {
 				*dst = *v
@@ -508,40 +521,21 @@ func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, erro
 			next.Rate = *c.Rate
 		}
 		if c.Quota != nil {
-			next.HasQuota, next.Quota, next.QuotaGen = *c.Quota != nil, Quota{}, rec.QuotaGen+1
+			next.HasQuota, next.Quota, next.QuotaGen = *c.Quota != nil, Quota{}, next.QuotaGen+1
 			if *c.Quota != nil {
 				next.Quota = **c.Quota
 				next.Quota.LastRefill = periodStart(next.Quota.Refill, s.now())
 			}
 		}
-		if err := putName(tx, &next, rec.Name); err != nil {
-			return err
-		}
-		if string(next.marshal()) == string(rec.marshal()) {
-			out = rec.key()
-			return errUnchanged
-		}
-		if err := putRecord(tx, &next); err != nil {
-			return err
-		}
-		out, d = next.key(), next.Digest
-		return nil
+		return putName(tx, next, oldName)
 	})
-	switch {
-	case errors.Is(err, errUnchanged):
-	case err != nil:
-		return Key{}, err
-	default:
-		s.cache.invalidate(d)
-		// Only a new rate limit drops a bucket. A new quota has a newer
-		// generation, which replaces memory's at the next call; calls spent
-		// before count against the quota they were spent from.
-		if changed.Rate != nil {
-			s.limits.forgetBucket(out.ID)
-		}
+	// Only a new rate limit drops a bucket. A new quota has a newer
+	// generation, which replaces memory's at the next call; calls spent
+	// before count against the quota they were spent from.
+	if changed && c.Rate != nil {
+		s.limits.forgetBucket(k.ID)
 	}
-	s.current(&out)
-	return out, nil
+	return k, err
 }
 
 // RotateKey gives account's key ref a new secret, returned with the key.
