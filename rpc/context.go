@@ -12,7 +12,22 @@ const keyContextKey contextKey = 0
 
 // NewContextWithKey returns ctx carrying k, the key that authenticated the call.
 func NewContextWithKey(ctx context.Context, k *store.Key) context.Context {
-	return context.WithValue(ctx, keyContextKey, k)
+	return &keyContext{Context: ctx, key: k}
+}
+
+// keyContext is context.WithValue for the one value the server sets on
+// every call. The middleware keeps it inside the call, so that an
+// authenticated call costs no allocation for its context.
+type keyContext struct {
+	context.Context
+	key *store.Key
+}
+
+func (c *keyContext) Value(k any) any {
+	if k == keyContextKey {
+		return c.key
+	}
+	return c.Context.Value(k)
 }
 
 // KeyFromContext returns the key that authenticated the call, if any. Every

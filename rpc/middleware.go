@@ -22,7 +22,8 @@ type call struct {
 	method    *Method    // nil when the name is not in the table
 	key       *store.Key // set by authenticate, to &keyVal
 	keyVal    store.Key
-	params    *Params // set by checkScope, to &paramsVal
+	keyCtx    keyContext // the handler's context, carrying key
+	params    *Params    // set by checkScope, to &paramsVal
 	paramsVal Params
 	scratch   [4]member // backs params for calls with few of them
 	// out is the reply so far, ending in resultPrefix: a result that can
@@ -184,7 +185,8 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 			return nil, err
 		}
 		s.store.RecordUse(k.ID)
-		return next(NewContextWithKey(ctx, c.key), c)
+		c.keyCtx = keyContext{Context: ctx, key: c.key}
+		return next(&c.keyCtx, c)
 	}
 }
 
