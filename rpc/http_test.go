@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
 	"github.com/stretchr/testify/assert"
@@ -302,5 +303,28 @@ func TestLog(t *testing.T) {
 		assert.NotContains(t, log, secret, "a secret reached the log")
 		d := sha256Hex(secret)
 		assert.NotContains(t, log, d, "a digest reached the log")
+	}
+}
+
+// TestHTTP_DateHeader checks the Date header apikeyd sets itself (formatted
+// once a second): present, in HTTP's format, and the current time.
+func TestHTTP_DateHeader(t *testing.T) {
+	ts := newTestServer(t)
+	for range 3 {
+		req, err := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(`{"jsonrpc":"2.0","method":"apikey.list","id":1}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+ts.Admin)
+		before := time.Now().Truncate(time.Second)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		after := time.Now()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Len(t, resp.Header.Values("Date"), 1, "exactly one Date header")
+		date, err := http.ParseTime(resp.Header.Get("Date"))
+		require.NoError(t, err, "Date %q is not in HTTP's format", resp.Header.Get("Date"))
+		assert.True(t, !date.Before(before) && !date.After(after), "Date %s is not between %s and %s", date, before, after)
+		assert.True(t, strings.HasSuffix(resp.Header.Get("Date"), " GMT"))
 	}
 }

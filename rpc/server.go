@@ -55,6 +55,7 @@ type Server struct {
 	methods map[string]*Method
 	chain   handlerFunc
 	bufs    sync.Pool
+	date    dateHeader
 
 	wsMu    sync.Mutex
 	wsConns map[string]int // open WebSocket connections by key id
@@ -150,7 +151,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusMethodNotAllowed, invalidRequest(ErrIDHTTPMethod, "use HTTP POST"))
 		return
 	}
-	if !jsonContentType(r.Header.Get("Content-Type")) {
+	if !jsonContentType(headerValue(r.Header, "Content-Type")) {
 		s.writeError(w, r, http.StatusUnsupportedMediaType, invalidRequest(ErrIDMediaType, "send Content-Type: application/json"))
 		return
 	}
@@ -188,11 +189,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
+	h["Date"] = s.date.get(time.Now())
 	if len(reply) > 2048 {
 		// Smaller replies fit net/http's buffer, which then sets it.
 		h["Content-Length"] = []string{strconv.Itoa(len(reply))}
 	}
 	_, _ = w.Write(reply)
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, as
+// net/http stores received headers: it skips Get's canonicalisation.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 var errTooLarge = errors.New("body too large")
@@ -261,7 +272,7 @@ type exchange struct {
 // the peer's address, and, when a proxy could be trusted, every line of
 // X-Forwarded-For (a proxy may add its own line after the client's).
 func (s *Server) newExchange(r *http.Request) exchange {
-	ex := exchange{cred: parseAuthorization(r.Header.Get("Authorization")), remote: r.RemoteAddr}
+	ex := exchange{cred: parseAuthorization(headerValue(r.Header, "Authorization")), remote: r.RemoteAddr}
 	if len(s.opts.TrustedProxies) > 0 {
 		ex.xff = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
 	}
