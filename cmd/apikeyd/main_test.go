@@ -318,3 +318,31 @@ func TestFlushWriter(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestLogTime: every line a running server logs carries "time", RFC 3339
+// in UTC to the second, the current time, whether it is a call line or not.
+func TestLogTime(t *testing.T) {
+	before := time.Now().Truncate(time.Second)
+	m, _, log := MustRunMain(t, filepath.Join(t.TempDir(), "apikeyd.db"), testAdminKey)
+	for range 3 {
+		rpcCall(t, m.Addr(), testAdminKey, `{"jsonrpc":"2.0","method":"apikey.list","id":1}`)
+	}
+	after := time.Now()
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	require.Greater(t, len(lines), 3, "the start-up lines and one line per call")
+	calls := 0
+	for _, l := range lines {
+		var line map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &line), "not a JSON line: %s", l)
+		s, ok := line["time"].(string)
+		require.True(t, ok, "no time in %s", l)
+		require.True(t, strings.HasSuffix(s, "Z"), "time %q is not UTC", s)
+		ts, err := time.Parse(time.RFC3339, s)
+		require.NoError(t, err)
+		assert.True(t, !ts.Before(before) && !ts.After(after), "time %s is not between %s and %s", ts, before, after)
+		if line["method"] == "apikey.list" {
+			calls++
+		}
+	}
+	assert.Equal(t, 3, calls)
+}
