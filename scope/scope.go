@@ -115,17 +115,23 @@ func (s Scopes) Values(typ string) []string {
 // With returns a copy of s whose values of typ are vals (not validated).
 func (s Scopes) With(typ string, vals []string) Scopes {
 	out := s.Clone()
+	out.Set(typ, vals)
+	return out
+}
+
+// Set replaces, in place, the values of type typ with vals, which s then
+// holds without copying. An unknown type changes nothing.
+func (s *Scopes) Set(typ string, vals []string) {
 	switch typ {
 	case TypeMethod:
-		out.Method = vals
+		s.Method = vals
 	case TypeName:
-		out.Name = vals
+		s.Name = vals
 	case TypeAccess:
-		out.Access = vals
+		s.Access = vals
 	case TypeIP:
-		out.IP = vals
+		s.IP = vals
 	}
-	return out
 }
 
 // Equal reports whether s and o hold the same values, in the same order.

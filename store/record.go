@@ -165,7 +165,9 @@ func appendString(b []byte, s string) []byte {
 
 // unmarshal decodes b into r, copying every byte: r outlives the transaction.
 func (r *keyRecord) unmarshal(b []byte) error {
-	d := decoder{b: b}
+	// One copy of the record backs all its strings: one allocation, not
+	// one a field, on the path of every call that reads a key.
+	d := decoder{b: b, s: string(b)}
 	if v := d.byte(); v != recordVersion {
 		return fmt.Errorf("%w: format version %d", errCorrupt, v)
 	}
@@ -182,14 +184,14 @@ func (r *keyRecord) unmarshal(b []byte) error {
 			d.err = errCorrupt
 			break
 		}
-		var vals []string
-		if n > 0 {
-			vals = make([]string, n)
+		if n == 0 {
+			continue
 		}
+		vals := make([]string, n)
 		for i := range vals {
 			vals[i] = d.string()
 		}
-		scopes = scopes.With(typ, vals)
+		scopes.Set(typ, vals)
 	}
 	r.Scopes = scopes
 	for d.err == nil && len(d.b) > 0 {
@@ -246,6 +248,7 @@ func (r *keyRecord) unmarshal(b []byte) error {
 // decoder reads a record; after the first error every read returns zero.
 type decoder struct {
 	b   []byte
+	s   string // when set, a copy of all of b as first given: strings are cut from it
 	err error
 }
 
@@ -301,5 +304,10 @@ func (d *decoder) string() string {
 		d.err = errCorrupt
 		return ""
 	}
-	return string(d.bytes(int(n)))
+	if d.s == "" {
+		return string(d.bytes(int(n)))
+	}
+	at := len(d.s) - len(d.b)
+	d.b = d.b[n:]
+	return d.s[at : at+int(n)]
 }
