@@ -146,9 +146,11 @@ var plainByte = func() (t [256]bool) {
 func (v *validator) string() bool {
 	v.i++ // opening quote
 	for v.i < len(v.b) {
-		for v.i < len(v.b) && plainByte[v.b[v.i]] {
-			v.i++
+		b, i := v.b, v.i // locals keep the hot loop in registers
+		for i < len(b) && plainByte[b[i]] {
+			i++
 		}
+		v.i = i
 		if v.i >= len(v.b) {
 			return false
 		}
