@@ -16,7 +16,7 @@ import (
 type authCache struct {
 	mu   sync.RWMutex
 	gen  uint64
-	keys map[[32]byte]cached
+	keys map[[32]byte]*cached // entries are never modified once put
 	max  int
 }
 
@@ -28,11 +28,11 @@ type cached struct {
 }
 
 func newAuthCache(max int) *authCache {
-	return &authCache{keys: make(map[[32]byte]cached), max: max}
+	return &authCache{keys: make(map[[32]byte]*cached), max: max}
 }
 
 // get returns the cached key for d, or the generation to pass to put.
-func (c *authCache) get(d [32]byte) (cached, bool, uint64) {
+func (c *authCache) get(d [32]byte) (*cached, bool, uint64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	k, ok := c.keys[d]
@@ -40,7 +40,7 @@ func (c *authCache) get(d [32]byte) (cached, bool, uint64) {
 }
 
 // put caches k under d unless a write happened since gen was read.
-func (c *authCache) put(d [32]byte, k cached, gen uint64) {
+func (c *authCache) put(d [32]byte, k *cached, gen uint64) {
 	if c.max <= 0 {
 		return
 	}

@@ -189,18 +189,8 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 	d := digest(secret)
 	c, ok, gen := s.cache.get(d)
 	if !ok {
-		err := s.db.View(func(tx *bolt.Tx) error {
-			rec, err := recordByDigest(tx, d[:])
-			if err != nil {
-				return err
-			}
-			c.key = rec.key()
-			if d != rec.Digest { // the secret before the last rotation
-				c.until = rec.PrevUntil
-			}
-			return nil
-		})
-		if err != nil {
+		var err error
+		if c, err = s.bySecretDigest(d); err != nil {
 			return Key{}, err
 		}
 		s.cache.put(d, c, gen)
@@ -211,6 +201,24 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 		return Key{}, ErrNotFound
 	}
 	return c.key, nil
+}
+
+// bySecretDigest reads the key whose current or rotated-out secret has
+// digest d.
+func (s *Store) bySecretDigest(d [32]byte) (*cached, error) {
+	c := new(cached)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rec, err := recordByDigest(tx, d[:])
+		if err != nil {
+			return err
+		}
+		c.key = rec.key()
+		if d != rec.Digest { // the secret before the last rotation
+			c.until = rec.PrevUntil
+		}
+		return nil
+	})
+	return c, err
 }
 
 // KeyStatus says whether a secret authenticates, and if not, why.
@@ -227,7 +235,7 @@ const (
 	StatusHolderInactive KeyStatus = "holder_inactive"
 )
 
-func (s *Store) status(c cached) KeyStatus {
+func (s *Store) status(c *cached) KeyStatus {
 	k := &c.key
 	if !k.Active {
 		return StatusInactive
@@ -259,19 +267,7 @@ func (s *Store) InspectSecret(secret string) (Key, KeyStatus, error) {
 	if !IsSecret(secret) {
 		return Key{}, StatusNotFound, nil
 	}
-	d := digest(secret)
-	var c cached
-	err := s.db.View(func(tx *bolt.Tx) error {
-		rec, err := recordByDigest(tx, d[:])
-		if err != nil {
-			return err
-		}
-		c.key = rec.key()
-		if d != rec.Digest {
-			c.until = rec.PrevUntil
-		}
-		return nil
-	})
+	c, err := s.bySecretDigest(digest(secret))
 	if errors.Is(err, ErrNotFound) {
 		return Key{}, StatusNotFound, nil
 	} else if err != nil {
