@@ -127,16 +127,25 @@ func skipSpace(b []byte, i int) int {
 
 // skipString returns the index just past the string starting at b[i] == '"'.
 func skipString(b []byte, i int) int {
+	// Each byte is searched once: the next quote is looked for again only
+	// when the one found turns out to be escaped. (Searching from every
+	// backslash made a string of escapes cost O(n^2).)
 	for i++; i < len(b); {
 		q := bytes.IndexByte(b[i:], '"')
 		if q < 0 {
 			break
 		}
-		e := bytes.IndexByte(b[i:i+q], '\\')
-		if e < 0 {
-			return i + q + 1
+		q += i
+		for {
+			e := bytes.IndexByte(b[i:q], '\\')
+			if e < 0 {
+				return q + 1
+			}
+			i += e + 2 // past the backslash and the byte it escapes
+			if i > q { // it escaped that quote
+				break
+			}
 		}
-		i += e + 2 // past the backslash and the byte it escapes
 	}
 	return len(b)
 }
@@ -214,8 +223,6 @@ func rawString(v []byte) (string, bool) {
 	return s, true
 }
 
-// appendJSONString appends s as a JSON string, as encoding/json would write
-// it (HTML characters escaped, invalid UTF-8 as U+FFFD).
 // safeJSONByte marks the ASCII bytes appendJSONString copies as they are.
 var safeJSONByte = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
@@ -224,6 +231,8 @@ var safeJSONByte = func() (t [256]bool) {
 	return t
 }()
 
+// appendJSONString appends s as a JSON string, as encoding/json would write
+// it (HTML characters escaped, invalid UTF-8 as U+FFFD).
 func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')

@@ -206,6 +206,30 @@ func TestSecurity_QuadraticMembers(t *testing.T) {
 	}
 }
 
+// TestSecurity_QuadraticEscapes: a string scanner that looks for the closing
+// quote again after every backslash is O(n^2) on a string of escapes; a
+// 1 MiB one, sent with no key, cost seconds of CPU.
+func TestSecurity_QuadraticEscapes(t *testing.T) {
+	ts := newTestServer(t)
+	for _, esc := range []string{`\n`, `\"`, `\\`} {
+		var b strings.Builder
+		b.WriteString(`{"jsonrpc":"2.0","method":"apikey.info","params":{"id":"`)
+		for b.Len() < 1<<20-64 {
+			b.WriteString(esc)
+		}
+		b.WriteString(`"},"id":1}`)
+		start := time.Now()
+		status, reply := ts.post("", b.String()) // no key at all
+		d := time.Since(start)
+		t.Logf("%s: status %d, took %s, reply %.120s", esc, status, d, reply)
+		require.Equal(t, http.StatusOK, status)
+		assert.Contains(t, string(reply), `"error"`)
+		if d > time.Second {
+			t.Errorf("%s: one unauthenticated request took %s of server CPU", esc, d)
+		}
+	}
+}
+
 // TestSecurity_WSUpgradeIgnoresIPScopeAndLimits: the upgrade checks what it
 // can before any call. A key whose ip scope excludes the client gets no
 // connection; no key holds more than its share of connections, however
