@@ -62,9 +62,11 @@ func TestServerTimeouts(t *testing.T) {
 	}
 	body := `{"jsonrpc":"2.0","method":"apikey.list","id":1}`
 
+	// Each start is taken before the server could start its clock, so the
+	// lower bounds hold however late this goroutine runs.
 	t.Run("SlowHeaders", func(t *testing.T) {
-		conn := dial(t)
 		start := time.Now()
+		conn := dial(t)
 		_, err := io.WriteString(conn, "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
 		require.NoError(t, err)
 		took, _ := closedWithin(t, conn, conn, start, 5*time.Second)
@@ -72,8 +74,8 @@ func TestServerTimeouts(t *testing.T) {
 	})
 
 	t.Run("SlowBody", func(t *testing.T) {
-		conn := dial(t)
 		start := time.Now()
+		conn := dial(t)
 		_, err := fmt.Fprintf(conn, "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
 			"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", testAdminKey, len(body), body[:10])
 		require.NoError(t, err)
@@ -86,6 +88,7 @@ func TestServerTimeouts(t *testing.T) {
 
 	t.Run("Idle", func(t *testing.T) {
 		conn := dial(t)
+		start := time.Now() // the idle clock starts after the reply, later than this
 		_, err := fmt.Fprintf(conn, "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
 			"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", testAdminKey, len(body), body)
 		require.NoError(t, err)
@@ -96,7 +99,6 @@ func TestServerTimeouts(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, resp.Body.Close())
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		start := time.Now() // the connection is idle from here
 		took, rest := closedWithin(t, br, conn, start, 5*time.Second)
 		assert.Empty(t, strings.TrimSpace(rest))
 		assert.GreaterOrEqual(t, took, 300*time.Millisecond, "closed before --idle-timeout")
