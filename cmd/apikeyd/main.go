@@ -107,15 +107,13 @@ type Config struct {
 // DefaultConfig returns the configuration with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		Addr:           "127.0.0.1:8080",
-		DB:             "apikeyd.db",
-		LogLevel:       "info",
-		LogFormat:      "json",
-		MaxBodyBytes:   rpc.DefaultMaxBodyBytes,
-		MaxBatch:       rpc.DefaultMaxBatch,
-		MaxHeaderBytes: 16 << 10,
-		// Equal header and read timeouts let net/http set one read
-		// deadline per request instead of two.
+		Addr:              "127.0.0.1:8080",
+		DB:                "apikeyd.db",
+		LogLevel:          "info",
+		LogFormat:         "json",
+		MaxBodyBytes:      rpc.DefaultMaxBodyBytes,
+		MaxBatch:          rpc.DefaultMaxBatch,
+		MaxHeaderBytes:    16 << 10,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
