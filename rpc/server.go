@@ -55,7 +55,7 @@ type Server struct {
 	methods map[string]*Method
 	chain   handlerFunc
 	bufs    sync.Pool
-	date    dateHeader
+	date    *perSecond[[]string] // the Date header
 
 	wsMu    sync.Mutex
 	wsConns map[string]int // open WebSocket connections by key id
@@ -72,7 +72,7 @@ func New(st *store.Store, opts Options) *Server {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
-	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}, wsIdle: wsIdle}
+	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}, wsIdle: wsIdle, date: newDateHeader()}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.chain = s.middleware()
 	registerAPIKey(s)
@@ -189,7 +189,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
-	h["Date"] = s.date.get(time.Now())
+	h["Date"] = s.date.at(time.Now())
 	if len(reply) > 2048 {
 		// Smaller replies fit net/http's buffer, which then sets it.
 		h["Content-Length"] = []string{strconv.Itoa(len(reply))}

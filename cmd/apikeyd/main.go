@@ -309,7 +309,7 @@ func (m *Main) logger() zerolog.Logger {
 		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
 	}
 	lvl, _ := zerolog.ParseLevel(m.Config.LogLevel)
-	return zerolog.New(out).Level(lvl).Hook(&stampHook{})
+	return zerolog.New(out).Level(lvl).Hook(rpc.NewTimeHook())
 }
 
 // Run opens the store, creates the operator key on an empty store, and starts
