@@ -66,7 +66,7 @@ func (s *Store) CreateAccount(name, comment string) (Account, Key, string, error
 	now := s.now().UTC().Truncate(time.Second)
 	acct := accountRecord{Name: name, Comment: comment, Created: now}
 	rec := &keyRecord{ID: newKeyID(), Account: name, Digest: digest(secret), Comment: "first key of " + name, Created: now}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		accounts := tx.Bucket(bucketAccounts)
 		if accounts.Get([]byte(name)) != nil {
 			return ErrAccountExists
@@ -85,7 +85,7 @@ func (s *Store) CreateAccount(name, comment string) (Account, Key, string, error
 // Account returns the account name, or ErrAccountNotFound.
 func (s *Store) Account(name string) (Account, error) {
 	var out Account
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		rec, err := findAccount(tx, name)
 		if err != nil {
 			return err
@@ -99,7 +99,7 @@ func (s *Store) Account(name string) (Account, error) {
 // Accounts returns every account, by name.
 func (s *Store) Accounts() ([]Account, error) {
 	out := []Account{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
 			var rec accountRecord
 			if err := rec.unmarshal(v); err != nil {
@@ -115,7 +115,7 @@ func (s *Store) Accounts() ([]Account, error) {
 // UpdateAccount sets the comment of account name.
 func (s *Store) UpdateAccount(name, comment string) (Account, error) {
 	var out Account
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		rec, err := findAccount(tx, name)
 		if err != nil {
 			return err
@@ -146,7 +146,7 @@ func (s *Store) DeleteAccount(name string) error {
 	}
 	var digests [][32]byte
 	var saOwners []string
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		digests = digests[:0]
 		if _, err := findAccount(tx, name); err != nil {
 			return err

@@ -55,7 +55,7 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // store's clock.
 func (s *Store) Audit(r AuditRecord) error {
 	r.Time = s.now().UTC()
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -89,7 +89,7 @@ func (s *Store) AuditRecords(q AuditQuery) ([]AuditRecord, uint64, error) {
 	}
 	out := []AuditRecord{}
 	var next uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		records := tx.Bucket(bucketAudit)
 		match := func(seq uint64, v []byte) (bool, error) {
 			var r AuditRecord

@@ -91,7 +91,7 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 		rec.HasQuota, rec.Quota = true, *nk.Quota
 		rec.Quota.LastRefill = periodStart(rec.Quota.Refill, s.now())
 	}
-	err := s.db.Batch(func(tx *bolt.Tx) error { return putNewKey(tx, rec) })
+	err := s.batch(func(tx *bolt.Tx) error { return putNewKey(tx, rec) })
 	if err != nil {
 		return Key{}, err
 	}
@@ -113,7 +113,7 @@ func (s *Store) Bootstrap(secret string) (Key, bool, error) {
 		Comment: "operator",
 		Created: s.now().UTC().Truncate(time.Second),
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if k, _ := tx.Bucket(bucketKeys).Cursor().First(); k != nil {
 			return errUnchanged // roll back: a store with keys is left as it is
 		}
@@ -207,8 +207,8 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 // digest d.
 func (s *Store) bySecretDigest(d [32]byte) (*cached, error) {
 	c := new(cached)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		rec, err := recordByDigest(tx, d[:])
+	err := s.viewTx(func(rt *readTx) error {
+		rec, err := recordByDigest(rt.tx, rt.keysBucket(), d[:])
 		if err != nil {
 			return err
 		}
@@ -280,8 +280,8 @@ func (s *Store) InspectSecret(secret string) (Key, KeyStatus, error) {
 // secret. A key of another account is ErrNotFound, as is a ref of neither shape.
 func (s *Store) Key(account, ref string) (Key, error) {
 	var k Key
-	err := s.db.View(func(tx *bolt.Tx) error {
-		rec, err := findKey(tx, account, ref)
+	err := s.viewTx(func(rt *readTx) error {
+		rec, err := findKeyIn(rt.tx, rt.keysBucket(), account, ref)
 		if err != nil {
 			return err
 		}
@@ -298,7 +298,7 @@ func (s *Store) Key(account, ref string) (Key, error) {
 func (s *Store) Keys(account string) ([]Key, error) {
 	keys := []Key{}
 	prefix := accountKey(account, "")
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAccountKeys).Cursor()
 		records := tx.Bucket(bucketKeys)
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -341,7 +341,7 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyRecord) error) (Key, bool, error) {
 	var out Key
 	var d [32]byte
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -380,7 +380,7 @@ func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyReco
 func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 	var d [32]byte
 	var id string
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -464,7 +464,7 @@ func putName(tx *bolt.Tx, rec *keyRecord, old string) error {
 // account held by owner ("" for the account's own keys).
 func (s *Store) KeyIDByName(account, owner, name string) (string, error) {
 	var id string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketKeyNames).Get(nameKey(account, owner, name))
 		if v == nil {
 			return ErrNotFound
@@ -544,7 +544,7 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 	now := s.now().UTC().Truncate(time.Second)
 	var out Key
 	var stale [][32]byte
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		stale = stale[:0]
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
@@ -595,14 +595,19 @@ var errUnchanged = errors.New("store: unchanged")
 
 // findKey resolves ref (public id or secret) within account.
 func findKey(tx *bolt.Tx, account, ref string) (keyRecord, error) {
+	return findKeyIn(tx, tx.Bucket(bucketKeys), account, ref)
+}
+
+// findKeyIn is findKey with tx's keys bucket already open.
+func findKeyIn(tx *bolt.Tx, keys *bolt.Bucket, account, ref string) (keyRecord, error) {
 	var rec keyRecord
 	var err error
 	switch {
 	case IsSecret(ref):
 		d := digest(ref)
-		rec, err = recordByDigest(tx, d[:])
+		rec, err = recordByDigest(tx, keys, d[:])
 	case IsKeyID(ref):
-		rec, err = decodeRecord(tx.Bucket(bucketKeys).Get([]byte(ref)))
+		rec, err = decodeRecord(keys.Get([]byte(ref)))
 	default:
 		return keyRecord{}, ErrNotFound
 	}
@@ -615,12 +620,12 @@ func findKey(tx *bolt.Tx, account, ref string) (keyRecord, error) {
 	return rec, nil
 }
 
-func recordByDigest(tx *bolt.Tx, d []byte) (keyRecord, error) {
+func recordByDigest(tx *bolt.Tx, keys *bolt.Bucket, d []byte) (keyRecord, error) {
 	id := tx.Bucket(bucketDigests).Get(d)
 	if id == nil {
 		return keyRecord{}, ErrNotFound
 	}
-	return decodeRecord(tx.Bucket(bucketKeys).Get(id))
+	return decodeRecord(keys.Get(id))
 }
 
 // decodeRecord decodes a stored record into a copy that outlives the
@@ -637,7 +642,7 @@ func decodeRecord(v []byte) (keyRecord, error) {
 // CountKeys returns the number of keys in the store, across all accounts.
 func (s *Store) CountKeys() (int, error) {
 	n := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bucketKeys).Stats().KeyN
 		return nil
 	})

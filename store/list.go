@@ -79,7 +79,7 @@ func (s *Store) ListKeys(q KeyQuery) (KeyPage, error) {
 		return KeyPage{}, ErrBadQuery
 	}
 	var page KeyPage
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if q.OwnerSet && !ownerIn(tx, q.Account, q.Owner) {
 			return nil // another account's holder, or none: nothing, not even a count
 		}

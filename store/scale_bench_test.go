@@ -109,7 +109,7 @@ func buildScaleStore(b *testing.B, path string, n int) scaleFixture {
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const chunk = 10_000
 	for done := 0; done < n; done += chunk {
-		err := st.db.Update(func(tx *bolt.Tx) error {
+		err := st.update(func(tx *bolt.Tx) error {
 			for i := done; i < min(done+chunk, n); i++ {
 				secret := NewSecret()
 				rec := &keyRecord{

@@ -106,7 +106,7 @@ func (o *inactiveOwners) put(owner string, inactive bool) {
 }
 
 func (s *Store) loadInactive() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketServiceAccounts).ForEach(func(_, v []byte) error {
 			var rec serviceAccountRecord
 			if err := rec.unmarshal(v); err != nil {
@@ -123,7 +123,7 @@ func (s *Store) loadInactive() error {
 // CreateServiceAccount creates service account name in account.
 func (s *Store) CreateServiceAccount(account, name, description string, active bool) (ServiceAccount, error) {
 	rec := serviceAccountRecord{Name: name, Account: account, Description: description, Active: active, Created: s.now().UTC().Truncate(time.Second)}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		if _, err := findAccount(tx, account); err != nil {
 			return err
 		}
@@ -143,7 +143,7 @@ func (s *Store) CreateServiceAccount(account, name, description string, active b
 // ServiceAccount returns service account name of account.
 func (s *Store) ServiceAccount(account, name string) (ServiceAccount, error) {
 	var out ServiceAccount
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		rec, err := findServiceAccount(tx, account, name)
 		if err != nil {
 			return err
@@ -158,7 +158,7 @@ func (s *Store) ServiceAccount(account, name string) (ServiceAccount, error) {
 func (s *Store) ServiceAccounts(account string) ([]ServiceAccount, error) {
 	out := []ServiceAccount{}
 	prefix := accountKey(account, "")
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketServiceAccounts).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var rec serviceAccountRecord
@@ -177,7 +177,7 @@ func (s *Store) ServiceAccounts(account string) ([]ServiceAccount, error) {
 func (s *Store) UpdateServiceAccount(account, name string, description *string, active *bool) (ServiceAccount, error) {
 	var out serviceAccountRecord
 	var keys int
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		rec, err := findServiceAccount(tx, account, name)
 		if err != nil {
 			return err
@@ -206,7 +206,7 @@ func (s *Store) UpdateServiceAccount(account, name string, description *string, 
 // key it holds.
 func (s *Store) DeleteServiceAccount(account, name string) error {
 	var digests [][32]byte
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		if _, err := findServiceAccount(tx, account, name); err != nil {
 			return err
 		}

@@ -44,6 +44,7 @@ type Options struct {
 // Store is an open apikeyd data file. It is safe for concurrent use.
 type Store struct {
 	db       *bolt.DB
+	reads    *readTxs
 	now      func() time.Time
 	path     string
 	cache    *authCache
@@ -93,6 +94,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, now: opts.Now, path: path,
+		reads:    &readTxs{db: db, max: 16},
 		cache:    newAuthCache(opts.AuthCacheSize),
 		hashSem:  make(chan struct{}, opts.MaxConcurrentHashes),
 		logins:   &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
@@ -100,10 +102,12 @@ func Open(path string, opts Options) (*Store, error) {
 		limits:   newLimiter(),
 	}
 	if err := s.init(); err != nil {
+		s.reads.close()
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := s.loadInactive(); err != nil {
+		s.reads.close()
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -127,7 +131,7 @@ func Open(path string, opts Options) (*Store, error) {
 // this is not written to.
 func (s *Store) init() error {
 	ready := false
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return nil
@@ -140,7 +144,7 @@ func (s *Store) init() error {
 	if ready || err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		countsMissing := tx.Bucket(bucketKeyCounts) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -188,6 +192,7 @@ func (s *Store) Close() error {
 		<-s.done
 		flushErr = s.FlushUsage()
 	}
+	s.reads.close()
 	return errors.Join(flushErr, s.db.Close())
 }
 
@@ -208,7 +213,7 @@ func (s *Store) Size() (int64, error) {
 // as a data file of its own.
 func (s *Store) WriteTo(w io.Writer) (int64, error) {
 	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -221,7 +226,7 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 // it to prove that a failed call changed nothing (it is still audited).
 func (s *Store) Fingerprint() ([32]byte, error) {
 	h := sha256.New()
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if bytes.Equal(name, bucketAudit) || bytes.Equal(name, bucketAuditAccount) {
 				continue

@@ -93,7 +93,7 @@ func (s *Store) CreateUser(ctx context.Context, account, name, pw string) (User,
 		return User{}, err
 	}
 	rec := userRecord{Name: name, Account: account, Hash: hash, Created: s.now().UTC().Truncate(time.Second)}
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx *bolt.Tx) error {
 		if _, err := findAccount(tx, account); err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func (s *Store) CreateUser(ctx context.Context, account, name, pw string) (User,
 // Users returns the users of account, by name.
 func (s *Store) Users(account string) ([]User, error) {
 	out := []User{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
 			var rec userRecord
 			if err := rec.unmarshal(v); err != nil {
@@ -136,7 +136,7 @@ func (s *Store) SetPassword(ctx context.Context, account, name, pw string) error
 	if err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		rec, err := findUser(tx, account, name)
 		if err != nil {
 			return err
@@ -149,7 +149,7 @@ func (s *Store) SetPassword(ctx context.Context, account, name, pw string) error
 // DeleteUser deletes user name of account and every key the user holds.
 func (s *Store) DeleteUser(account, name string) error {
 	var digests [][32]byte
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		digests = digests[:0]
 		if _, err := findUser(tx, account, name); err != nil {
 			return err
@@ -174,7 +174,7 @@ func (s *Store) DeleteUser(account, name string) error {
 func (s *Store) KeysOf(account, owner string) ([]Key, error) {
 	keys := []Key{}
 	prefix := accountKey(owner, "")
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOwnerKeys).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			rec, err := decodeRecord(tx.Bucket(bucketKeys).Get(k[len(prefix):]))
@@ -192,7 +192,7 @@ func (s *Store) KeysOf(account, owner string) ([]Key, error) {
 
 func (s *Store) userIn(account, name string) (userRecord, error) {
 	var rec userRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		rec, err = findUser(tx, account, name)
 		return err
@@ -255,7 +255,7 @@ func (s *Store) Login(ctx context.Context, name, pw string) (User, error) {
 	defer release()
 	var rec userRecord
 	found := false
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketUsers).Get([]byte(name))
 		if v == nil {
 			return nil
