@@ -350,10 +350,12 @@ func (m *Main) Run() (err error) {
 			return err
 		}
 	}
-	m.listener, err = net.Listen("tcp", m.Config.Addr)
+	l, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return err
 	}
+	c := &m.Config
+	m.listener = watchListener(l, watchdogTick(c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout))
 	m.base, m.cancelBase = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", m.RPC)

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A watchedListener hands out connections whose deadlines one watchdog
+// goroutine enforces, to within a tick, in place of a runtime timer each.
+//
+// net/http moves a connection's deadlines four or five times a request when
+// its timeouts are set (header, body, write, idle); every move re-sorts a
+// runtime timer heap under a lock, and together they cost more than the
+// scope check. Here a future deadline is only written down; the watchdog
+// looks at every connection once a tick and, when one has passed, sets the
+// real deadline in the past, which fails the blocked read or write exactly
+// as a timer would have. Clearing a deadline, or setting one already past
+// (net/http does, to wake its background read), still goes to the
+// connection at once.
+//
+// A deadline is never enforced early, and at most a tick late.
+type watchedListener struct {
+	net.Listener
+	tick time.Duration
+	now  atomic.Int64 // unix nanoseconds at the last tick: never ahead of the clock
+
+	mu     sync.Mutex
+	conns  map[*watchedConn]struct{}
+	closed bool // the listener is closed: the watchdog ends with the last connection
+	done   chan struct{}
+}
+
+// watchdogTick is the watchdog's period for timeouts: a tenth of the
+// shortest, from 5 ms to one second.
+func watchdogTick(timeouts ...time.Duration) time.Duration {
+	tick := time.Second
+	for _, d := range timeouts {
+		if d > 0 {
+			tick = min(tick, d/10)
+		}
+	}
+	return max(tick, 5*time.Millisecond)
+}
+
+func watchListener(l net.Listener, tick time.Duration) *watchedListener {
+	w := &watchedListener{Listener: l, tick: tick, conns: map[*watchedConn]struct{}{}, done: make(chan struct{})}
+	w.now.Store(time.Now().UnixNano())
+	go w.watch()
+	return w
+}
+
+func (l *watchedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	wc := &watchedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[wc] = struct{}{}
+	l.mu.Unlock()
+	return wc, nil
+}
+
+// Close closes the listener. The watchdog goes on guarding the connections
+// still open, as a graceful shutdown drains them, and ends after the last.
+func (l *watchedListener) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	return l.Listener.Close()
+}
+
+// watch is the watchdog: each tick it advances the clock and expires the
+// deadlines that have passed.
+func (l *watchedListener) watch() {
+	defer close(l.done)
+	t := time.NewTicker(l.tick)
+	defer t.Stop()
+	for now := range t.C {
+		n := now.UnixNano()
+		l.now.Store(n)
+		l.mu.Lock()
+		for c := range l.conns {
+			c.expire(n)
+		}
+		end := l.closed && len(l.conns) == 0
+		l.mu.Unlock()
+		if end {
+			return
+		}
+	}
+}
+
+// A watchedConn's deadlines are kept by its listener's watchdog.
+type watchedConn struct {
+	net.Conn
+	l *watchedListener
+
+	mu          sync.Mutex
+	read, write deadline
+}
+
+// deadline is one direction's deadline.
+type deadline struct {
+	at    int64 // unix nanoseconds; 0 when there is none
+	fired bool  // the connection's own deadline is set in the past
+}
+
+// aLongTimeAgo is a deadline in the past, as net/http uses.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (c *watchedConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rerr := c.set(&c.read, t, true)
+	werr := c.set(&c.write, t, false)
+	if rerr != nil {
+		return rerr
+	}
+	return werr
+}
+
+func (c *watchedConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.set(&c.read, t, true)
+}
+
+func (c *watchedConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.set(&c.write, t, false)
+}
+
+// set moves one deadline; c.mu is held. Only a change between "none" and
+// "passed" reaches the connection.
+func (c *watchedConn) set(d *deadline, t time.Time, read bool) error {
+	var at int64
+	if !t.IsZero() {
+		at = t.UnixNano()
+		if at <= c.l.now.Load() { // already passed: fail the I/O now
+			d.at, d.fired = 0, true
+			return c.setConn(t, read)
+		}
+	}
+	d.at = at
+	if d.fired {
+		d.fired = false
+		return c.setConn(time.Time{}, read)
+	}
+	return nil
+}
+
+func (c *watchedConn) setConn(t time.Time, read bool) error {
+	if read {
+		return c.Conn.SetReadDeadline(t)
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// expire enforces the deadlines that have passed by now (unix nanoseconds).
+func (c *watchedConn) expire(now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, read := range [2]bool{true, false} {
+		d := &c.write
+		if read {
+			d = &c.read
+		}
+		if d.at != 0 && d.at <= now {
+			d.at, d.fired = 0, true
+			_ = c.setConn(aLongTimeAgo, read)
+		}
+	}
+}
+
+func (c *watchedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// CloseWrite half-closes a TCP connection. net/http uses it to let a client
+// read an error reply before the connection closes.
+func (c *watchedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
