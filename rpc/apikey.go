@@ -263,10 +263,11 @@ type apikeyHandlers struct {
 
 type noParams struct{}
 
-// caller returns the calling key; every apikey method needs one.
+// caller returns the calling key, shared and read-only; every apikey method
+// needs one.
 func caller(ctx context.Context) *store.Key {
-	k, ok := KeyFromContext(ctx)
-	if !ok {
+	k := sharedKey(ctx)
+	if k == nil {
 		panic("rpc: apikey method ran without an authenticated key")
 	}
 	return k

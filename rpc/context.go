@@ -31,8 +31,21 @@ func (c *keyContext) Value(k any) any {
 }
 
 // KeyFromContext returns the key that authenticated the call, if any. Every
-// handler of a method that is not Open runs with one.
+// handler of a method that is not Open runs with one. The key is a copy,
+// the caller's to change.
 func KeyFromContext(ctx context.Context) (*store.Key, bool) {
-	k, ok := ctx.Value(keyContextKey).(*store.Key)
-	return k, ok && k != nil
+	k := sharedKey(ctx)
+	if k == nil {
+		return nil, false
+	}
+	c := *k
+	c.Scopes = k.Scopes.Clone()
+	return &c, true
+}
+
+// sharedKey is the key that authenticated the call as the server holds
+// it: shared with other calls, to be read and never changed.
+func sharedKey(ctx context.Context) *store.Key {
+	k, _ := ctx.Value(keyContextKey).(*store.Key)
+	return k
 }

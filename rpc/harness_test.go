@@ -65,6 +65,13 @@ var fixedNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil, opts...)
+}
+
+// newTestServerWith is newTestServer with more methods, registered by
+// register before serving.
+func newTestServerWith(t testing.TB, register func(*rpc.Server), opts ...serverOption) *testServer {
+	t.Helper()
 	clock := &atomic.Pointer[time.Time]{}
 	clock.Store(&fixedNow)
 	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{
@@ -87,6 +94,9 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	}
 	srv := rpc.New(st, o)
 	reboots := registerServerMethods(srv)
+	if register != nil {
+		register(srv)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", srv)
 	hs := httptest.NewServer(mux)

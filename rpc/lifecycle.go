@@ -221,7 +221,7 @@ func (h apikeyHandlers) verify(ctx context.Context, p verifyParams) (Verificatio
 	}
 	// A valid verification spends a call of the key's limits, as the call
 	// itself would: the caller verifies instead of calling through here.
-	left, err := h.store.Spend(k)
+	left, err := h.store.Spend(&k)
 	if err != nil {
 		e := toError(err)
 		out.Code, out.RetryAfterMs = e.ID, e.RetryAfterMs

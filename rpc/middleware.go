@@ -20,8 +20,7 @@ type call struct {
 	exchange
 	req       request
 	method    *Method    // nil when the name is not in the table
-	key       *store.Key // set by authenticate, to &keyVal
-	keyVal    store.Key
+	key       *store.Key // set by authenticate; shared, read-only
 	keyCtx    keyContext // the handler's context, carrying key
 	params    *Params    // set by checkScope, to &paramsVal
 	paramsVal Params
@@ -157,13 +156,15 @@ var errInvalidKey = Errorf(CodeUnauthenticated, ErrIDInvalidKey,
 
 // keyOf resolves a credential to its stored key. Every kind of bad key
 // gets the same error.
-func (s *Server) keyOf(cred credential) (store.Key, error) {
+// The key is shared with other calls (store.AuthKey): read it, never change
+// it.
+func (s *Server) keyOf(cred credential) (*store.Key, error) {
 	if cred.err != nil {
-		return store.Key{}, cred.err
+		return nil, cred.err
 	}
-	k, err := s.store.KeyBySecret(cred.secret)
+	k, err := s.store.AuthKey(cred.secret)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Key{}, errInvalidKey
+		return nil, errInvalidKey
 	}
 	return k, err
 }
@@ -179,8 +180,7 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		c.keyVal = k
-		c.key = &c.keyVal
+		c.key = k
 		if _, err := s.store.Spend(k); err != nil { // every call of a batch counts
 			return nil, err
 		}

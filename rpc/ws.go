@@ -48,19 +48,19 @@ func (s *Server) wsKey(ex *exchange) (*store.Key, *Error) {
 	if len(k.Scopes.IP) > 0 {
 		if err := scope.Check(scope.Scopes{IP: k.Scopes.IP}, scope.Call{Method: "rpc.discover", Access: scope.Read,
 			ClientIP: s.clientIP(ex)}); err != nil {
-			return &k, toError(err)
+			return k, toError(err)
 		}
 	}
 	s.wsMu.Lock()
 	defer s.wsMu.Unlock()
 	if s.wsConns[k.ID] >= wsMaxPerKey {
-		return &k, errTooManyConns
+		return k, errTooManyConns
 	}
 	if s.wsConns == nil {
 		s.wsConns = map[string]int{}
 	}
 	s.wsConns[k.ID]++
-	return &k, nil
+	return k, nil
 }
 
 func (s *Server) wsRelease(id string) {

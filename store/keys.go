@@ -183,24 +183,34 @@ func accountKey(account, id string) []byte {
 // KeyBySecret returns the key whose secret is secret, or ErrNotFound. The
 // secret is hashed before any lookup.
 func (s *Store) KeyBySecret(secret string) (Key, error) {
+	k, err := s.AuthKey(secret)
+	if err != nil {
+		return Key{}, err
+	}
+	return *k, nil
+}
+
+// AuthKey is KeyBySecret without the copy, for authenticating calls: the
+// key it returns may be shared with other callers, and must not be changed.
+func (s *Store) AuthKey(secret string) (*Key, error) {
 	if !IsSecret(secret) {
-		return Key{}, ErrNotFound
+		return nil, ErrNotFound
 	}
 	d := digest(secret)
 	c, ok, gen := s.cache.get(d)
 	if !ok {
 		var err error
 		if c, err = s.bySecretDigest(d); err != nil {
-			return Key{}, err
+			return nil, err
 		}
 		s.cache.put(d, c, gen)
 	}
 	// Switched off, expired, not yet valid, a rotated-out secret past its
 	// grace period, an inactive holder: all fail as an unknown key.
 	if s.status(c) != StatusValid {
-		return Key{}, ErrNotFound
+		return nil, ErrNotFound
 	}
-	return c.key, nil
+	return &c.key, nil
 }
 
 // bySecretDigest reads the key whose current or rotated-out secret has

@@ -106,7 +106,7 @@ func (l *limiter) forgetBucket(id string) {
 // Spend takes one call from k's rate limit and quota, if it has them, and
 // returns the calls left in the quota (-1: no quota). A call refused by the
 // rate limit spends no quota.
-func (s *Store) Spend(k Key) (left int64, err error) {
+func (s *Store) Spend(k *Key) (left int64, err error) {
 	if k.Rate.Limit == 0 && !k.HasQuota {
 		return -1, nil
 	}
@@ -148,7 +148,7 @@ func (s *Store) Spend(k Key) (left int64, err error) {
 // take takes a token from k's bucket at now, or says how long until one
 // is there. The bucket admits a call while its theoretical arrival time is
 // at most Limit-1 emission intervals ahead: bursts of exactly Limit.
-func (l *limiter) take(k Key, now time.Time) (time.Duration, bool) {
+func (l *limiter) take(k *Key, now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	b := l.buckets[k.ID]
 	if b == nil || b.rate != k.Rate {
@@ -174,7 +174,7 @@ func (l *limiter) take(k Key, now time.Time) (time.Duration, bool) {
 // quotaOf returns the state of k's quota in memory, loading it from k when
 // memory has none or an older one. A k older than memory (read before
 // apikey.update set a new quota) spends from memory's.
-func (l *limiter) quotaOf(k Key) *quotaState {
+func (l *limiter) quotaOf(k *Key) *quotaState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	q := l.quotas[k.ID]

@@ -21,7 +21,7 @@ func TestLimiter_Forgets(t *testing.T) {
 	require.NoError(t, err)
 	k, _, err := st.CreateKey(NewKey{Account: "acme", Rate: RateLimit{Limit: 2, Interval: time.Minute}, Quota: &Quota{Remaining: 9}})
 	require.NoError(t, err)
-	_, err = st.Spend(k)
+	_, err = st.Spend(&k)
 	require.NoError(t, err)
 
 	st.limits.prune(now)

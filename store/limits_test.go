@@ -29,7 +29,7 @@ func TestStore_QuotaConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 100; i++ {
-				left, err := st.Spend(k)
+				left, err := st.Spend(&k)
 				var le *store.LimitError
 				switch {
 				case err == nil:
@@ -61,7 +61,7 @@ func TestStore_QuotaPersists(t *testing.T) {
 	require.NoError(t, err)
 	before := snapshot(t, st)
 	for i := 0; i < 3; i++ {
-		left, err := st.Spend(k)
+		left, err := st.Spend(&k)
 		require.NoError(t, err)
 		assert.Equal(t, int64(9-i), left)
 	}
@@ -80,7 +80,7 @@ func TestStore_QuotaPersists(t *testing.T) {
 	assert.Equal(t, int64(7), got.Quota.Remaining)
 
 	// Close writes the rest.
-	_, err = st.Spend(k)
+	_, err = st.Spend(&k)
 	require.NoError(t, err)
 	require.NoError(t, st.Close())
 	st = MustOpenStoreAt(t, path)
@@ -96,14 +96,14 @@ func TestStore_QuotaReplaced(t *testing.T) {
 	st := MustOpenStore(t)
 	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 5}})
 	require.NoError(t, err)
-	_, err = st.Spend(k)
+	_, err = st.Spend(&k)
 	require.NoError(t, err)
 	q := &store.Quota{Remaining: 100}
 	_, err = st.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Quota: &q}, nil
 	})
 	require.NoError(t, err)
-	_, err = st.Spend(k) // k is the key as it was before the update
+	_, err = st.Spend(&k) // k is the key as it was before the update
 	require.NoError(t, err)
 	require.NoError(t, st.FlushUsage())
 	got, err := st.Key("a", k.ID)
@@ -119,7 +119,7 @@ func TestStore_QuotaReplaced(t *testing.T) {
 	got, err = st.Key("a", k.ID)
 	require.NoError(t, err)
 	assert.False(t, got.HasQuota)
-	left, err := st.Spend(got)
+	left, err := st.Spend(&got)
 	require.NoError(t, err)
 	assert.Equal(t, int64(-1), left)
 }
@@ -137,10 +137,10 @@ func TestStore_RateLimit(t *testing.T) {
 	k, _, err := st.CreateKey(store.NewKey{Account: "a", Rate: store.RateLimit{Limit: 2, Interval: 10 * time.Second}})
 	require.NoError(t, err)
 	for i := 0; i < 2; i++ {
-		_, err := st.Spend(k)
+		_, err := st.Spend(&k)
 		require.NoError(t, err)
 	}
-	_, err = st.Spend(k)
+	_, err = st.Spend(&k)
 	var le *store.LimitError
 	require.ErrorAs(t, err, &le)
 	assert.False(t, le.Quota)
@@ -148,20 +148,20 @@ func TestStore_RateLimit(t *testing.T) {
 	assert.ErrorIs(t, err, store.ErrLimited)
 
 	advance(2 * time.Second)
-	_, err = st.Spend(k)
+	_, err = st.Spend(&k)
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, 3*time.Second, le.RetryAfter)
 	advance(3 * time.Second)
-	_, err = st.Spend(k)
+	_, err = st.Spend(&k)
 	require.NoError(t, err)
 
 	// An idle bucket fills up to its limit, no further.
 	advance(time.Hour)
 	for i := 0; i < 2; i++ {
-		_, err := st.Spend(k)
+		_, err := st.Spend(&k)
 		require.NoError(t, err)
 	}
-	_, err = st.Spend(k)
+	_, err = st.Spend(&k)
 	require.ErrorAs(t, err, &le)
 }
 
@@ -179,31 +179,31 @@ func TestStore_QuotaRefill(t *testing.T) {
 	daily, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 0, Refill: store.RefillDaily, RefillAmount: 2}})
 	require.NoError(t, err)
 
-	_, err = st.Spend(monthly)
+	_, err = st.Spend(&monthly)
 	require.NoError(t, err)
 	var le *store.LimitError
-	_, err = st.Spend(monthly)
+	_, err = st.Spend(&monthly)
 	require.ErrorAs(t, err, &le)
 	assert.True(t, le.Quota)
 	assert.Equal(t, time.Hour, le.RetryAfter, "until the first of February")
-	_, err = st.Spend(daily)
+	_, err = st.Spend(&daily)
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, time.Hour, le.RetryAfter)
 
 	set(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
 	for i := 0; i < 3; i++ {
-		left, err := st.Spend(monthly)
+		left, err := st.Spend(&monthly)
 		require.NoError(t, err)
 		assert.Equal(t, int64(2-i), left)
 	}
-	_, err = st.Spend(monthly)
+	_, err = st.Spend(&monthly)
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, 28*24*time.Hour, le.RetryAfter)
 	for i := 0; i < 2; i++ {
-		_, err := st.Spend(daily)
+		_, err := st.Spend(&daily)
 		require.NoError(t, err)
 	}
-	_, err = st.Spend(daily)
+	_, err = st.Spend(&daily)
 	require.ErrorAs(t, err, &le)
 
 	// A refill is written with the quota: reopened, it is not refilled again.
@@ -253,7 +253,7 @@ func TestStore_QuotaSurvivesOtherChanges(t *testing.T) {
 	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
 	require.NoError(t, err)
 	for range 6 {
-		_, err := st.Spend(k)
+		_, err := st.Spend(&k)
 		require.NoError(t, err)
 	}
 	comment := "renamed"
@@ -274,11 +274,11 @@ func TestStore_QuotaSurvivesOtherChanges(t *testing.T) {
 	fresh, err := st.Key("a", k.ID)
 	require.NoError(t, err)
 	for i := range 4 {
-		left, err := st.Spend(fresh)
+		left, err := st.Spend(&fresh)
 		require.NoError(t, err)
 		assert.Equal(t, int64(3-i), left)
 	}
-	_, err = st.Spend(fresh)
+	_, err = st.Spend(&fresh)
 	assert.ErrorIs(t, err, store.ErrLimited)
 	require.NoError(t, st.Close())
 	got, err = MustOpenStoreAt(t, path).Key("a", k.ID)
@@ -297,7 +297,7 @@ func TestStore_QuotaShowsRefill(t *testing.T) {
 	require.NoError(t, err)
 	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1, Refill: store.RefillDaily, RefillAmount: 5}})
 	require.NoError(t, err)
-	_, err = st.Spend(k)
+	_, err = st.Spend(&k)
 	require.NoError(t, err)
 	got, err := st.Key("a", k.ID)
 	require.NoError(t, err)
@@ -324,7 +324,7 @@ func TestStore_QuotaStaleCopy(t *testing.T) {
 	st := MustOpenStore(t)
 	old, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 100}})
 	require.NoError(t, err)
-	_, err = st.Spend(old)
+	_, err = st.Spend(&old)
 	require.NoError(t, err)
 	q := &store.Quota{Remaining: 10}
 	_, err = st.UpdateKey("a", old.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Quota: &q}, nil })
@@ -332,12 +332,12 @@ func TestStore_QuotaStaleCopy(t *testing.T) {
 	fresh, err := st.Key("a", old.ID)
 	require.NoError(t, err)
 	for range 3 {
-		_, err := st.Spend(fresh)
+		_, err := st.Spend(&fresh)
 		require.NoError(t, err)
 	}
-	_, err = st.Spend(old)
+	_, err = st.Spend(&old)
 	require.NoError(t, err)
-	left, err := st.Spend(fresh)
+	left, err := st.Spend(&fresh)
 	require.NoError(t, err)
 	assert.Equal(t, int64(5), left, "five calls since the new quota of ten")
 }
@@ -351,7 +351,7 @@ func TestStore_RateBurst(t *testing.T) {
 		require.NoError(t, err)
 		var passed int64
 		for range limit + 10 {
-			if _, err := st.Spend(k); err == nil {
+			if _, err := st.Spend(&k); err == nil {
 				passed++
 			}
 		}
@@ -368,7 +368,7 @@ func TestStore_QuotaFlushLoop(t *testing.T) {
 	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
 	require.NoError(t, err)
 	for range 4 {
-		_, err := st.Spend(k)
+		_, err := st.Spend(&k)
 		require.NoError(t, err)
 	}
 	dir := t.TempDir()

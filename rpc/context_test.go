@@ -1,0 +1,47 @@
+package rpc_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The server shares one copy of an authenticated key between calls. A
+// method that changes the key KeyFromContext gives it changes its own copy:
+// the next call authenticates, and is scope-checked, as before.
+func TestKeyFromContext_Copy(t *testing.T) {
+	ts := newTestServerWith(t, func(srv *rpc.Server) {
+		rpc.Handle(srv, "server.tamper", scope.Read, "Change the calling key's copy.", func(ctx context.Context, _ struct{}) (struct{}, error) {
+			k, ok := rpc.KeyFromContext(ctx)
+			if !ok {
+				panic("server.tamper ran without a key")
+			}
+			k.Account = "someone-else"
+			k.Comment = "tampered"
+			k.Scopes.Method = append(k.Scopes.Method[:0], "apikey.*")
+			k.Scopes.Method = append(k.Scopes.Method, "server.reboot")
+			k.Active = false
+			return struct{}{}, nil
+		})
+	})
+	nk := ts.createKey(ts.Admin, map[string][]string{"method": {"server.tamper", "server.list"}}, "scoped")
+
+	for range 2 {
+		var out struct{}
+		ts.ok(nk.Key, "server.tamper", nil, &out)
+	}
+	var servers []map[string]any
+	ts.ok(nk.Key, "server.list", nil, &servers)
+	ts.fail(nk.Key, "server.reboot", map[string]any{"name": "web1"}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+	ts.fail(nk.Key, "apikey.list", nil, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+
+	var info rpc.KeyInfo
+	ts.ok(ts.Admin, "apikey.info", map[string]any{"id": nk.ID}, &info)
+	assert.Equal(t, "scoped", info.Comment)
+	assert.ElementsMatch(t, []string{"server.tamper", "server.list"}, info.Scopes.Method)
+	require.Empty(t, *ts.Reboots)
+}
