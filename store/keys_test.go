@@ -320,3 +320,32 @@ func TestStore_WriteTo(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, k, got)
 }
+
+func TestStore_RefShapes(t *testing.T) {
+	const id = "01a206e5-740b-7604-8209-7c48d77d06bd"
+	assert.True(t, store.IsKeyID(id))
+	for i := range len(id) {
+		for _, c := range []byte{'g', 'A', 'F', '-', '0', ' ', 0x80} {
+			if c == id[i] || c == '0' && id[i] != '-' {
+				continue
+			}
+			bad := id[:i] + string(c) + id[i+1:]
+			assert.False(t, store.IsKeyID(bad), "%q", bad)
+		}
+	}
+	assert.False(t, store.IsKeyID(id[:35]))
+	assert.False(t, store.IsKeyID(id+"0"))
+	assert.False(t, store.IsKeyID(""))
+
+	const secret = "00112233445566778899aabbccddeeff"
+	assert.True(t, store.IsSecret(secret))
+	for i := range len(secret) {
+		for _, c := range []byte{'g', 'A', '-', ' '} {
+			bad := secret[:i] + string(c) + secret[i+1:]
+			assert.False(t, store.IsSecret(bad), "%q", bad)
+		}
+	}
+	assert.False(t, store.IsSecret(secret[:31]))
+	assert.False(t, store.IsSecret(secret+"0"))
+	assert.False(t, store.IsSecret(id))
+}

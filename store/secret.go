@@ -28,9 +28,10 @@ var lowerHex = func() (t [256]bool) {
 
 // IsSecret reports whether s has the shape of a secret: 32 lowercase hex digits.
 func IsSecret(s string) bool {
-	if len(s) != SecretLen {
-		return false
-	}
+	return len(s) == SecretLen && allLowerHex(s)
+}
+
+func allLowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !lowerHex[s[i]] {
 			return false
@@ -42,18 +43,11 @@ func IsSecret(s string) bool {
 // IsKeyID reports whether s has the shape of a public key id: a UUID in its
 // canonical lowercase 36-character form. A key id can never be a secret.
 func IsKeyID(s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
-	if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !lowerHex[s[i]] && i != 8 && i != 13 && i != 18 && i != 23 {
-			return false
-		}
-	}
-	return true
+	return allLowerHex(s[:8]) && allLowerHex(s[9:13]) && allLowerHex(s[14:18]) &&
+		allLowerHex(s[19:23]) && allLowerHex(s[24:])
 }
 
 // newKeyID returns a UUIDv7: public, unguessable enough to be harmless, and
