@@ -244,12 +244,12 @@ type scopeParams struct {
 func registerAPIKey(s *Server) {
 	h := apikeyHandlers{store: s.store}
 	for _, m := range []Method{
-		Typed(Method{Name: "apikey.create", Mutates: true, Summary: "Create a key in this account, at most as wide as the calling key."}, h.create),
-		Typed(Method{Name: "apikey.info", Summary: "Describe a key of this account."}, h.info),
+		typedAppend(Method{Name: "apikey.create", Mutates: true, Summary: "Create a key in this account, at most as wide as the calling key."}, h.create),
+		typedAppend(Method{Name: "apikey.info", Summary: "Describe a key of this account."}, h.info),
 		Typed(Method{Name: "apikey.list", Summary: "List the keys of this account: all of them, or filtered, sorted and paged."}, h.list),
 		Typed(Method{Name: "apikey.delete", Mutates: true, Summary: "Delete a key of this account."}, h.delete),
-		Typed(Method{Name: "apikey.add_scope", Mutates: true, Summary: "Add one value to one scope type of a key."}, h.addScope),
-		Typed(Method{Name: "apikey.delete_scope", Mutates: true, Summary: "Remove one value from one scope type of a key."}, h.deleteScope),
+		typedAppend(Method{Name: "apikey.add_scope", Mutates: true, Summary: "Add one value to one scope type of a key."}, h.addScope),
+		typedAppend(Method{Name: "apikey.delete_scope", Mutates: true, Summary: "Remove one value from one scope type of a key."}, h.deleteScope),
 	} {
 		m.Access = scope.Manage // managing keys is MANAGE
 		s.Register(m)

@@ -45,3 +45,31 @@ func TestKeyFromContext_Copy(t *testing.T) {
 	assert.ElementsMatch(t, []string{"server.tamper", "server.list"}, info.Scopes.Method)
 	require.Empty(t, *ts.Reboots)
 }
+
+// A method copied from Methods and registered with a handler of its own
+// runs that handler, even when the original encodes its result itself.
+func TestMethods_CopyRunsItsOwnHandler(t *testing.T) {
+	ts := newTestServerWith(t, func(srv *rpc.Server) {
+		for _, m := range srv.Methods() {
+			if m.Name != "apikey.info" {
+				continue
+			}
+			next := m.Handler
+			m.Name = "server.info"
+			m.Handler = func(ctx context.Context, p *rpc.Params) (any, error) {
+				if _, err := next(ctx, p); err != nil {
+					return nil, err
+				}
+				return map[string]string{"wrapped": "yes"}, nil
+			}
+			srv.Register(m)
+		}
+	})
+	nk := ts.createKey(ts.Admin, nil, "")
+	var got map[string]string
+	ts.ok(ts.Admin, "server.info", map[string]any{"id": nk.ID}, &got)
+	assert.Equal(t, map[string]string{"wrapped": "yes"}, got)
+	var info rpc.KeyInfo
+	ts.ok(ts.Admin, "apikey.info", map[string]any{"id": nk.ID}, &info)
+	assert.Equal(t, nk.ID, info.ID)
+}

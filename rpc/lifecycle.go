@@ -58,8 +58,8 @@ type Verification struct {
 func registerLifecycle(s *Server) {
 	h := apikeyHandlers{store: s.store, server: s}
 	for _, m := range []Method{
-		Typed(Method{Name: "apikey.update", Mutates: true, Summary: "Change a key's name, description, comment, active flag or validity period."}, h.update),
-		Typed(Method{Name: "apikey.rotate", Mutates: true, Summary: "Give a key a new secret, keeping the old one for a grace period."}, h.rotate),
+		typedAppend(Method{Name: "apikey.update", Mutates: true, Summary: "Change a key's name, description, comment, active flag or validity period."}, h.update),
+		typedAppend(Method{Name: "apikey.rotate", Mutates: true, Summary: "Give a key a new secret, keeping the old one for a grace period."}, h.rotate),
 		Typed(Method{Name: "apikey.verify", Summary: "Say whether a key may make a given call, and why not."}, h.verify),
 	} {
 		m.Access = scope.Manage

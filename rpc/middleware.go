@@ -248,6 +248,14 @@ type jsonAppender interface {
 
 // dispatch runs the handler and encodes its result.
 func (s *Server) dispatch(ctx context.Context, c *call) (json.RawMessage, error) {
+	if h := c.method.appendHandler; h != nil {
+		out, err := h(ctx, c.params, c.out)
+		if err != nil {
+			return nil, err
+		}
+		c.out, c.resultInOut = out, true
+		return nil, nil
+	}
 	res, err := c.method.Handler(ctx, c.params)
 	if err != nil {
 		return nil, err

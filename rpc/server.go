@@ -119,6 +119,7 @@ func (s *Server) Methods() []Method {
 	for _, m := range s.methods {
 		c := *m
 		c.Params = slices.Clone(m.Params)
+		c.appendHandler = nil // a copy given a new Handler must run it
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b Method) int { return strings.Compare(a.Name, b.Name) })
