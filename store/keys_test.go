@@ -322,30 +322,48 @@ func TestStore_WriteTo(t *testing.T) {
 }
 
 func TestStore_RefShapes(t *testing.T) {
-	const id = "01a206e5-740b-7604-8209-7c48d77d06bd"
-	assert.True(t, store.IsKeyID(id))
-	for i := range len(id) {
-		for _, c := range []byte{'g', 'A', 'F', '-', '0', ' ', 0x80} {
-			if c == id[i] || c == '0' && id[i] != '-' {
-				continue
+	// The reference: what the shapes mean, a byte at a time.
+	hex := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
+	isID := func(s string) bool {
+		if len(s) != 36 {
+			return false
+		}
+		for i := range len(s) {
+			if dash := i == 8 || i == 13 || i == 18 || i == 23; dash && s[i] != '-' || !dash && !hex(s[i]) {
+				return false
 			}
-			bad := id[:i] + string(c) + id[i+1:]
-			assert.False(t, store.IsKeyID(bad), "%q", bad)
 		}
+		return true
 	}
-	assert.False(t, store.IsKeyID(id[:35]))
-	assert.False(t, store.IsKeyID(id+"0"))
-	assert.False(t, store.IsKeyID(""))
-
+	isSecret := func(s string) bool {
+		if len(s) != 32 {
+			return false
+		}
+		for i := range len(s) {
+			if !hex(s[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	const id = "01a206e5-740b-7604-8209-7c48d77d06bd"
 	const secret = "00112233445566778899aabbccddeeff"
-	assert.True(t, store.IsSecret(secret))
-	for i := range len(secret) {
-		for _, c := range []byte{'g', 'A', '-', ' '} {
-			bad := secret[:i] + string(c) + secret[i+1:]
-			assert.False(t, store.IsSecret(bad), "%q", bad)
+	require.True(t, store.IsKeyID(id))
+	require.True(t, store.IsSecret(secret))
+	// Every byte value at every position of both shapes.
+	for _, good := range []string{id, secret} {
+		for i := range len(good) {
+			for c := range 256 {
+				s := good[:i] + string([]byte{byte(c)}) + good[i+1:]
+				require.Equal(t, isID(s), store.IsKeyID(s), "IsKeyID(%q)", s)
+				require.Equal(t, isSecret(s), store.IsSecret(s), "IsSecret(%q)", s)
+			}
+		}
+		for _, s := range []string{good[:len(good)-1], good + "0", "", good[1:] + "0"} {
+			assert.Equal(t, isID(s), store.IsKeyID(s), "IsKeyID(%q)", s)
+			assert.Equal(t, isSecret(s), store.IsSecret(s), "IsSecret(%q)", s)
 		}
 	}
-	assert.False(t, store.IsSecret(secret[:31]))
-	assert.False(t, store.IsSecret(secret+"0"))
 	assert.False(t, store.IsSecret(id))
+	assert.False(t, store.IsKeyID(secret))
 }

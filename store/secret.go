@@ -18,36 +18,43 @@ func NewSecret() string {
 	return hex.EncodeToString(b[:])
 }
 
-// lowerHex marks the bytes 0-9 and a-f.
-var lowerHex = func() (t [256]bool) {
-	for _, c := range "0123456789abcdef" {
-		t[c] = true
-	}
-	return t
-}()
-
 // IsSecret reports whether s has the shape of a secret: 32 lowercase hex digits.
 func IsSecret(s string) bool {
-	return len(s) == SecretLen && allLowerHex(s)
-}
-
-func allLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !lowerHex[s[i]] {
-			return false
-		}
-	}
-	return true
+	return len(s) == SecretLen && hex8(le64(s[0:8])) && hex8(le64(s[8:16])) &&
+		hex8(le64(s[16:24])) && hex8(le64(s[24:32]))
 }
 
 // IsKeyID reports whether s has the shape of a public key id: a UUID in its
 // canonical lowercase 36-character form. A key id can never be a secret.
 func IsKeyID(s string) bool {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+	return len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
+		hex8(le64(s[0:8])) && hex8(uint64(le32(s[9:13]))|uint64(le32(s[14:18]))<<32) &&
+		hex8(uint64(le32(s[19:23]))|uint64(le32(s[24:28]))<<32) && hex8(le64(s[28:36]))
+}
+
+// hex8 reports whether the eight bytes of x are all lowercase hex digits,
+// testing them at once: for a byte b below 0x80, b+0x50 has its top bit set
+// exactly when b >= '0', b+0x46 when b > '9', b+0x1f when b >= 'a' and b+0x19
+// when b > 'f', and no sum carries into the next byte.
+func hex8(x uint64) bool {
+	const top = 0x8080808080808080
+	if x&top != 0 {
 		return false
 	}
-	return allLowerHex(s[:8]) && allLowerHex(s[9:13]) && allLowerHex(s[14:18]) &&
-		allLowerHex(s[19:23]) && allLowerHex(s[24:])
+	digit := (x + 0x5050505050505050) &^ (x + 0x4646464646464646)
+	letter := (x + 0x1f1f1f1f1f1f1f1f) &^ (x + 0x1919191919191919)
+	return (digit|letter)&top == top
+}
+
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // newKeyID returns a UUIDv7: public, unguessable enough to be harmless, and
