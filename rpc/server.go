@@ -312,12 +312,18 @@ func (s *Server) clientIP(ex *exchange) netip.Addr {
 // reply means there is nothing to send (notifications only).
 func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) []byte {
 	i := skipSpace(body, 0)
-	if !validJSON(body) {
+	valid, members, ok := validObject(body)
+	if !valid {
 		return s.refuse(dst, ex, &Error{Code: CodeParseError, ID: ErrIDParse, Message: msgParseError,
 			Detail: "the request body is not valid JSON"})
 	}
 	if i < len(body) && body[i] != '[' {
-		return s.serveOne(ctx, ex, body, dst)
+		read := &members
+		if !ok {
+			read = nil
+		}
+		dst, _ = s.serveCallFrom(ctx, ex, body, read, dst)
+		return dst
 	}
 	elems, err := arrayElements(nil, body)
 	switch {
@@ -356,8 +362,14 @@ func (s *Server) serveOne(ctx context.Context, ex exchange, raw, dst []byte) []b
 
 // serveCall is serveOne, also returning the error the call failed with.
 func (s *Server) serveCall(ctx context.Context, ex exchange, raw, dst []byte) ([]byte, *Error) {
+	return s.serveCallFrom(ctx, ex, raw, nil, dst)
+}
+
+// serveCallFrom is serveCall given, when members is not nil, the members
+// of raw as validObject collected them.
+func (s *Server) serveCallFrom(ctx context.Context, ex exchange, raw []byte, members *memberSpans, dst []byte) ([]byte, *Error) {
 	c := &call{exchange: ex}
-	c.req = parseRequest(raw, c.scratch[:])
+	c.req = parseRequestFrom(raw, c.scratch[:], members)
 	if c.req.err == nil {
 		c.method = s.methods[string(c.req.method)] // no copy: Go does not allocate for a map index
 	}

@@ -38,6 +38,12 @@ var (
 const maxRequestMembers = 8
 
 func parseRequest(raw []byte, scratch []member) request {
+	return parseRequestFrom(raw, scratch, nil)
+}
+
+// parseRequestFrom is parseRequest given, when read is not nil, the
+// members of raw as validObject found them.
+func parseRequestFrom(raw []byte, scratch []member, read *memberSpans) request {
 	var r request
 	if jsonKind(raw) != '{' {
 		r.err = invalidRequest(ErrIDInvalidRequest, "a request must be a JSON object")
@@ -45,7 +51,16 @@ func parseRequest(raw []byte, scratch []member) request {
 	}
 	// A request has at most four members; a few unknown ones still get
 	// an error that echoes the id, a heap of them is refused at once.
-	members, err := objectMembersLimit(scratch[:0], raw, maxRequestMembers)
+	var members []member
+	var err error
+	if read != nil {
+		members = read.appendTo(scratch[:0], raw)
+		if duplicateKey(members) {
+			err = errDuplicateKey
+		}
+	} else {
+		members, err = objectMembersLimit(scratch[:0], raw, maxRequestMembers)
+	}
 	if err == errDuplicateKey {
 		r.err = invalidRequest(ErrIDInvalidRequest, "a request member appears twice")
 		return r
@@ -97,6 +112,18 @@ func parseRequest(raw []byte, scratch []member) request {
 		r.err = invalidRequest(ErrIDInvalidRequest, `member "method" must be a string`)
 	}
 	return r
+}
+
+// duplicateKey reports whether two of a few members have the same key.
+func duplicateKey(members []member) bool {
+	for i := 1; i < len(members); i++ {
+		for _, m := range members[:i] {
+			if bytes.Equal(m.key, members[i].key) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // appendResponse appends the JSON-RPC response for id to dst: the result when
