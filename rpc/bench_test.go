@@ -35,7 +35,7 @@ func benchServerWith(b *testing.B, logOut io.Writer, opts store.Options) (http.H
 	}
 	logger := zerolog.Nop()
 	if logOut != nil {
-		logger = zerolog.New(logOut).With().Timestamp().Logger()
+		logger = zerolog.New(logOut).Hook(rpc.NewTimeHook()) // as apikeyd serve logs
 	}
 	srv := rpc.New(st, rpc.Options{Logger: logger})
 	return srv, `{"jsonrpc":"2.0","method":"apikey.info","params":{"id":"` + k.ID + `"},"id":1}`
