@@ -73,3 +73,35 @@ func TestMethods_CopyRunsItsOwnHandler(t *testing.T) {
 	ts.ok(ts.Admin, "apikey.info", map[string]any{"id": nk.ID}, &info)
 	assert.Equal(t, nk.ID, info.ID)
 }
+
+// A handler's context outlives the call: a goroutine the handler starts
+// still finds the key of its own call, however many calls come after.
+func TestKeyFromContext_OutlivesCall(t *testing.T) {
+	release := make(chan struct{})
+	seen := make(chan string, 1)
+	ts := newTestServerWith(t, func(srv *rpc.Server) {
+		rpc.Handle(srv, "server.later", scope.Read, "Look at the calling key after returning.", func(ctx context.Context, _ struct{}) (struct{}, error) {
+			go func() {
+				<-release
+				k, ok := rpc.KeyFromContext(ctx)
+				if !ok {
+					seen <- ""
+					return
+				}
+				seen <- k.ID
+			}()
+			return struct{}{}, nil
+		})
+	})
+	a := ts.createKey(ts.Admin, map[string][]string{"method": {"server.later"}}, "a")
+	b := ts.createKey(ts.Admin, map[string][]string{"method": {"server.list"}}, "b")
+
+	var out struct{}
+	ts.ok(a.Key, "server.later", nil, &out)
+	for range 20 { // calls of another key, which reuse the server's per-call state
+		var servers []map[string]any
+		ts.ok(b.Key, "server.list", nil, &servers)
+	}
+	close(release)
+	assert.Equal(t, a.ID, <-seen)
+}

@@ -21,7 +21,6 @@ type call struct {
 	req       request
 	method    *Method    // nil when the name is not in the table
 	key       *store.Key // set by authenticate; shared, read-only
-	keyCtx    keyContext // the handler's context, carrying key
 	params    *Params    // set by checkScope, to &paramsVal
 	paramsVal Params
 	scratch   [4]member // backs params for calls with few of them
@@ -185,8 +184,9 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 			return nil, err
 		}
 		s.store.RecordUse(k.ID)
-		c.keyCtx = keyContext{Context: ctx, key: c.key}
-		return next(&c.keyCtx, c)
+		// The handler's context is its own, not part of the recycled call:
+		// a goroutine that outlives the handler may go on using it.
+		return next(&keyContext{Context: ctx, key: k}, c)
 	}
 }
 

@@ -368,7 +368,12 @@ func (s *Server) serveCall(ctx context.Context, ex exchange, raw, dst []byte) ([
 // serveCallFrom is serveCall given, when members is not nil, the members
 // of raw as validObject collected them.
 func (s *Server) serveCallFrom(ctx context.Context, ex exchange, raw []byte, members *memberSpans, dst []byte) ([]byte, *Error) {
-	c := &call{exchange: ex}
+	c := calls.Get().(*call)
+	defer func() {
+		*c = call{} // keeps nothing of this call, the presented key least of all
+		calls.Put(c)
+	}()
+	c.exchange = ex
 	c.req = parseRequestFrom(raw, c.scratch[:], members)
 	if c.req.err == nil {
 		c.method = s.methods[string(c.req.method)] // no copy: Go does not allocate for a map index
@@ -388,3 +393,7 @@ func (s *Server) serveCallFrom(ctx context.Context, ex exchange, raw []byte, mem
 	}
 	return appendResponse(dst, c.req.id, result, nil), nil
 }
+
+// calls recycles the state of calls. Nothing a handler is given points into
+// it but its Params, valid only until it returns; its context is its own.
+var calls = sync.Pool{New: func() any { return new(call) }}

@@ -67,7 +67,8 @@ func (m *Method) nameIndex() int {
 
 // Params are one call's parameters, read by name with exact keys. A handler
 // decodes them with Decode; Get returns one raw value. Raw values alias the
-// request body: they are valid only until the handler returns.
+// request body: they, and the Params itself, are valid only until the
+// handler returns, and are reused for later calls.
 type Params struct {
 	members []member // key → raw value
 }

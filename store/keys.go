@@ -617,7 +617,8 @@ func findKeyIn(tx *bolt.Tx, keys *bolt.Bucket, account, ref string) (keyRecord, 
 		d := digest(ref)
 		rec, err = recordByDigest(tx, keys, d[:])
 	case IsKeyID(ref):
-		rec, err = decodeRecord(keys.Get([]byte(ref)))
+		var buf [36]byte // a key id's length: the lookup key stays on the stack
+		rec, err = decodeRecord(keys.Get(append(buf[:0], ref...)))
 	default:
 		return keyRecord{}, ErrNotFound
 	}
