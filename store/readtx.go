@@ -122,13 +122,14 @@ func (s *Store) viewTx(fn func(*readTx) error) error {
 	if err != nil {
 		return err
 	}
+	done := false
 	defer func() {
-		if p := recover(); p != nil {
-			_ = rt.tx.Rollback() // not lent again
-			panic(p)
+		if !done { // fn panicked or ended its goroutine: not lent again
+			_ = rt.tx.Rollback()
 		}
 	}()
 	err = fn(rt)
+	done = true
 	s.reads.put(rt)
 	return err
 }

@@ -2,7 +2,9 @@ package store
 
 import (
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -88,5 +90,40 @@ func TestReadTxs_PanicEndsTransaction(t *testing.T) {
 	})
 	assert.Equal(t, before-1, st.reads.idleLen(), "the panicking read's transaction came back")
 	setComment(t, st, k.ID, "after")
-	require.NoError(t, st.Close())
+	closeWithin(t, st)
+}
+
+// A read whose goroutine ends inside it (runtime.Goexit, as t.FailNow
+// does) ends its transaction too.
+func TestReadTxs_GoexitEndsTransaction(t *testing.T) {
+	st := openInternal(t)
+	k, _, err := st.CreateKey(NewKey{Account: "a"})
+	require.NoError(t, err)
+	_, err = st.Key("a", k.ID)
+	require.NoError(t, err)
+	before := st.reads.idleLen()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = st.view(func(*bolt.Tx) error { runtime.Goexit(); return nil })
+	}()
+	<-done
+	assert.Equal(t, before-1, st.reads.idleLen(), "the ended read's transaction came back")
+	setComment(t, st, k.ID, "after")
+	closeWithin(t, st)
+}
+
+// closeWithin closes st, failing the test if that takes long: a read
+// transaction left open would hold Close up for good.
+func closeWithin(t *testing.T, st *Store) {
+	t.Helper()
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited on a read transaction never ended")
+	}
 }

@@ -24,7 +24,10 @@ import (
 type watchedListener struct {
 	net.Listener
 	tick time.Duration
-	now  atomic.Int64 // unix nanoseconds at the last tick: never ahead of the clock
+	// Times are kept as nanoseconds since base, on the monotonic clock: a
+	// step of the wall clock neither delays nor advances a deadline.
+	base time.Time
+	now  atomic.Int64 // at the last tick: never ahead of the clock
 
 	mu     sync.Mutex
 	conns  map[*watchedConn]struct{}
@@ -45,8 +48,7 @@ func watchdogTick(timeouts ...time.Duration) time.Duration {
 }
 
 func watchListener(l net.Listener, tick time.Duration) *watchedListener {
-	w := &watchedListener{Listener: l, tick: tick, conns: map[*watchedConn]struct{}{}, done: make(chan struct{})}
-	w.now.Store(time.Now().UnixNano())
+	w := &watchedListener{Listener: l, tick: tick, base: time.Now(), conns: map[*watchedConn]struct{}{}, done: make(chan struct{})}
 	go w.watch()
 	return w
 }
@@ -58,6 +60,11 @@ func (l *watchedListener) Accept() (net.Conn, error) {
 	}
 	wc := &watchedConn{Conn: c, l: l}
 	l.mu.Lock()
+	if l.closed { // the watchdog may have ended already
+		l.mu.Unlock()
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
 	l.conns[wc] = struct{}{}
 	l.mu.Unlock()
 	return wc, nil
@@ -78,15 +85,21 @@ func (l *watchedListener) watch() {
 	defer close(l.done)
 	t := time.NewTicker(l.tick)
 	defer t.Stop()
-	for now := range t.C {
-		n := now.UnixNano()
+	var conns []*watchedConn
+	for range t.C {
+		n := int64(time.Since(l.base))
 		l.now.Store(n)
 		l.mu.Lock()
+		conns = conns[:0]
 		for c := range l.conns {
-			c.expire(n)
+			conns = append(conns, c)
 		}
 		end := l.closed && len(l.conns) == 0
 		l.mu.Unlock()
+		for i, c := range conns { // outside l.mu: Accept and Close need not wait
+			c.expire(n)
+			conns[i] = nil
+		}
 		if end {
 			return
 		}
@@ -104,7 +117,8 @@ type watchedConn struct {
 
 // deadline is one direction's deadline.
 type deadline struct {
-	at    int64 // unix nanoseconds; 0 when there is none
+	at    int64 // nanoseconds since the listener's base
+	set   bool  // there is a deadline at at
 	fired bool  // the connection's own deadline is set in the past
 }
 
@@ -137,15 +151,14 @@ func (c *watchedConn) SetWriteDeadline(t time.Time) error {
 // set moves one deadline; c.mu is held. Only a change between "none" and
 // "passed" reaches the connection.
 func (c *watchedConn) set(d *deadline, t time.Time, read bool) error {
-	var at int64
-	if !t.IsZero() {
-		at = t.UnixNano()
-		if at <= c.l.now.Load() { // already passed: fail the I/O now
-			d.at, d.fired = 0, true
+	d.set = !t.IsZero()
+	if d.set {
+		d.at = int64(t.Sub(c.l.base)) // monotonic when t is, as time.Now().Add(d) is
+		if d.at <= c.l.now.Load() {   // already passed: fail the I/O now
+			d.set, d.fired = false, true
 			return c.setConn(t, read)
 		}
 	}
-	d.at = at
 	if d.fired {
 		d.fired = false
 		return c.setConn(time.Time{}, read)
@@ -160,7 +173,8 @@ func (c *watchedConn) setConn(t time.Time, read bool) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// expire enforces the deadlines that have passed by now (unix nanoseconds).
+// expire enforces the deadlines that have passed by now (nanoseconds
+// since the listener's base).
 func (c *watchedConn) expire(now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -169,8 +183,8 @@ func (c *watchedConn) expire(now int64) {
 		if read {
 			d = &c.read
 		}
-		if d.at != 0 && d.at <= now {
-			d.at, d.fired = 0, true
+		if d.set && d.at <= now {
+			d.set, d.fired = false, true
 			_ = c.setConn(aLongTimeAgo, read)
 		}
 	}
@@ -184,7 +198,9 @@ func (c *watchedConn) Close() error {
 }
 
 // CloseWrite half-closes a TCP connection. net/http uses it to let a client
-// read an error reply before the connection closes.
+// read an error reply before the connection closes. (ReadFrom is not passed
+// through: net/http would use it only to send files, which apikeyd does
+// not.)
 func (c *watchedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()

@@ -173,3 +173,38 @@ func TestWatchedListener_WatchdogEnds(t *testing.T) {
 		t.Fatal("the watchdog did not end after the last connection closed")
 	}
 }
+
+// gateListener hands out one connection from Accept when told to, even
+// after Close: the order of a close racing an accept.
+type gateListener struct {
+	net.Listener
+	conn chan net.Conn
+}
+
+func (g *gateListener) Accept() (net.Conn, error) { return <-g.conn, nil }
+func (g *gateListener) Close() error              { return nil }
+
+// A connection accepted as the listener closes is closed, not served
+// without a watchdog: the watchdog may already have ended.
+func TestWatchedListener_AcceptAfterClose(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer raw.Close()
+	gate := &gateListener{Listener: raw, conn: make(chan net.Conn, 1)}
+	l := watchListener(gate, testTick)
+	require.NoError(t, l.Close())
+	select {
+	case <-l.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watchdog of a closed listener with no connections did not end")
+	}
+
+	server, client := net.Pipe()
+	defer client.Close()
+	gate.conn <- server
+	c, err := l.Accept()
+	assert.Nil(t, c)
+	assert.ErrorIs(t, err, net.ErrClosed)
+	_, err = client.Write([]byte("x"))
+	assert.Error(t, err, "the accepted connection was left open")
+}
