@@ -1,4 +1,4 @@
-# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | node-deps
+# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | pgo | node-deps
 GO      ?= go
 BIN     ?= bin/apikeyd
 ADDR    ?= 127.0.0.1:8080
@@ -6,7 +6,7 @@ DB      ?= ./apikeyd.db
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 NODE_CLIENTS := testdata/clients/node
 
-.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale cover clean
+.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale pgo cover clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/apikeyd
@@ -53,6 +53,12 @@ bench:
 # temp disk) and measures authentication and list pages in each.
 bench-scale:
 	$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -timeout 30m -v ./store
+
+# Refreshes cmd/apikeyd/default.pgo, the profile go build optimises the
+# server with, from 30 s of apikey.info under wrk. Refresh it after large
+# changes to the call path.
+pgo:
+	bash cmd/apikeyd/pgo.sh
 
 cover:
 	$(GO) test -race -count=1 -coverprofile=cover.out ./... && $(GO) tool cover -func=cover.out | tail -1
