@@ -75,43 +75,39 @@ func TestReadTxs_NotKeptDuringWrite(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
-// A read that panics does not give its transaction back to be lent again;
-// it ends it, so later writes are not held up.
-func TestReadTxs_PanicEndsTransaction(t *testing.T) {
-	st := openInternal(t)
-	k, _, err := st.CreateKey(NewKey{Account: "a"})
-	require.NoError(t, err)
-	_, err = st.Key("a", k.ID)
-	require.NoError(t, err)
-	before := st.reads.idleLen()
+// A read that panics, or whose goroutine ends inside it (runtime.Goexit,
+// as t.FailNow does), does not give its transaction back to be lent again:
+// it ends it, so later writes and Close are not held up.
+func TestReadTxs_EarlyExitEndsTransaction(t *testing.T) {
+	for name, c := range map[string]struct {
+		exit      func()
+		recovered any // what the read panics with, passed on
+	}{
+		"panic":  {func() { panic("boom") }, "boom"},
+		"Goexit": {runtime.Goexit, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := openInternal(t)
+			k, _, err := st.CreateKey(NewKey{Account: "a"})
+			require.NoError(t, err)
+			_, err = st.Key("a", k.ID)
+			require.NoError(t, err)
+			before := st.reads.idleLen()
 
-	assert.PanicsWithValue(t, "boom", func() {
-		_ = st.view(func(*bolt.Tx) error { panic("boom") })
-	})
-	assert.Equal(t, before-1, st.reads.idleLen(), "the panicking read's transaction came back")
-	setComment(t, st, k.ID, "after")
-	closeWithin(t, st)
-}
-
-// A read whose goroutine ends inside it (runtime.Goexit, as t.FailNow
-// does) ends its transaction too.
-func TestReadTxs_GoexitEndsTransaction(t *testing.T) {
-	st := openInternal(t)
-	k, _, err := st.CreateKey(NewKey{Account: "a"})
-	require.NoError(t, err)
-	_, err = st.Key("a", k.ID)
-	require.NoError(t, err)
-	before := st.reads.idleLen()
-
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = st.view(func(*bolt.Tx) error { runtime.Goexit(); return nil })
-	}()
-	<-done
-	assert.Equal(t, before-1, st.reads.idleLen(), "the ended read's transaction came back")
-	setComment(t, st, k.ID, "after")
-	closeWithin(t, st)
+			done := make(chan struct{})
+			var recovered any
+			go func() {
+				defer close(done)
+				defer func() { recovered = recover() }()
+				_ = st.view(func(*bolt.Tx) error { c.exit(); return nil })
+			}()
+			<-done
+			assert.Equal(t, c.recovered, recovered)
+			assert.Equal(t, before-1, st.reads.idleLen(), "the read's transaction came back")
+			setComment(t, st, k.ID, "after")
+			closeWithin(t, st)
+		})
+	}
 }
 
 // closeWithin closes st, failing the test if that takes long: a read

@@ -14,12 +14,13 @@ import (
 
 const testTick = 20 * time.Millisecond
 
-// watchedPair returns a watched server-side connection and its client.
-func watchedPair(t *testing.T) (*watchedListener, *watchedConn, net.Conn) {
+// watchedPair returns a watched server-side connection and its client,
+// the watchdog ticking every tick.
+func watchedPair(t *testing.T, tick time.Duration) (*watchedListener, *watchedConn, net.Conn) {
 	t.Helper()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	l := watchListener(raw, testTick)
+	l := watchListener(raw, tick)
 	t.Cleanup(func() { _ = l.Close() })
 	client, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)
@@ -53,7 +54,7 @@ func TestWatchdogTick(t *testing.T) {
 }
 
 func TestWatchedConn_ReadDeadline(t *testing.T) {
-	_, c, _ := watchedPair(t)
+	_, c, _ := watchedPair(t, testTick)
 	const d = 150 * time.Millisecond
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(d)))
 	took := blockedFor(t, c, func() error { _, err := c.Read(make([]byte, 1)); return err })
@@ -64,7 +65,7 @@ func TestWatchedConn_ReadDeadline(t *testing.T) {
 // A client that stops reading cannot hold a write, and so its connection,
 // forever: the write deadline fails the blocked write.
 func TestWatchedConn_WriteDeadline(t *testing.T) {
-	_, c, _ := watchedPair(t)
+	_, c, _ := watchedPair(t, testTick)
 	const d = 150 * time.Millisecond
 	require.NoError(t, c.SetWriteDeadline(time.Now().Add(d)))
 	chunk := make([]byte, 1<<20)
@@ -81,7 +82,7 @@ func TestWatchedConn_WriteDeadline(t *testing.T) {
 
 // A deadline moved later, or cleared, before it passes is not enforced.
 func TestWatchedConn_MovedDeadline(t *testing.T) {
-	_, c, client := watchedPair(t)
+	_, c, client := watchedPair(t, testTick)
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
 	require.NoError(t, c.SetDeadline(time.Now().Add(60*time.Millisecond)))
@@ -99,17 +100,7 @@ func TestWatchedConn_MovedDeadline(t *testing.T) {
 // A deadline already past fails the blocked read at once, not a tick
 // later: net/http relies on it to stop its background read.
 func TestWatchedConn_PastDeadline(t *testing.T) {
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	l := watchListener(raw, time.Hour) // the watchdog never runs
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	require.NoError(t, err)
-	defer client.Close()
-	conn, err := l.Accept()
-	require.NoError(t, err)
-	defer conn.Close()
-
+	_, conn, client := watchedPair(t, time.Hour) // the watchdog never runs
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		_ = conn.SetReadDeadline(aLongTimeAgo)
@@ -119,7 +110,7 @@ func TestWatchedConn_PastDeadline(t *testing.T) {
 
 	// Cleared, the connection reads again.
 	require.NoError(t, conn.SetReadDeadline(time.Time{}))
-	_, err = client.Write([]byte("y"))
+	_, err := client.Write([]byte("y"))
 	require.NoError(t, err)
 	_, err = conn.Read(make([]byte, 1))
 	require.NoError(t, err)
@@ -128,7 +119,7 @@ func TestWatchedConn_PastDeadline(t *testing.T) {
 // After a deadline fires, a new one in the future lets I/O go on until it
 // too passes, as with the connection's own deadlines.
 func TestWatchedConn_DeadlineAfterFiring(t *testing.T) {
-	_, c, client := watchedPair(t)
+	_, c, client := watchedPair(t, testTick)
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Millisecond)))
 	blockedFor(t, c, func() error { _, err := c.Read(make([]byte, 1)); return err })
 
@@ -142,7 +133,7 @@ func TestWatchedConn_DeadlineAfterFiring(t *testing.T) {
 // CloseWrite reaches the TCP connection: the peer reads the end of the
 // stream while the connection stays open the other way.
 func TestWatchedConn_CloseWrite(t *testing.T) {
-	_, c, client := watchedPair(t)
+	_, c, client := watchedPair(t, testTick)
 	require.NoError(t, c.CloseWrite())
 	require.NoError(t, client.SetReadDeadline(time.Now().Add(5*time.Second)))
 	n, err := client.Read(make([]byte, 1))
@@ -157,7 +148,7 @@ func TestWatchedConn_CloseWrite(t *testing.T) {
 // The watchdog outlives its listener while connections drain, and ends
 // after the last one closes.
 func TestWatchedListener_WatchdogEnds(t *testing.T) {
-	l, c, _ := watchedPair(t)
+	l, c, _ := watchedPair(t, testTick)
 	require.NoError(t, l.Close())
 	select {
 	case <-l.done:
