@@ -255,11 +255,16 @@ func jsonContentType(ct string) bool {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, e *Error) {
-	s.log.Warn().Str("remote", r.RemoteAddr).Int("status", status).Str("outcome", e.ID).Msg("request refused")
+	s.logRefused(r.RemoteAddr, status, e)
 	body := appendResponse(nil, nil, nil, e)
 	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// logRefused logs a request refused before any call ran.
+func (s *Server) logRefused(remote string, status int, e *Error) {
+	s.log.Warn().Str("remote", remote).Int("status", status).Str("outcome", e.ID).Msg("request refused")
 }
 
 // exchange is what one HTTP request's calls share.
