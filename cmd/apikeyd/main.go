@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,6 +98,9 @@ type Config struct {
 	DebugAddr         string        // where to serve /debug/pprof; empty: nowhere
 	TrustedProxies    string        // comma-separated CIDR ranges whose X-Forwarded-For is believed
 	UsageFlush        time.Duration // how often key usage is written; 0: not tracked
+	// FastPath serves plain POST /rpc requests off the connection, without
+	// net/http's per-request machinery (rpc.Server.ServeH1).
+	FastPath bool
 	// Gateway mode: forward catalogued methods to this JSON-RPC endpoint.
 	Upstream        string
 	UpstreamCatalog string        // OpenRPC file, used when the upstream's rpc.discover does not answer
@@ -122,6 +126,7 @@ func DefaultConfig() Config {
 		LogFlush:          100 * time.Millisecond,
 		UsageFlush:        5 * time.Second,
 		UpstreamTimeout:   10 * time.Second,
+		FastPath:          true,
 	}
 }
 
@@ -145,6 +150,7 @@ type Main struct {
 	cancelBase context.CancelFunc
 	ws         sync.WaitGroup
 	logFlush   *flushWriter
+	fast       *fastServer // nil when net/http serves every request
 	debug      *http.Server
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
@@ -193,6 +199,16 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		}
 		fs.Int64Var(p, flagName, *p, help+" (env APIKEYD_"+name+")")
 	}
+	boolean := func(p *bool, name, flagName, help string) {
+		if v, ok := env(name); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("APIKEYD_%s: not true or false: %q", name, v))
+			}
+			*p = b
+		}
+		fs.BoolVar(p, flagName, *p, help+" (env APIKEYD_"+name+")")
+	}
 	maxBatch, maxHeader := int64(c.MaxBatch), int64(c.MaxHeaderBytes)
 	str(&c.Addr, "ADDR", "addr", "listen address")
 	str(&c.DB, "DB", "db", "path of the bbolt data file, created if missing")
@@ -210,6 +226,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	dur(&c.LockTimeout, "LOCK_TIMEOUT", "lock-timeout", "how long to wait for another process's lock on the data file")
 	dur(&c.UsageFlush, "USAGE_FLUSH", "usage-flush", "how often keys' last_used_at and use_count, gathered in memory, are written; 0 turns tracking off")
 	dur(&c.LogFlush, "LOG_FLUSH", "log-flush", "gather log lines and write them out this often; 0 writes each line at once")
+	boolean(&c.FastPath, "FAST_PATH", "fast-path", "answer plain POST /rpc requests without net/http's per-request machinery; false leaves every request to net/http (gateway mode always does)")
 	str(&c.Upstream, "UPSTREAM", "upstream", "gateway mode: forward catalogued methods outside apikeyd's namespaces to this JSON-RPC 2.0 URL")
 	str(&c.UpstreamCatalog, "UPSTREAM_CATALOG", "upstream-catalog", "OpenRPC file of the methods to forward, used when the upstream's rpc.discover does not answer")
 	dur(&c.UpstreamTimeout, "UPSTREAM_TIMEOUT", "upstream-timeout", "time allowed for each forwarded call")
@@ -394,7 +411,17 @@ func (m *Main) Run() (err error) {
 		}
 	}
 	m.served = make(chan error, 1)
-	go func() { m.served <- m.http.Serve(m.listener) }()
+	if m.Config.FastPath && m.Config.Upstream == "" {
+		// In gateway mode a call may wait on the upstream, and net/http
+		// cancels it when the client goes away: worth its cost there.
+		m.fast = newFastServer(m.RPC, rpc.H1Limits{MaxHeaderBytes: c.MaxHeaderBytes,
+			ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
+			WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout}, m.base, m.listener, log)
+		go m.fast.serve()
+		go func() { m.served <- m.http.Serve(m.fast.handoff) }()
+	} else {
+		go func() { m.served <- m.http.Serve(m.listener) }()
+	}
 	log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).Str("version", version).Msg("serving")
 	return nil
 }
@@ -471,16 +498,24 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 // deadline, and closes the store. Calling it again does nothing.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
-	defer func() { m.http, m.Store, m.logFlush, m.debug = nil, nil, nil, nil }()
+	defer func() { m.http, m.fast, m.Store, m.logFlush, m.debug = nil, nil, nil, nil, nil }()
 	if m.debug != nil {
 		_ = m.debug.Close()
 	}
 	if m.http != nil {
+		if m.fast != nil {
+			m.fast.stop()
+		}
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
+		}
+		if m.fast != nil {
+			if err := m.fast.shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		// Then the WebSocket connections, whose calls end before the store
 		// closes.

@@ -193,6 +193,17 @@ func TestParseFlags(t *testing.T) {
 		assert.Equal(t, time.Minute, c.IdleTimeout)
 		assert.Equal(t, testAdminKey, c.AdminKey)
 	})
+	t.Run("FastPath", func(t *testing.T) {
+		assert.True(t, DefaultConfig().FastPath)
+		m := NewMain(&bytes.Buffer{})
+		require.NoError(t, m.ParseFlags(nil, env(map[string]string{"APIKEYD_FAST_PATH": "false"})))
+		assert.False(t, m.Config.FastPath)
+		m = NewMain(&bytes.Buffer{})
+		require.NoError(t, m.ParseFlags([]string{"--fast-path=false"}, env(nil)))
+		assert.False(t, m.Config.FastPath)
+		m = NewMain(&bytes.Buffer{})
+		assert.ErrorContains(t, m.ParseFlags(nil, env(map[string]string{"APIKEYD_FAST_PATH": "maybe"})), "APIKEYD_FAST_PATH")
+	})
 	t.Run("TrustedProxies", func(t *testing.T) {
 		m := NewMain(&bytes.Buffer{})
 		require.NoError(t, m.ParseFlags(nil, env(map[string]string{"APIKEYD_TRUSTED_PROXIES": "10.0.0.0/8, ::1"})))

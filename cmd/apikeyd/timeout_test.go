@@ -18,7 +18,7 @@ import (
 )
 
 // runWithTimeouts starts the real wiring with short server timeouts.
-func runWithTimeouts(t *testing.T) *Main {
+func runWithTimeouts(t *testing.T, fast bool) *Main {
 	t.Helper()
 	m := NewMain(io.Discard)
 	m.LogOutput = io.Discard
@@ -30,6 +30,7 @@ func runWithTimeouts(t *testing.T) *Main {
 	m.Config.ReadTimeout = 600 * time.Millisecond
 	m.Config.WriteTimeout = 2 * time.Second
 	m.Config.IdleTimeout = 400 * time.Millisecond
+	m.Config.FastPath = fast
 	require.NoError(t, m.Run())
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	return m
@@ -50,9 +51,16 @@ func closedWithin(t *testing.T, r io.Reader, conn net.Conn, start time.Time, lim
 }
 
 // TestServerTimeouts proves the header, read and idle timeouts end slow or
-// idle clients, so that a client cannot hold connections open for free.
+// idle clients, so that a client cannot hold connections open for free:
+// with the fast path for plain POST /rpc requests, and with net/http alone.
 func TestServerTimeouts(t *testing.T) {
-	m := runWithTimeouts(t)
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast-path=%v", fast), func(t *testing.T) { testServerTimeouts(t, fast) })
+	}
+}
+
+func testServerTimeouts(t *testing.T, fast bool) {
+	m := runWithTimeouts(t, fast)
 	dial := func(t *testing.T) net.Conn {
 		t.Helper()
 		conn, err := net.Dial("tcp", m.Addr())
@@ -64,6 +72,14 @@ func TestServerTimeouts(t *testing.T) {
 
 	// Each start is taken before the server could start its clock, so the
 	// lower bounds hold however late this goroutine runs.
+	t.Run("Silent", func(t *testing.T) {
+		start := time.Now()
+		conn := dial(t)
+		took, got := closedWithin(t, conn, conn, start, 5*time.Second)
+		assert.Empty(t, got)
+		assert.GreaterOrEqual(t, took, 250*time.Millisecond, "closed before --read-header-timeout")
+	})
+
 	t.Run("SlowHeaders", func(t *testing.T) {
 		start := time.Now()
 		conn := dial(t)
