@@ -28,7 +28,8 @@ const h1BufSize = 4 << 10
 // ServeH1 serves the HTTP/1.1 connection c itself for as long as its
 // requests are the plain kind nearly every call is: POST /rpc, HTTP/1.1, a
 // JSON Content-Type, a Content-Length within MaxBodyBytes and no header that
-// asks for more (Transfer-Encoding, Connection, Expect, Upgrade, a repeated
+// asks for more (Transfer-Encoding, Connection other than keep-alive,
+// Expect, Upgrade, a repeated
 // Host, Content-Type, Content-Length or Authorization, or anything
 // malformed). Each is answered exactly as ServeHTTP under net/http would
 // answer it, with none of net/http's machinery per request: no request
@@ -39,9 +40,8 @@ const h1BufSize = 4 << 10
 // to hand to net/http, which serves it and the rest of the connection as it
 // would have from the start. Otherwise ServeH1 returns nil once the
 // connection is closed, has failed or timed out, or the server is shutting
-// down; the caller then closes c. The
-// hooks tell the caller what the connection is doing, for a graceful
-// shutdown; see H1Hooks. A server in gateway mode hands every connection
+// down; the caller then closes c. The hooks tell the caller what the
+// connection is doing, for a graceful shutdown; see H1Hooks. A server in gateway mode hands every connection
 // to net/http at once: a forwarded call may wait on the upstream, and
 // net/http cancels it when its client goes away.
 func (s *Server) ServeH1(ctx context.Context, c net.Conn, lim H1Limits, hooks H1Hooks) net.Conn {
