@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -362,4 +363,42 @@ func TestUser_APIKeyLevel(t *testing.T) {
 	ts.ok(w.acct.Key, "user.apikeys", []any{"erin"}, &listed)
 	assert.Len(t, listed["apikeys"], 2)
 	ts.ok(mgr.Key, "user.delete_apikey", []any{mgr.ID}, nil)
+}
+
+// TestEscalation_HolderRace: the keys of a holder are judged in the
+// transaction that deletes it, so a wide key added while a narrow caller
+// deletes the holder is never deleted with it.
+func TestEscalation_HolderRace(t *testing.T) {
+	w := newEscWorld(t)
+	ts := w.ts
+	narrow := w.callers[kindNarrow].Key
+	for round := range 20 {
+		ts.ok(w.acct.Key, "service_account.create", []any{"racer"}, nil)
+		// A key within the narrow caller, so the holder starts deletable.
+		ts.ok(w.acct.Key, "apikey.create", map[string]any{"service_account": "racer", "scopes": map[string][]string{"method": {"apikey.info"}}}, nil)
+		var wide wireResponse
+		var deleted wireResponse
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			wide = ts.call(w.acct.Key, "apikey.create", map[string]any{"service_account": "racer"})
+		}()
+		deleted = ts.call(narrow, "service_account.delete", []any{"racer"})
+		<-done
+		if deleted.Error != nil {
+			require.Equal(t, rpc.ErrIDEscalation, deleted.Error.Data.ErrorID, "round %d", round)
+			require.Nil(t, wide.Error, "round %d: only the wide key can have refused the delete", round)
+		}
+		if wide.Error == nil {
+			var k rpc.NewKeyInfo
+			require.NoError(t, json.Unmarshal(wide.Result, &k))
+			// Whatever the order, the narrow caller deleted no wide key.
+			ts.ok(w.acct.Key, "apikey.info", []any{k.ID}, nil)
+			ts.ok(w.acct.Key, "apikey.delete", []any{k.ID}, nil)
+		}
+		r := ts.call(w.acct.Key, "service_account.delete", []any{"racer"})
+		if r.Error != nil {
+			require.Equal(t, rpc.ErrIDServiceAccountNotFound, r.Error.Data.ErrorID)
+		}
+	}
 }
