@@ -274,12 +274,8 @@ func caller(ctx context.Context) *store.Key {
 }
 
 var (
-	errEscalation = Errorf(CodeForbidden, ErrIDEscalation,
-		"the resulting key would reach beyond the scopes of the key making this call")
 	errLimitedCaller = Errorf(CodeForbidden, ErrIDEscalation,
 		"a key with a rate limit or quota may not create keys or change any key's limits, which would let it shed its own")
-	errTargetWider = Errorf(CodeForbidden, ErrIDEscalation,
-		"the target key reaches beyond the scopes of the key making this call, so this key may not change it")
 	errOtherHolder = Errorf(CodeForbidden, ErrIDEscalation,
 		"a key held by a user or service account may make keys only for that same holder")
 )
@@ -317,12 +313,6 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	if rate == nil {
 		rate = &store.RateLimit{}
 	}
-	if limited(me) {
-		return NewKeyInfo{}, errLimitedCaller
-	}
-	if !scope.Covers(me.Scopes, scopes) {
-		return NewKeyInfo{}, errEscalation
-	}
 	// A key held by a user or service account makes keys of the same
 	// holder, so that deleting or deactivating the holder stops them too.
 	owner := me.Owner
@@ -330,12 +320,20 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 		if err := validIdentityName("service_account", p.ServiceAccount); err != nil {
 			return NewKeyInfo{}, err
 		}
+		owner = store.ServiceAccountOwner(me.Account, p.ServiceAccount)
+	}
+	// The new key, judged whole against the caller: holder, limits,
+	// scopes and validity window.
+	res := store.Key{Scopes: scopes, Owner: owner, NotBefore: notBefore, ExpiresAt: expiresAt, Rate: *rate}
+	if quota != nil {
+		res.HasQuota, res.Quota = true, *quota
+	}
+	if err := within(me, res, h.store.Now(), asResult); err != nil {
+		return NewKeyInfo{}, err
+	}
+	if p.ServiceAccount != "" {
 		if _, err := h.store.ServiceAccount(me.Account, p.ServiceAccount); err != nil {
 			return NewKeyInfo{}, err
-		}
-		owner = store.ServiceAccountOwner(me.Account, p.ServiceAccount)
-		if me.Owner != "" && owner != me.Owner {
-			return NewKeyInfo{}, errOtherHolder
 		}
 	}
 	k, secret, err := h.store.CreateKey(store.NewKey{
@@ -378,13 +376,7 @@ func (h apikeyHandlers) delete(ctx context.Context, p idParams) (struct{}, error
 		return struct{}{}, err
 	}
 	err = h.store.DeleteKey(me.Account, ref, func(target store.Key) error {
-		if !sameHolder(me, target) {
-			return store.ErrNotFound
-		}
-		if !scope.Covers(me.Scopes, target.Scopes) {
-			return errTargetWider
-		}
-		return nil
+		return within(me, target, h.store.Now(), asTarget)
 	})
 	return struct{}{}, err
 }
@@ -422,20 +414,20 @@ func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change f
 	if err != nil {
 		return KeyInfo{}, err
 	}
+	now := h.store.Now()
 	k, err := h.store.UpdateScopes(me.Account, ref, func(target store.Key) (scope.Scopes, error) {
-		if !sameHolder(me, target) {
-			return scope.Scopes{}, store.ErrNotFound
-		}
-		if !scope.Covers(me.Scopes, target.Scopes) {
-			return scope.Scopes{}, errTargetWider
+		if err := within(me, target, now, asTarget); err != nil {
+			return scope.Scopes{}, err
 		}
 		next := target.Scopes.With(p.ScopeName, change(target.Scopes.Clone().Values(p.ScopeName)))
 		next, err := scope.Normalize("scopes", next)
 		if err != nil {
 			return scope.Scopes{}, err
 		}
-		if !scope.Covers(me.Scopes, next) {
-			return scope.Scopes{}, errEscalation
+		res := target
+		res.Scopes = next
+		if err := within(me, res, now, asResult); err != nil {
+			return scope.Scopes{}, err
 		}
 		return next, nil
 	})

@@ -110,16 +110,14 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 	if err != nil {
 		return KeyInfo{}, err
 	}
+	now := h.store.Now()
 	k, err := h.store.UpdateKey(me.Account, ref, func(target store.Key) (store.KeyChange, error) {
-		if !sameHolder(me, target) {
-			return c, store.ErrNotFound
-		}
-		if !scope.Covers(me.Scopes, target.Scopes) {
-			return c, errTargetWider
+		if err := within(me, target, now, asTarget); err != nil {
+			return c, err
 		}
 		nb, ea := target.NotBefore, target.ExpiresAt
 		var err error
-		if nb, ea, err = validTimes(h.store.Now(), deref(p.NotBefore), deref(p.ExpiresAt), nb, ea); err != nil {
+		if nb, ea, err = validTimes(now, deref(p.NotBefore), deref(p.ExpiresAt), nb, ea); err != nil {
 			return c, err
 		}
 		if p.NotBefore != nil && *p.NotBefore == "" {
@@ -129,6 +127,22 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 			ea = time.Time{}
 		}
 		c.NotBefore, c.ExpiresAt = &nb, &ea
+		// The key as the change leaves it must lie within the caller too:
+		// no clearing or extending an expiry beyond the caller's.
+		res := target
+		res.NotBefore, res.ExpiresAt = nb, ea
+		if c.Rate != nil {
+			res.Rate = *c.Rate
+		}
+		if c.Quota != nil {
+			res.HasQuota, res.Quota = *c.Quota != nil, store.Quota{}
+			if res.HasQuota {
+				res.Quota = **c.Quota
+			}
+		}
+		if err := within(me, res, now, asResult); err != nil {
+			return c, err
+		}
 		return c, nil
 	})
 	if err != nil {
@@ -144,9 +158,6 @@ func deref(p *string) string {
 	return *p
 }
 
-var errLimitedRotate = Errorf(CodeForbidden, ErrIDEscalation,
-	"a key with a rate limit or quota may rotate only itself: the new secret of another key would be a way around its limits")
-
 func (h apikeyHandlers) rotate(ctx context.Context, p rotateParams) (NewKeyInfo, error) {
 	me := caller(ctx)
 	if err := validRef(p.ID); err != nil {
@@ -160,19 +171,9 @@ func (h apikeyHandlers) rotate(ctx context.Context, p rotateParams) (NewKeyInfo,
 		return NewKeyInfo{}, err
 	}
 	k, secret, err := h.store.RotateKey(me.Account, ref, time.Duration(p.RetainPeriodMinutes)*time.Minute, func(target store.Key) error {
-		if !sameHolder(me, target) {
-			return store.ErrNotFound
-		}
-		// The caller gets the target's new secret: it must reach all the
-		// target reaches, and a limited caller must not get an unlimited
-		// secret.
-		if !scope.Covers(me.Scopes, target.Scopes) {
-			return errTargetWider
-		}
-		if limited(me) && target.ID != me.ID {
-			return errLimitedRotate
-		}
-		return nil
+		// The caller gets the target's new secret: the target must lie
+		// within it in every way, so a limited caller rotates only itself.
+		return within(me, target, h.store.Now(), asTarget)
 	})
 	if err != nil {
 		return NewKeyInfo{}, err

@@ -57,6 +57,9 @@ func (h serviceAccountHandlers) create(ctx context.Context, p serviceAccountCrea
 	if err := validDescription(p.Description); err != nil {
 		return ServiceAccountInfo{}, err
 	}
+	if err := mayChangeHolders(caller(ctx)); err != nil {
+		return ServiceAccountInfo{}, err
+	}
 	active := p.Active == nil || *p.Active
 	sa, err := h.store.CreateServiceAccount(caller(ctx).Account, p.Name, p.Description, active)
 	return serviceAccountInfo(sa), err
@@ -91,7 +94,13 @@ func (h serviceAccountHandlers) update(ctx context.Context, p serviceAccountUpda
 			return ServiceAccountInfo{}, err
 		}
 	}
-	sa, err := h.store.UpdateServiceAccount(caller(ctx).Account, p.Name, p.Description, p.Active)
+	// Switching a service account off or on stops or revives its keys:
+	// each must lie within the caller, judged in the writing transaction.
+	me := caller(ctx)
+	if err := mayChangeHolders(me); err != nil {
+		return ServiceAccountInfo{}, err
+	}
+	sa, err := h.store.UpdateServiceAccount(me.Account, p.Name, p.Description, p.Active, heldWithin(me, h.store.Now()))
 	return serviceAccountInfo(sa), err
 }
 
@@ -99,7 +108,11 @@ func (h serviceAccountHandlers) delete(ctx context.Context, p accountNameParams)
 	if err := validIdentityName("name", p.Name); err != nil {
 		return struct{}{}, err
 	}
-	return struct{}{}, h.store.DeleteServiceAccount(caller(ctx).Account, p.Name)
+	me := caller(ctx)
+	if err := mayChangeHolders(me); err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, h.store.DeleteServiceAccount(me.Account, p.Name, heldWithin(me, h.store.Now()))
 }
 
 func validDescription(d string) error {

@@ -68,8 +68,11 @@ func registerUser(s *Server) {
 	s.Register(Typed(Method{Name: "user.set_password", Access: scope.Manage, Mutates: true, Summary: "Set a user's password."}, h.setPassword))
 	s.Register(Typed(Method{Name: "user.create_apikey", Access: scope.Manage, Open: true, Mutates: true,
 		Summary: "Log in with a user name and password and get a new key."}, h.createAPIKey))
-	s.Register(Typed(Method{Name: "user.apikeys", Access: scope.Manage, Summary: "List the keys a user holds."}, h.apikeys))
-	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Manage, Mutates: true, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
+	// filebin's "apikey" access level (READ, CREATE, UPDATE, DELETE) lists
+	// and deletes its own user's keys: these two are READ and DELETE, and
+	// acting on any other holder's keys takes MANAGE (mayManageKeysOf).
+	s.Register(Typed(Method{Name: "user.apikeys", Access: scope.Read, Summary: "List the keys a user holds."}, h.apikeys))
+	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Delete, Mutates: true, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
 }
 
 type userHandlers struct{ store *store.Store }
@@ -78,13 +81,17 @@ type userHandlers struct{ store *store.Store }
 var loginCeiling = scope.Scopes{Access: scope.AccessLevels["full"]}
 
 var errLoginEscalation = Errorf(CodeForbidden, ErrIDEscalation,
-	"a user's password yields keys up to access level full, held by the user: only a key of the account itself, with no limits and scopes that cover access level full, may create users or set passwords")
+	"a user's password yields keys up to access level full that never expire, held by the user: only a key of the account itself, with no limits, no expiry and scopes that cover access level full, may create users or set passwords")
 
 // mayHandOutLogins refuses callers that could, through a password they
-// set, get a key wider than themselves, without their limits, or outside
-// their holder.
-func mayHandOutLogins(me *store.Key) error {
-	if me.Owner != "" || limited(me) || !scope.Covers(me.Scopes, loginCeiling) {
+// set, get a key wider than themselves in any way (scopes, validity,
+// limits), or outside their holder: only keys of the account itself may,
+// and the widest key the password logs in to must lie within them.
+func mayHandOutLogins(me *store.Key, now time.Time) error {
+	if err := mayChangeHolders(me); err != nil {
+		return err
+	}
+	if within(me, store.Key{Scopes: loginCeiling}, now, asResult) != nil {
 		return errLoginEscalation
 	}
 	return nil
@@ -97,7 +104,7 @@ func (h userHandlers) create(ctx context.Context, p userParams) (UserInfo, error
 	if err := validPassword(p.Password); err != nil {
 		return UserInfo{}, err
 	}
-	if err := mayHandOutLogins(caller(ctx)); err != nil {
+	if err := mayHandOutLogins(caller(ctx), h.store.Now()); err != nil {
 		return UserInfo{}, err
 	}
 	u, err := h.store.CreateUser(ctx, caller(ctx).Account, p.Name, p.Password)
@@ -111,7 +118,11 @@ func (h userHandlers) delete(ctx context.Context, p userNameParams) (struct{}, e
 	if err := validIdentityName("name", p.Name); err != nil {
 		return struct{}{}, err
 	}
-	return struct{}{}, h.store.DeleteUser(caller(ctx).Account, p.Name)
+	me := caller(ctx)
+	if err := mayChangeHolders(me); err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, h.store.DeleteUser(me.Account, p.Name, heldWithin(me, h.store.Now()))
 }
 
 func (h userHandlers) list(ctx context.Context, _ noParams) ([]UserInfo, error) {
@@ -133,7 +144,7 @@ func (h userHandlers) setPassword(ctx context.Context, p userParams) (struct{}, 
 	if err := validPassword(p.Password); err != nil {
 		return struct{}{}, err
 	}
-	if err := mayHandOutLogins(caller(ctx)); err != nil {
+	if err := mayHandOutLogins(caller(ctx), h.store.Now()); err != nil {
 		return struct{}{}, err
 	}
 	return struct{}{}, h.store.SetPassword(ctx, caller(ctx).Account, p.Name, p.Password)
@@ -192,6 +203,9 @@ func (h userHandlers) apikeys(ctx context.Context, p userAPIKeysParams) (map[str
 		return nil, err
 	}
 	me := caller(ctx)
+	if err := mayManageKeysOf(me, owner); err != nil {
+		return nil, err
+	}
 	keys, err := h.store.KeysOf(me.Account, owner)
 	if err != nil {
 		return nil, err
@@ -210,13 +224,16 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 		return nil, InvalidParam("delete_key", "must be a key id or a key (32 lowercase hex digits)")
 	}
 	me := caller(ctx)
+	// A key of a user or service account acts here on its own holder's
+	// keys only (within hides the others); any other key needs MANAGE.
+	if err := mayManageKeysOf(me, me.Owner); err != nil {
+		return nil, err
+	}
+	now := h.store.Now()
 	var deleted store.Key
 	err := h.store.DeleteKey(me.Account, p.DeleteKey, func(target store.Key) error {
-		if me.Owner != "" && target.Owner != me.Owner {
-			return store.ErrNotFound // another user's key: as if absent
-		}
-		if !scope.Covers(me.Scopes, target.Scopes) {
-			return errTargetWider
+		if err := within(me, target, now, asTarget); err != nil {
+			return err
 		}
 		deleted = target
 		return nil

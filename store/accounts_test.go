@@ -64,7 +64,7 @@ func TestStore_ServiceAccountInactiveSurvivesReopen(t *testing.T) {
 	_, err = st.KeyBySecret(secret)
 	require.NoError(t, err)
 	inactive := false
-	_, err = st.UpdateServiceAccount("acme", "ci", nil, &inactive)
+	_, err = st.UpdateServiceAccount("acme", "ci", nil, &inactive, allowAll)
 	require.NoError(t, err)
 	_, err = st.KeyBySecret(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound)
@@ -74,7 +74,7 @@ func TestStore_ServiceAccountInactiveSurvivesReopen(t *testing.T) {
 	_, err = st.KeyBySecret(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound, "reopening revived an inactive service account's key")
 	active := true
-	_, err = st.UpdateServiceAccount("acme", "ci", nil, &active)
+	_, err = st.UpdateServiceAccount("acme", "ci", nil, &active, allowAll)
 	require.NoError(t, err)
 	_, err = st.KeyBySecret(secret)
 	assert.NoError(t, err)

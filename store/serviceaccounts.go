@@ -173,13 +173,19 @@ func (s *Store) ServiceAccounts(account string) ([]ServiceAccount, error) {
 }
 
 // UpdateServiceAccount sets the description and the active flag of service
-// account name, each when not nil. Deactivating stops its keys at once.
-func (s *Store) UpdateServiceAccount(account, name string, description *string, active *bool) (ServiceAccount, error) {
+// account name, each when not nil. Deactivating stops its keys at once. It
+// runs in one transaction with check, which sees each key the service
+// account holds first and may refuse with an error that UpdateServiceAccount
+// returns, having written nothing.
+func (s *Store) UpdateServiceAccount(account, name string, description *string, active *bool, check func(Key) error) (ServiceAccount, error) {
 	var out serviceAccountRecord
 	var keys int
 	err := s.batch(func(tx *bolt.Tx) error {
 		rec, err := findServiceAccount(tx, account, name)
 		if err != nil {
+			return err
+		}
+		if err := checkOwnerKeys(tx, ServiceAccountOwner(account, name), check); err != nil {
 			return err
 		}
 		next := rec
@@ -203,11 +209,16 @@ func (s *Store) UpdateServiceAccount(account, name string, description *string, 
 }
 
 // DeleteServiceAccount deletes service account name of account and every
-// key it holds.
-func (s *Store) DeleteServiceAccount(account, name string) error {
+// key it holds, in one transaction with check, which sees each of those keys
+// first and may refuse with an error that DeleteServiceAccount returns,
+// having written nothing.
+func (s *Store) DeleteServiceAccount(account, name string, check func(Key) error) error {
 	var digests [][32]byte
 	err := s.batch(func(tx *bolt.Tx) error {
 		if _, err := findServiceAccount(tx, account, name); err != nil {
+			return err
+		}
+		if err := checkOwnerKeys(tx, ServiceAccountOwner(account, name), check); err != nil {
 			return err
 		}
 		ds, err := deleteOwnerKeys(tx, ServiceAccountOwner(account, name))

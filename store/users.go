@@ -146,12 +146,17 @@ func (s *Store) SetPassword(ctx context.Context, account, name, pw string) error
 	})
 }
 
-// DeleteUser deletes user name of account and every key the user holds.
-func (s *Store) DeleteUser(account, name string) error {
+// DeleteUser deletes user name of account and every key the user holds, in
+// one transaction with check, which sees each of those keys first and may
+// refuse with an error that DeleteUser returns, having written nothing.
+func (s *Store) DeleteUser(account, name string, check func(Key) error) error {
 	var digests [][32]byte
 	err := s.batch(func(tx *bolt.Tx) error {
 		digests = digests[:0]
 		if _, err := findUser(tx, account, name); err != nil {
+			return err
+		}
+		if err := checkOwnerKeys(tx, UserOwner(name), check); err != nil {
 			return err
 		}
 		ds, err := deleteOwnerKeys(tx, UserOwner(name))
