@@ -329,8 +329,11 @@ func (m *Main) logger() zerolog.Logger {
 	return zerolog.New(out).Level(lvl).Hook(rpc.NewTimeHook())
 }
 
-// Run opens the store, creates the operator key on an empty store, and starts
-// serving in the background. Close stops it.
+// Run opens the store, binds the listeners, loads the upstream catalog,
+// then creates the operator key on an empty store, and starts serving in the
+// background. Close stops it. The key is created and shown only once start-up
+// can no longer fail: a start that fails shows no key and leaves an empty
+// store without one.
 func (m *Main) Run() (err error) {
 	if err := m.Config.validate(); err != nil {
 		return err
@@ -349,9 +352,6 @@ func (m *Main) Run() (err error) {
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w: is another apikeyd serving %s?", err, m.Config.DB)
 	} else if err != nil {
-		return err
-	}
-	if err := m.bootstrap(log); err != nil {
 		return err
 	}
 	proxies, _ := m.Config.trustedProxies() // validated above
@@ -409,6 +409,10 @@ func (m *Main) Run() (err error) {
 			_ = m.listener.Close()
 			return err
 		}
+	}
+	if err := m.bootstrap(log); err != nil {
+		_ = m.listener.Close()
+		return err
 	}
 	m.served = make(chan error, 1)
 	if m.Config.FastPath && m.Config.Upstream == "" {
@@ -509,8 +513,10 @@ func (m *Main) Close(ctx context.Context) error {
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
+		if m.served != nil { // nil when start-up failed before serving
+			if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs = append(errs, err)
+			}
 		}
 		if m.fast != nil {
 			if err := m.fast.shutdown(ctx); err != nil {
