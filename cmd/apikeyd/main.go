@@ -1,6 +1,8 @@
 // Command apikeyd serves apikeyd's JSON-RPC API over HTTP from one bbolt file.
 //
 //	apikeyd serve [flags]   start the server (flags below; each has an APIKEYD_* twin)
+//	apikeyd recover-operator [--db FILE]
+//	                        give a stopped server's file a new operator key
 //	apikeyd version         print the version
 package main
 
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return m.Close(shutdown)
+	case "recover-operator":
+		return recoverOperator(args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "apikeyd", version)
 		return nil
@@ -75,8 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `usage: apikeyd <command> [flags]
 
 commands:
-  serve     serve JSON-RPC 2.0 on POST /rpc (apikeyd serve -h lists flags)
-  version   print the version
+  serve             serve JSON-RPC 2.0 on POST /rpc (apikeyd serve -h lists flags)
+  recover-operator  with the server stopped, add a new operator key to its data
+                    file and print it once (apikeyd recover-operator -h)
+  version           print the version
 `
 
 // Config is everything serve reads from flags and the environment.
@@ -541,4 +547,69 @@ func (m *Main) Close(ctx context.Context) error {
 		errs = append(errs, m.logFlush.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// recoverOperator is the recover-operator sub-command. With the server
+// stopped, it adds a new full operator key to the data file (recreating the
+// operator account if it is missing) and prints its secret once on stdout:
+// the way back in when every operator key is lost. The secret is
+// APIKEYD_ADMIN_KEY when set (then it is not printed), else a new random one.
+// A file that a running server holds fails fast with store.ErrLocked.
+func recoverOperator(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("apikeyd recover-operator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := DefaultConfig()
+	db, lock := def.DB, def.LockTimeout
+	if v := getenv("APIKEYD_DB"); v != "" {
+		db = v
+	}
+	if v := getenv("APIKEYD_LOCK_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("APIKEYD_LOCK_TIMEOUT: %w", err)
+		}
+		lock = d
+	}
+	fs.StringVar(&db, "db", db, "path of the data file of the stopped server (env APIKEYD_DB)")
+	fs.DurationVar(&lock, "lock-timeout", lock, "how long to wait for another process's lock on the data file (env APIKEYD_LOCK_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if lock <= 0 {
+		return fmt.Errorf("--lock-timeout must be positive, got %s", lock)
+	}
+	secret, fromEnv := getenv("APIKEYD_ADMIN_KEY"), true
+	if secret == "" {
+		secret, fromEnv = store.NewSecret(), false
+	} else if !store.IsSecret(secret) {
+		return errors.New("APIKEYD_ADMIN_KEY must be 32 lowercase hex digits")
+	}
+	// A mistyped path must not become a new, empty data file.
+	if _, err := os.Stat(db); err != nil {
+		return fmt.Errorf("--db: %w; recover-operator works on an existing data file", err)
+	}
+	st, err := store.Open(db, store.Options{LockTimeout: lock, UsageFlush: -1})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: stop the apikeyd serving %s first; recover-operator works on a stopped server's file", err, db)
+	} else if err != nil {
+		return err
+	}
+	k, err := st.RecoverOperator(secret)
+	closeErr := st.Close()
+	if errors.Is(err, store.ErrConflict) && fromEnv {
+		return fmt.Errorf("APIKEYD_ADMIN_KEY is already a key in %s, and it still works if it is a full operator key; unset APIKEYD_ADMIN_KEY to get a new random key", db)
+	} else if err != nil {
+		return errors.Join(err, closeErr)
+	}
+	// The key is stored: show it even if closing failed.
+	if fromEnv {
+		fmt.Fprintf(stderr, "apikeyd: added operator key %s, with the secret in APIKEYD_ADMIN_KEY, to %s\n", k.ID, db)
+	} else {
+		fmt.Fprintln(stdout, secret)
+		fmt.Fprintf(stderr, "apikeyd: added operator key %s to %s; its secret, on stdout, is shown only this once: keep it safe\n", k.ID, db)
+	}
+	return closeErr
 }

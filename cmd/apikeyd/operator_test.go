@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,4 +78,117 @@ func TestMain_FirstStartFails(t *testing.T) {
 			require.Contains(t, reply, "result", "reply: %v", reply)
 		})
 	}
+}
+
+// recoverCmd runs apikeyd recover-operator with args and env.
+func recoverCmd(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"recover-operator"}, args...),
+		func(k string) string { return env[k] }, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+// TestRecoverOperator: on a stopped server's file, recover-operator adds a
+// full operator key and prints its secret once, on stdout alone; the
+// server, started again, accepts it. Keys already there stay as they were.
+func TestRecoverOperator(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "apikeyd.db")
+	m, _, _ := MustRunMain(t, db, testAdminKey)
+	require.NoError(t, m.Close(context.Background()))
+
+	stdout, stderr, err := recoverCmd(t, nil, "--db", db)
+	require.NoError(t, err, "stderr: %s", stderr)
+	found := secretPattern.FindAllString(stdout, -1)
+	require.Len(t, found, 1, "stdout: %q", stdout)
+	secret := found[0]
+	assert.Equal(t, secret+"\n", stdout, "stdout holds the secret alone, for scripts")
+	assert.NotContains(t, stderr, secret, "the secret went to stderr too")
+	assert.Contains(t, stderr, "shown only this once")
+
+	m2, stderr2, log := MustRunMain(t, db, "")
+	assert.NotRegexp(t, secretPattern, stderr2.String(), "a file with keys gets no new one at start")
+	reply := rpcCall(t, m2.Addr(), secret, `{"jsonrpc":"2.0","method":"apikey.list","id":1}`)
+	require.Contains(t, reply, "result", "reply: %v", reply)
+	assert.Len(t, reply["result"], 2, "the old key and the recovered one")
+	reply = rpcCall(t, m2.Addr(), secret, `{"jsonrpc":"2.0","method":"account.create","params":{"name":"acme"},"id":2}`)
+	require.Contains(t, reply, "result", "the recovered key is the operator's: %v", reply)
+	reply = rpcCall(t, m2.Addr(), testAdminKey, `{"jsonrpc":"2.0","method":"account.list","id":3}`)
+	require.Contains(t, reply, "result", "the old key goes on working: %v", reply)
+	assert.NotContains(t, log.String(), secret)
+}
+
+func TestRecoverOperator_AdminKeyFromEnv(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "apikeyd.db")
+	m, _, _ := MustRunMain(t, db, testAdminKey)
+	require.NoError(t, m.Close(context.Background()))
+	const chosen = "fedcba9876543210fedcba9876543210"
+
+	// APIKEYD_DB stands for --db.
+	stdout, stderr, err := recoverCmd(t, map[string]string{"APIKEYD_DB": db, "APIKEYD_ADMIN_KEY": chosen})
+	require.NoError(t, err, "stderr: %s", stderr)
+	assert.Empty(t, stdout, "a secret from the environment is not echoed")
+	assert.NotContains(t, stderr, chosen)
+	assert.Equal(t, 2, countKeys(t, db))
+
+	m2, _, _ := MustRunMain(t, db, "")
+	reply := rpcCall(t, m2.Addr(), chosen, `{"jsonrpc":"2.0","method":"account.list","id":1}`)
+	require.Contains(t, reply, "result", "reply: %v", reply)
+	require.NoError(t, m2.Close(context.Background()))
+
+	// The same secret again: refused, nothing changed.
+	before := fileDigest(t, db)
+	_, _, err = recoverCmd(t, map[string]string{"APIKEYD_ADMIN_KEY": chosen}, "--db", db)
+	assert.ErrorContains(t, err, "already a key")
+	assert.Equal(t, before, fileDigest(t, db))
+}
+
+// TestRecoverOperator_Refused: a running server's file fails fast and is
+// left as it is; a missing file is not created; bad input is named.
+func TestRecoverOperator_Refused(t *testing.T) {
+	t.Run("ServerRunning", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "apikeyd.db")
+		MustRunMain(t, db, testAdminKey)
+		before := fileDigest(t, db)
+		start := time.Now()
+		stdout, _, err := recoverCmd(t, nil, "--db", db, "--lock-timeout", "300ms")
+		require.Error(t, err)
+		assert.Less(t, time.Since(start), 3*time.Second)
+		assert.ErrorIs(t, err, store.ErrLocked)
+		assert.Contains(t, err.Error(), "stop the apikeyd serving "+db)
+		assert.Empty(t, stdout)
+		assert.Equal(t, before, fileDigest(t, db))
+	})
+	t.Run("MissingFile", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "typo.db")
+		stdout, _, err := recoverCmd(t, nil, "--db", db)
+		assert.ErrorContains(t, err, "existing data file")
+		assert.Empty(t, stdout)
+		assert.NoFileExists(t, db)
+	})
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		"ErrAdminKeyShape": {env: map[string]string{"APIKEYD_ADMIN_KEY": "0123456789ABCDEF0123456789ABCDEF"}, want: "APIKEYD_ADMIN_KEY"},
+		"ErrLockTimeout":   {args: []string{"--lock-timeout", "0s"}, want: "--lock-timeout"},
+		"ErrEnvLock":       {env: map[string]string{"APIKEYD_LOCK_TIMEOUT": "soon"}, want: "APIKEYD_LOCK_TIMEOUT"},
+		"ErrExtraArgs":     {args: []string{"extra"}, want: "unexpected arguments"},
+		"ErrUnknownFlag":   {args: []string{"--addr", "x"}, want: "addr"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "apikeyd.db")
+			stdout, _, err := recoverCmd(t, tc.env, append([]string{"--db", db}, tc.args...)...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Empty(t, stdout)
+			assert.NoFileExists(t, db)
+		})
+	}
+	t.Run("Usage", func(t *testing.T) {
+		var out bytes.Buffer
+		require.NoError(t, run(context.Background(), []string{"help"}, os.Getenv, &out, &bytes.Buffer{}))
+		assert.True(t, strings.Contains(out.String(), "recover-operator"))
+	})
 }
