@@ -43,11 +43,11 @@ func IsFullOperatorKey(k Key, now time.Time) bool {
 func (s *Store) guarded(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		now := s.now()
-		had := hasFullOperatorKey(tx, now)
+		had := s.hasFullOperatorKey(tx, now)
 		if err := fn(tx); err != nil {
 			return err
 		}
-		if had && !hasFullOperatorKey(tx, now) {
+		if had && !s.hasFullOperatorKey(tx, now) {
 			return ErrLastOperatorKey
 		}
 		return nil
@@ -55,25 +55,47 @@ func (s *Store) guarded(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 }
 
 // hasFullOperatorKey reports whether tx holds a full operator key whose
-// holder is present and active. It stops at the first one found: usually
-// the first key of the account.
-func hasFullOperatorKey(tx *bolt.Tx, now time.Time) bool {
-	accountKeys, keys, accounts := tx.Bucket(bucketAccountKeys), tx.Bucket(bucketKeys), tx.Bucket(bucketAccounts)
-	if accountKeys == nil || keys == nil || accounts == nil || accounts.Get([]byte(OperatorAccount)) == nil {
+// holder is present and active. The key found last is tried first, so
+// that every write costs one lookup however many keys the operator has;
+// only when that key is gone or no longer full are the operator's keys
+// read, up to the first full one.
+func (s *Store) hasFullOperatorKey(tx *bolt.Tx, now time.Time) bool {
+	if id := s.fullKey.Load(); id != nil && fullOperatorKey(tx, []byte(*id), now) {
+		return true
+	}
+	id, ok := findFullOperatorKey(tx, now)
+	if ok {
+		s.fullKey.Store(&id)
+	}
+	return ok
+}
+
+// fullOperatorKey reports whether the key id is, in tx, a full operator key
+// whose holder is present and active.
+func fullOperatorKey(tx *bolt.Tx, id []byte, now time.Time) bool {
+	keys, accounts := tx.Bucket(bucketKeys), tx.Bucket(bucketAccounts)
+	if keys == nil || accounts == nil || accounts.Get([]byte(OperatorAccount)) == nil {
 		return false // a file still being created, or no operator account
+	}
+	rec, err := decodeRecord(keys.Get(id))
+	return err == nil && IsFullOperatorKey(rec.key(), now) && operatorHolderActive(tx, rec.Owner)
+}
+
+// findFullOperatorKey returns the id of the first full operator key in tx
+// whose holder is present and active.
+func findFullOperatorKey(tx *bolt.Tx, now time.Time) (string, bool) {
+	accountKeys := tx.Bucket(bucketAccountKeys)
+	if accountKeys == nil {
+		return "", false
 	}
 	prefix := accountKey(OperatorAccount, "")
 	c := accountKeys.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		rec, err := decodeRecord(keys.Get(k[len(prefix):]))
-		if err != nil {
-			continue // unreadable: it does not count
-		}
-		if IsFullOperatorKey(rec.key(), now) && operatorHolderActive(tx, rec.Owner) {
-			return true
+		if id := k[len(prefix):]; fullOperatorKey(tx, id, now) {
+			return string(id), true
 		}
 	}
-	return false
+	return "", false
 }
 
 // operatorHolderActive reports whether owner, the holder of an operator
@@ -108,7 +130,7 @@ func operatorHolderActive(tx *bolt.Tx, owner string) bool {
 func (s *Store) HasFullOperatorKey() (bool, error) {
 	ok := false
 	err := s.view(func(tx *bolt.Tx) error {
-		ok = hasFullOperatorKey(tx, s.now())
+		ok = s.hasFullOperatorKey(tx, s.now())
 		return nil
 	})
 	return ok, err
