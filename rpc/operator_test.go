@@ -240,3 +240,23 @@ func TestOperator_ConcurrentDeletes(t *testing.T) {
 		ts.Admin = survivor
 	}
 }
+
+// TestOperator_AllowedChanges: changes that leave the last full operator
+// key full pass: its name, description and comment, a not_before already
+// past, no rate limit, a rotation with a grace period.
+func TestOperator_AllowedChanges(t *testing.T) {
+	ts := newTestServer(t)
+	id := ts.keyID(ts.Admin)
+	ts.ok(ts.Admin, "apikey.update", map[string]any{"id": id, "name": "root", "description": "break glass", "comment": "operator"}, nil)
+	ts.ok(ts.Admin, "apikey.update", map[string]any{"id": id, "not_before": "2025-01-01T00:00:00Z"}, nil)
+	ts.ok(ts.Admin, "apikey.update", map[string]any{"id": id, "rate_limit": map[string]any{"limit": 0, "interval_seconds": 1}}, nil)
+	var rotated rpc.NewKeyInfo
+	ts.ok(ts.Admin, "apikey.rotate", map[string]any{"id": id, "retain_period_minutes": 5}, &rotated)
+	ts.ok(rotated.Key, "account.list", nil, nil)
+	ok, err := ts.Store.HasFullOperatorKey()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ts.unchanged(func() {
+		ts.fail(rotated.Key, "apikey.delete", map[string]any{"id": "root"}, rpc.CodeConflict, rpc.ErrIDLastOperatorKey)
+	})
+}
