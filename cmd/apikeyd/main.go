@@ -491,8 +491,16 @@ func (m *Main) bootstrap(log zerolog.Logger) error {
 		secret, generated = store.NewSecret(), true
 	}
 	k, created, err := m.Store.Bootstrap(secret)
-	if err != nil || !created {
+	if err != nil {
 		return err
+	}
+	if !created {
+		// A file from before the operator rule may have no full operator
+		// key left; say so where the operator looks, and how to fix it.
+		if ok, err := m.Store.HasFullOperatorKey(); err == nil && !ok {
+			log.Warn().Str("db", m.Config.DB).Msg("the operator account has no full operator key (active, no scopes, no expiry, no limits); stop the server and run apikeyd recover-operator")
+		}
+		return nil
 	}
 	log.Info().Str("key_id", k.ID).Str("account", k.Account).Bool("generated", generated).Msg("created operator key")
 	if generated {

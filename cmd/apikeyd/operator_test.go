@@ -14,6 +14,7 @@ import (
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 )
 
 var secretPattern = regexp.MustCompile(`\b[0-9a-f]{32}\b`)
@@ -191,4 +192,30 @@ func TestRecoverOperator_Refused(t *testing.T) {
 		require.NoError(t, run(context.Background(), []string{"help"}, os.Getenv, &out, &bytes.Buffer{}))
 		assert.True(t, strings.Contains(out.String(), "recover-operator"))
 	})
+}
+
+// TestMain_WarnsWithoutFullOperatorKey: a file whose operator account has
+// no full operator key (here: the account record is gone) starts, and the
+// log says how to get one back; recover-operator does, and the warning goes.
+func TestMain_WarnsWithoutFullOperatorKey(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "apikeyd.db")
+	m, _, log := MustRunMain(t, db, testAdminKey)
+	assert.NotContains(t, log.String(), "recover-operator")
+	require.NoError(t, m.Close(context.Background()))
+
+	raw, err := bolt.Open(db, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("accounts")).Delete([]byte(store.OperatorAccount))
+	}))
+	require.NoError(t, raw.Close())
+
+	m, _, log = MustRunMain(t, db, "")
+	assert.Contains(t, log.String(), "run apikeyd recover-operator")
+	require.NoError(t, m.Close(context.Background()))
+
+	_, stderr, err := recoverCmd(t, nil, "--db", db)
+	require.NoError(t, err, "stderr: %s", stderr)
+	_, _, log = MustRunMain(t, db, "")
+	assert.NotContains(t, log.String(), "recover-operator")
 }
