@@ -72,6 +72,14 @@ const (
 	ErrIDUpstreamError = "upstream_error"
 )
 
+// Error ids of the operator rule (docs/operations.md): the server never loses
+// its last full operator key.
+const (
+	// ErrIDLastOperatorKey refuses a change that would leave the operator
+	// account without a full operator key.
+	ErrIDLastOperatorKey = "last_operator_key"
+)
+
 // Error is an error a client may see: a JSON-RPC code, a stable error id, a
 // message a person can act on and, for invalid params, the field at fault.
 // Handlers return *Error for every failure they mean to report; anything else
@@ -154,6 +162,8 @@ func toError(err error) *Error {
 		return Errorf(CodeConflict, ErrIDAccountExists, "an account of that name exists")
 	case errors.Is(err, store.ErrOperatorAccount):
 		return Errorf(CodeConflict, ErrIDOperatorAccount, "the operator account cannot be deleted")
+	case errors.Is(err, store.ErrLastOperatorKey):
+		return Errorf(CodeConflict, ErrIDLastOperatorKey, "this change would leave the operator account without a full operator key (active, no scopes, no expiry, no rate limit or quota, holder active): create another one first")
 	case errors.Is(err, store.ErrNotFound):
 		return Errorf(CodeNotFound, ErrIDKeyNotFound, "no such key in this account")
 	case errors.Is(err, store.ErrConflict):

@@ -135,10 +135,11 @@ func (s *Store) viewTx(fn func(*readTx) error) error {
 }
 
 // update runs fn in a write transaction of its own, as bolt.DB.Update does.
+// Like batch, it keeps the operator's last full key (guarded).
 func (s *Store) update(fn func(*bolt.Tx) error) error {
 	s.reads.beginWrite()
 	defer s.reads.endWrite()
-	return s.db.Update(fn)
+	return s.db.Update(s.guarded(fn))
 }
 
 // batch runs fn in a write transaction it may share with other calls, as
@@ -146,5 +147,5 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 func (s *Store) batch(fn func(*bolt.Tx) error) error {
 	s.reads.beginWrite()
 	defer s.reads.endWrite()
-	return s.db.Batch(fn)
+	return s.db.Batch(s.guarded(fn))
 }

@@ -53,6 +53,7 @@ type Store struct {
 	inactive *inactiveOwners
 	usage    *usageTracker // nil when tracking is off
 	limits   *limiter
+	fullKey  atomic.Pointer[string] // the last full operator key found (operator.go)
 	closed   atomic.Bool
 	// stop ends the background flush loop, which closes done.
 	stop, done chan struct{}

@@ -1,6 +1,8 @@
 // Command apikeyd serves apikeyd's JSON-RPC API over HTTP from one bbolt file.
 //
 //	apikeyd serve [flags]   start the server (flags below; each has an APIKEYD_* twin)
+//	apikeyd recover-operator [--db FILE]
+//	                        give a stopped server's file a new operator key
 //	apikeyd version         print the version
 package main
 
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return m.Close(shutdown)
+	case "recover-operator":
+		return recoverOperator(args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "apikeyd", version)
 		return nil
@@ -75,8 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `usage: apikeyd <command> [flags]
 
 commands:
-  serve     serve JSON-RPC 2.0 on POST /rpc (apikeyd serve -h lists flags)
-  version   print the version
+  serve             serve JSON-RPC 2.0 on POST /rpc (apikeyd serve -h lists flags)
+  recover-operator  with the server stopped, add a new operator key to its data
+                    file and print it once (apikeyd recover-operator -h)
+  version           print the version
 `
 
 // Config is everything serve reads from flags and the environment.
@@ -329,8 +335,11 @@ func (m *Main) logger() zerolog.Logger {
 	return zerolog.New(out).Level(lvl).Hook(rpc.NewTimeHook())
 }
 
-// Run opens the store, creates the operator key on an empty store, and starts
-// serving in the background. Close stops it.
+// Run opens the store, binds the listeners, loads the upstream catalog,
+// then creates the operator key on an empty store, and starts serving in the
+// background. Close stops it. The key is created and shown only once start-up
+// can no longer fail: a start that fails shows no key and leaves an empty
+// store without one.
 func (m *Main) Run() (err error) {
 	if err := m.Config.validate(); err != nil {
 		return err
@@ -349,9 +358,6 @@ func (m *Main) Run() (err error) {
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w: is another apikeyd serving %s?", err, m.Config.DB)
 	} else if err != nil {
-		return err
-	}
-	if err := m.bootstrap(log); err != nil {
 		return err
 	}
 	proxies, _ := m.Config.trustedProxies() // validated above
@@ -409,6 +415,10 @@ func (m *Main) Run() (err error) {
 			_ = m.listener.Close()
 			return err
 		}
+	}
+	if err := m.bootstrap(log); err != nil {
+		_ = m.listener.Close()
+		return err
 	}
 	m.served = make(chan error, 1)
 	if m.Config.FastPath && m.Config.Upstream == "" {
@@ -481,8 +491,16 @@ func (m *Main) bootstrap(log zerolog.Logger) error {
 		secret, generated = store.NewSecret(), true
 	}
 	k, created, err := m.Store.Bootstrap(secret)
-	if err != nil || !created {
+	if err != nil {
 		return err
+	}
+	if !created {
+		// A file from before the operator rule may have no full operator
+		// key left; say so where the operator looks, and how to fix it.
+		if ok, err := m.Store.HasFullOperatorKey(); err == nil && !ok {
+			log.Warn().Str("db", m.Config.DB).Msg("the operator account has no full operator key (active, no scopes, no expiry, no limits); stop the server and run apikeyd recover-operator")
+		}
+		return nil
 	}
 	log.Info().Str("key_id", k.ID).Str("account", k.Account).Bool("generated", generated).Msg("created operator key")
 	if generated {
@@ -509,8 +527,10 @@ func (m *Main) Close(ctx context.Context) error {
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
+		if m.served != nil { // nil when start-up failed before serving
+			if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs = append(errs, err)
+			}
 		}
 		if m.fast != nil {
 			if err := m.fast.shutdown(ctx); err != nil {
@@ -535,4 +555,69 @@ func (m *Main) Close(ctx context.Context) error {
 		errs = append(errs, m.logFlush.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// recoverOperator is the recover-operator sub-command. With the server
+// stopped, it adds a new full operator key to the data file (recreating the
+// operator account if it is missing) and prints its secret once on stdout:
+// the way back in when every operator key is lost. The secret is
+// APIKEYD_ADMIN_KEY when set (then it is not printed), else a new random one.
+// A file that a running server holds fails fast with store.ErrLocked.
+func recoverOperator(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("apikeyd recover-operator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := DefaultConfig()
+	db, lock := def.DB, def.LockTimeout
+	if v := getenv("APIKEYD_DB"); v != "" {
+		db = v
+	}
+	if v := getenv("APIKEYD_LOCK_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("APIKEYD_LOCK_TIMEOUT: %w", err)
+		}
+		lock = d
+	}
+	fs.StringVar(&db, "db", db, "path of the data file of the stopped server (env APIKEYD_DB)")
+	fs.DurationVar(&lock, "lock-timeout", lock, "how long to wait for another process's lock on the data file (env APIKEYD_LOCK_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if lock <= 0 {
+		return fmt.Errorf("--lock-timeout must be positive, got %s", lock)
+	}
+	secret, fromEnv := getenv("APIKEYD_ADMIN_KEY"), true
+	if secret == "" {
+		secret, fromEnv = store.NewSecret(), false
+	} else if !store.IsSecret(secret) {
+		return errors.New("APIKEYD_ADMIN_KEY must be 32 lowercase hex digits")
+	}
+	// A mistyped path must not become a new, empty data file.
+	if _, err := os.Stat(db); err != nil {
+		return fmt.Errorf("--db: %w; recover-operator works on an existing data file", err)
+	}
+	st, err := store.Open(db, store.Options{LockTimeout: lock, UsageFlush: -1})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: stop the apikeyd serving %s first; recover-operator works on a stopped server's file", err, db)
+	} else if err != nil {
+		return err
+	}
+	k, err := st.RecoverOperator(secret)
+	closeErr := st.Close()
+	if errors.Is(err, store.ErrConflict) && fromEnv {
+		return fmt.Errorf("APIKEYD_ADMIN_KEY is already a key in %s, and it still works if it is a full operator key; unset APIKEYD_ADMIN_KEY to get a new random key", db)
+	} else if err != nil {
+		return errors.Join(err, closeErr)
+	}
+	// The key is stored: show it even if closing failed.
+	if fromEnv {
+		fmt.Fprintf(stderr, "apikeyd: added operator key %s, with the secret in APIKEYD_ADMIN_KEY, to %s\n", k.ID, db)
+	} else {
+		fmt.Fprintln(stdout, secret)
+		fmt.Fprintf(stderr, "apikeyd: added operator key %s to %s; its secret, on stdout, is shown only this once: keep it safe\n", k.ID, db)
+	}
+	return closeErr
 }
