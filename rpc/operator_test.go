@@ -129,14 +129,21 @@ func TestOperator_Holders(t *testing.T) {
 		// The service account's key is a full operator key: the account's
 		// own key may go.
 		ts.ok(ts.Admin, "apikey.delete", map[string]any{"id": ts.Admin}, nil)
+		// A held key may not change holders at all (escalation_denied);
+		// the store refuses all the same, whoever asks.
 		ts.unchanged(func() {
-			ts.fail(held.Key, "service_account.update", map[string]any{"name": "ops", "active": false}, rpc.CodeConflict, rpc.ErrIDLastOperatorKey)
-			ts.fail(held.Key, "service_account.delete", map[string]any{"name": "ops"}, rpc.CodeConflict, rpc.ErrIDLastOperatorKey)
+			ts.fail(held.Key, "service_account.update", map[string]any{"name": "ops", "active": false}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+			off := false
+			_, err := ts.Store.UpdateServiceAccount(store.OperatorAccount, "ops", nil, &off, func(store.Key) error { return nil })
+			require.ErrorIs(t, err, store.ErrLastOperatorKey)
+			require.ErrorIs(t, ts.Store.DeleteServiceAccount(store.OperatorAccount, "ops", func(store.Key) error { return nil }), store.ErrLastOperatorKey)
 		})
 		ts.ok(held.Key, "account.list", nil, nil) // still serves
 
 		// Renaming the description alone is no threat.
-		ts.ok(held.Key, "service_account.update", map[string]any{"name": "ops", "description": "on call"}, nil)
+		desc := "on call"
+		_, err := ts.Store.UpdateServiceAccount(store.OperatorAccount, "ops", &desc, nil, func(store.Key) error { return nil })
+		require.NoError(t, err)
 	})
 	t.Run("ServiceAccountWithSecondKey", func(t *testing.T) {
 		ts := newTestServer(t)
@@ -155,7 +162,8 @@ func TestOperator_Holders(t *testing.T) {
 		require.NoError(t, err)
 		ts.ok(ts.Admin, "apikey.delete", map[string]any{"id": ts.Admin}, nil)
 		ts.unchanged(func() {
-			ts.fail(secret, "user.delete", map[string]any{"name": "root"}, rpc.CodeConflict, rpc.ErrIDLastOperatorKey)
+			ts.fail(secret, "user.delete", map[string]any{"name": "root"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+			require.ErrorIs(t, ts.Store.DeleteUser(store.OperatorAccount, "root", func(store.Key) error { return nil }), store.ErrLastOperatorKey)
 		})
 		ts.ok(secret, "account.list", nil, nil)
 	})
