@@ -33,9 +33,15 @@ const wsMaxPerKey = 32
 var errTooManyConns = Errorf(CodeRateLimited, ErrIDTooManyConnections,
 	"this key holds as many WebSocket connections as it may (%d); close one first", wsMaxPerKey)
 
+// wsUpgrade is the upgrade as the access decision sees it: a call that any
+// usable key may make, as rpc.discover, so that only its ip scope applies.
+// Each call on the connection is then decided on its own.
+var wsUpgrade = &Method{Name: "(websocket upgrade)", Access: scope.Read, AnyKey: true}
+
 // wsKey checks the upgrade's key as far as can be checked before any call:
-// it exists, its ip scope admits the client, and it holds fewer than
-// wsMaxPerKey connections (taking a slot, which wsRelease gives back).
+// the store finds it usable, authorize admits the upgrade (its ip scope
+// admits the client), and it holds fewer than wsMaxPerKey connections
+// (taking a slot, which wsRelease gives back).
 func (s *Server) wsKey(ex *exchange) (*store.Key, *Error) {
 	k, err := s.keyOf(ex.cred)
 	if err != nil {
@@ -45,11 +51,8 @@ func (s *Server) wsKey(ex *exchange) (*store.Key, *Error) {
 		}
 		return nil, e
 	}
-	if len(k.Scopes.IP) > 0 {
-		if err := scope.Check(scope.Scopes{IP: k.Scopes.IP}, scope.Call{Method: "rpc.discover", Access: scope.Read,
-			ClientIP: s.clientIP(ex)}); err != nil {
-			return k, toError(err)
-		}
+	if err := authorize(k, accessQuery{method: wsUpgrade, clientIP: s.clientIP(ex)}); err != nil {
+		return k, toError(err)
 	}
 	s.wsMu.Lock()
 	defer s.wsMu.Unlock()
