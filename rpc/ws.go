@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
@@ -240,13 +242,22 @@ func jsonrpc2Carries(msg []byte) bool {
 		}
 	}
 	switch jsonKind(r.id) {
-	case 0, '"':
+	case 0:
 		return true
+	case '"':
+		return reencodesAsIs(r.id)
 	case '0':
 		_, err := strconv.ParseInt(string(r.id), 10, 64)
 		return err == nil && r.id[0] != '-'
 	}
 	return false
+}
+
+// reencodesAsIs reports whether encoding/json writes the JSON string s
+// back byte for byte once decoded, as jsonrpc2 does with ids: no escapes,
+// nothing it escapes itself (<, >, &, U+2028, U+2029), valid UTF-8.
+func reencodesAsIs(s []byte) bool {
+	return utf8.Valid(s) && !bytes.ContainsAny(s[1:len(s)-1], "\\<>&\u2028\u2029")
 }
 
 // WriteObject implements jsonrpc2.ObjectStream.
