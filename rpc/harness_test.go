@@ -218,8 +218,19 @@ func (ts *testServer) call(key, method string, params any) wireResponse {
 	body, err := json.Marshal(env)
 	require.NoError(ts.t, err)
 	status, reply := ts.post(key, string(body))
-	require.Equal(ts.t, http.StatusOK, status, "reply: %s", reply)
 	var r wireResponse
+	if ts.Transport == overWebSocket && key != "" && status != http.StatusOK {
+		// Over WebSocket the key is presented once, at the upgrade: a key
+		// the server refuses (unknown, switched off, outside its ip scope,
+		// ...) is refused there, with the error the call would get, and
+		// id null, since no call was read.
+		require.Contains(ts.t, []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests}, status, "reply: %s", reply)
+		require.NoError(ts.t, json.Unmarshal(reply, &r), "reply: %s", reply)
+		require.NotNil(ts.t, r.Error, "a refused upgrade: %s", reply)
+		require.JSONEq(ts.t, "null", string(r.ID), "a refused upgrade: %s", reply)
+		return r
+	}
+	require.Equal(ts.t, http.StatusOK, status, "reply: %s", reply)
 	require.NoError(ts.t, json.Unmarshal(reply, &r), "reply: %s", reply)
 	require.Equal(ts.t, "2.0", r.JSONRPC)
 	require.True(ts.t, (r.Error == nil) != (r.Result == nil), "exactly one of result and error: %s", reply)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/apikeyd/apikeyd/rpc"
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,11 +24,11 @@ type transport string
 
 const (
 	// overNetHTTP serves with rpc.Server.ServeHTTP under net/http.
-	overNetHTTP transport = "net/http"
+	overNetHTTP transport = "nethttp"
 	// overFastPath serves with rpc.Server.ServeH1, handing what it does not
 	// serve itself to net/http, as apikeyd does in production (--fast-path).
 	// ts.URL points at it, so requests a test makes itself take it too.
-	overFastPath transport = "fast path"
+	overFastPath transport = "fastpath"
 	// overWebSocket makes each call with a key on a WebSocket opened with
 	// that key (GET /ws). Requests a test makes itself, and calls without
 	// a key, go over net/http: a WebSocket cannot be opened without a key.
@@ -233,4 +234,106 @@ func TestHarness_Transports(t *testing.T) {
 		}
 		require.Equal(t, overNetHTTP, transportOf(t))
 	})
+}
+
+// endToEnd are the tests that drive the server through its public surface
+// only, one call after another: each runs over every transport. Their
+// own runs are the net/http ones; TestEndToEnd_Transports runs them again
+// over the fast path and over WebSocket. Tests of what only one transport
+// has (HTTP headers and statuses, URL style, the WebSocket's own
+// behaviour, ServeH1 against net/http) are not listed: they test that
+// transport directly.
+var endToEnd = []struct {
+	name string
+	test func(*testing.T)
+	// notOverWS, when set, says why the test does not apply to WebSocket.
+	notOverWS string
+}{
+	{name: "APIKey_AddDeleteScope", test: TestAPIKey_AddDeleteScope},
+	{name: "APIKey_Authentication", test: TestAPIKey_Authentication},
+	{name: "APIKey_Create", test: TestAPIKey_Create},
+	{name: "APIKey_Delete", test: TestAPIKey_Delete},
+	{name: "APIKey_IDs", test: TestAPIKey_IDs},
+	{name: "APIKey_List", test: TestAPIKey_List},
+	{name: "APIKey_NoEscalation", test: TestAPIKey_NoEscalation},
+	{name: "AccessClasses", test: TestAccessClasses},
+	{name: "Access_AgreeLimits", test: TestAccess_AgreeLimits},
+	{name: "Access_NoEscalation", test: TestAccess_NoEscalation},
+	{name: "Account_Errors", test: TestAccount_Errors},
+	{name: "Account_Lifecycle", test: TestAccount_Lifecycle},
+	{name: "Audit", test: TestAudit},
+	{name: "Audit_Errors", test: TestAudit_Errors},
+	{name: "Audit_LoginInUsersAccount", test: TestAudit_LoginInUsersAccount},
+	{name: "Discover_OnlyWhatTheKeyCouldCall", test: TestDiscover_OnlyWhatTheKeyCouldCall},
+	{name: "Discover_OpenRPC", test: TestDiscover_OpenRPC},
+	{name: "Gateway_Catalog", test: TestGateway_Catalog},
+	{name: "Gateway_ErrorsPassThrough", test: TestGateway_ErrorsPassThrough},
+	{name: "Gateway_Forwards", test: TestGateway_Forwards},
+	{name: "Gateway_Replies", test: TestGateway_Replies},
+	{name: "Harness", test: TestHarness},
+	{name: "Holders", test: TestHolders},
+	{name: "IDEcho", test: TestIDEcho,
+		notOverWS: "it reads the id at the end of the reply, where jsonrpc2's Conn does not write it; TestIDEcho_Transports checks the id itself"},
+	{name: "InvalidRequests", test: TestInvalidRequests},
+	{name: "Lifecycle_NamesAndUpdate", test: TestLifecycle_NamesAndUpdate},
+	{name: "Lifecycle_Rotate", test: TestLifecycle_Rotate},
+	{name: "Lifecycle_Validity", test: TestLifecycle_Validity},
+	{name: "Lifecycle_Verify", test: TestLifecycle_Verify},
+	{name: "Limits_NoEscape", test: TestLimits_NoEscape},
+	{name: "Limits_Quota", test: TestLimits_Quota},
+	{name: "Limits_QuotaRefill", test: TestLimits_QuotaRefill},
+	{name: "Limits_QuotaSurvivesOtherChanges", test: TestLimits_QuotaSurvivesOtherChanges},
+	{name: "Limits_RateLimit", test: TestLimits_RateLimit},
+	{name: "Limits_RefusalsNotAudited", test: TestLimits_RefusalsNotAudited},
+	{name: "Limits_UpdateBadInput", test: TestLimits_UpdateBadInput},
+	{name: "Limits_Verify", test: TestLimits_Verify},
+	{name: "List_Holders", test: TestList_Holders},
+	{name: "Scopes_EndToEnd", test: TestScopes_EndToEnd},
+	{name: "Security_LimitedKeyShedsLimitsByRotate", test: TestSecurity_LimitedKeyShedsLimitsByRotate},
+	{name: "Security_ListOwnerCountsOtherAccounts", test: TestSecurity_ListOwnerCountsOtherAccounts},
+	{name: "Security_ScopedKeyEscalatesThroughUsers", test: TestSecurity_ScopedKeyEscalatesThroughUsers},
+	{name: "ServiceAccount_Errors", test: TestServiceAccount_Errors},
+	{name: "ServiceAccount_Lifecycle", test: TestServiceAccount_Lifecycle},
+	{name: "SpecExamples", test: TestSpecExamples},
+	{name: "User_Errors", test: TestUser_Errors},
+	{name: "User_LoginAndKeys", test: TestUser_LoginAndKeys},
+	{name: "User_OtherAccounts", test: TestUser_OtherAccounts},
+}
+
+// TestEndToEnd_Transports runs the end-to-end tests over the fast path and
+// over WebSocket, a subtest per transport and test.
+func TestEndToEnd_Transports(t *testing.T) {
+	for _, tr := range []transport{overFastPath, overWebSocket} {
+		t.Run(string(tr), func(t *testing.T) {
+			for _, e := range endToEnd {
+				if tr == overWebSocket && e.notOverWS != "" {
+					t.Logf("%s: not over WebSocket: %s", e.name, e.notOverWS)
+					continue
+				}
+				runOver(t, tr, e.name, e.test)
+			}
+		})
+	}
+}
+
+// TestIDEcho_Transports: every transport echoes the id as sent, byte for
+// byte, wherever in the reply it writes it.
+func TestIDEcho_Transports(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) {
+			ts := newTestServerOver(t, tr, nil)
+			for _, id := range []string{
+				`1`, `0`, `-1`, `-9223372036854775809`, `18446744073709551616`, `9223372036854775807`,
+				`1.5`, `1e3`, `"1"`, `""`, `"ünïcødé"`, `"ünïcødé \u00e9 \"quoted\""`, `"a<b>&c"`, `"\/"`, `" "`, `null`,
+			} {
+				for _, method := range []string{"server.list", "no.such"} {
+					status, body := ts.post(ts.Admin, `{"jsonrpc":"2.0","method":"`+method+`","id":`+id+`}`)
+					require.Equal(t, http.StatusOK, status)
+					var r map[string]json.RawMessage
+					require.NoError(t, json.Unmarshal(body, &r), "reply: %s", body)
+					assert.Equal(t, id, string(r["id"]), "%s: reply %s", method, body)
+				}
+			}
+		})
+	}
 }
