@@ -75,6 +75,13 @@ func authorize(k *store.Key, q accessQuery) error {
 	return scope.Check(sc, call)
 }
 
+// needsKey reports whether a call of m needs a key: whether authorize
+// refuses it without one. A call that needs none is made without looking
+// at the key sent, if any.
+func needsKey(m *Method) bool {
+	return authorize(nil, accessQuery{method: m}) != nil
+}
+
 var (
 	errMethodNotFound = &Error{Code: CodeMethodNotFound, ID: ErrIDMethodNotFound, Message: msgMethodNotFound,
 		Detail: "no method of that name; see docs/api.md"}

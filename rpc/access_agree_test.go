@@ -289,6 +289,15 @@ func agreeSubjects(t *testing.T, ts *testServer) []agreeSubject {
 			out[len(out)-1].secret = rot.Key
 			out = append(out, agreeSubject{what: acct.name + "/retained secret " + retain.what, secret: k.Key})
 		}
+
+		// Changes after a secret was used: every path sees them at once.
+		used := add("used, then switched off", map[string]any{})
+		ts.ok(used.Key, "apikey.info", map[string]any{"id": used.ID}, nil)
+		ts.ok(acct.key, "apikey.update", map[string]any{"id": used.ID, "active": false}, nil)
+		ts.ok(acct.key, "service_account.create", map[string]any{"name": "robots-later"}, nil)
+		held := add("used, then its holder switched off", map[string]any{"service_account": "robots-later"})
+		ts.ok(held.Key, "apikey.info", map[string]any{"id": held.ID}, nil)
+		ts.ok(acct.key, "service_account.update", map[string]any{"name": "robots-later", "active": false}, nil)
 	}
 	out = append(out, agreeSubject{what: "unknown key", secret: "0123456789abcdef0123456789abcdef"})
 	ts.advance(2 * time.Hour)

@@ -207,7 +207,7 @@ func (h apikeyHandlers) verify(ctx context.Context, p verifyParams) (Verificatio
 		return Verification{}, err
 	}
 	visible := status != store.StatusNotFound && (k.Account == me.Account || me.Account == store.OperatorAccount) && sameHolder(me, k)
-	if m.Open {
+	if !needsKey(m) {
 		// The call needs no key and looks at none: whatever key is sent,
 		// it is allowed, and nothing is spent.
 		out := Verification{Valid: true, Code: codeOpen}

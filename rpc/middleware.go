@@ -168,10 +168,11 @@ func (s *Server) keyOf(cred credential) (*store.Key, error) {
 }
 
 // authenticate resolves the presented key to a stored key and puts it in ctx.
-// Open methods skip it. Every failure looks the same to the client.
+// Calls that need no key (Open methods) skip it. Every failure looks the
+// same to the client.
 func (s *Server) authenticate(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
-		if c.method != nil && c.method.Open {
+		if !needsKey(c.method) {
 			return next(ctx, c)
 		}
 		k, err := s.keyOf(c.cred)
