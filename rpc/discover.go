@@ -125,35 +125,20 @@ func registerDiscovery(s *Server) {
 
 type discoveryHandlers struct{ s *Server }
 
-// reachable returns the methods k could call, sorted by name: those its
-// scopes allow with some call (for a name-scoped key, with one of its
-// names), and its account may use. The ip scope is not considered: it
-// depends on where a call comes from, not on the method.
+// reachable returns the methods k could call, sorted by name: those for
+// which authorize, the one access decision, allows some call (for a
+// name-scoped key, with one of its names). The ip scope is not considered:
+// it depends on where a call comes from, not on the method, and the
+// discovery call itself has passed it.
 func (s *Server) reachable(k *store.Key) []*Method {
 	var out []*Method
 	for _, m := range s.methods {
-		if s.couldCall(k, m) {
+		if authorize(k, accessQuery{method: m, anyCall: true}) == nil {
 			out = append(out, m)
 		}
 	}
 	slices.SortFunc(out, func(a, b *Method) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func (s *Server) couldCall(k *store.Key, m *Method) bool {
-	if m.Open || m.AnyKey {
-		return true
-	}
-	if m.OperatorOnly && k.Account != store.OperatorAccount {
-		return false
-	}
-	c := scope.Call{Method: m.Name, TakesName: m.TakesName(), Access: m.Access}
-	if len(k.Scopes.Name) > 0 {
-		c.Name, c.HasName = k.Scopes.Name[0], true
-	}
-	sc := k.Scopes
-	sc.IP = nil
-	return scope.Check(sc, c) == nil
 }
 
 func (h discoveryHandlers) discover(ctx context.Context, _ struct{}) (OpenRPC, error) {

@@ -33,50 +33,96 @@ var update = flag.Bool("update", false, "rewrite the replies of the golden trans
 // each secret <key:N>, numbered by first appearance, so transcripts are
 // stable; a request may use the same placeholders to refer back to them.
 // Run with -update to record replies anew, then review the diff.
+//
+// Every transcript runs over each transport (subtests net/http, fast path,
+// websocket), each on a fresh server; -update records over net/http. Over
+// the fast path no request may be handed to net/http: the transcripts are
+// plain calls, which production answers with ServeH1. Over WebSocket,
+// where a transport legitimately differs, only what applies is checked:
+//   - a WebSocket has no HTTP status per message: a reply counts as 200;
+//   - single calls are answered by jsonrpc2's Conn, which writes the
+//     members of a reply in its own order: replies are compared as JSON
+//     values, not as text;
+//   - the key is presented once, at the upgrade, so a call with a key the
+//     server refuses never reaches it: the upgrade is refused (401) with
+//     the same error (code, message, data), and id null since no call was
+//     read. A call without a key is made over HTTP, as a client must.
 func TestGoldenTranscripts(t *testing.T) {
 	files, err := filepath.Glob("../testdata/transcripts/*.txt")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
-			src, err := os.ReadFile(file)
-			require.NoError(t, err)
-			exchanges, err := parseTranscript(string(src))
-			require.NoError(t, err)
-			ts := newTestServer(t)
-			names := newPlaceholders(ts.Admin)
-			var out strings.Builder
-			out.WriteString(exchanges[0].preamble)
-			for i, ex := range exchanges {
-				key := ""
-				switch ex.as {
-				case "admin":
-					key = ts.Admin
-				case "none":
-				default:
-					key = names.real(ex.as)
-				}
-				body := names.expand(ex.request)
-				status, reply := ts.post(key, body)
-				got := ""
-				if len(reply) > 0 {
-					var buf bytes.Buffer
-					require.NoError(t, json.Indent(&buf, reply, "", "  "), "exchange %d: %s", i+1, reply)
-					got = names.normalize(buf.String())
-				}
-				if *update {
-					ex.status, ex.reply = status, got
-				} else {
-					assert.Equal(t, ex.status, status, "exchange %d: HTTP status", i+1)
-					assert.Equal(t, ex.reply, got, "exchange %d (%s)", i+1, strings.TrimSpace(ex.request))
-				}
-				out.WriteString(ex.format(i > 0))
-			}
-			if *update {
-				require.NoError(t, os.WriteFile(file, []byte(out.String()), 0o644))
+	for _, tr := range transports {
+		if *update && tr != overNetHTTP {
+			continue
+		}
+		t.Run(string(tr), func(t *testing.T) {
+			for _, file := range files {
+				t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
+					replayTranscript(t, tr, file)
+				})
 			}
 		})
 	}
+}
+
+func replayTranscript(t *testing.T, tr transport, file string) {
+	src, err := os.ReadFile(file)
+	require.NoError(t, err)
+	exchanges, err := parseTranscript(string(src))
+	require.NoError(t, err)
+	ts := newTestServerOver(t, tr, nil)
+	names := newPlaceholders(ts.Admin)
+	var out strings.Builder
+	out.WriteString(exchanges[0].preamble)
+	for i, ex := range exchanges {
+		key := ""
+		switch ex.as {
+		case "admin":
+			key = ts.Admin
+		case "none":
+		default:
+			key = names.real(ex.as)
+		}
+		body := names.expand(ex.request)
+		status, reply := ts.post(key, body)
+		got := ""
+		if len(reply) > 0 {
+			var buf bytes.Buffer
+			require.NoError(t, json.Indent(&buf, reply, "", "  "), "exchange %d: %s", i+1, reply)
+			got = names.normalize(buf.String())
+		}
+		switch {
+		case *update:
+			ex.status, ex.reply = status, got
+		case tr == overWebSocket && key != "" && status != http.StatusOK && status != http.StatusNoContent:
+			require.Equal(t, http.StatusUnauthorized, status, "exchange %d: a refused upgrade: %s", i+1, reply)
+			assert.JSONEq(t, errorMember(t, ex.reply), errorMember(t, got), "exchange %d (%s): the upgrade's error", i+1, strings.TrimSpace(ex.request))
+		case tr == overWebSocket && got != "":
+			assert.Equal(t, ex.status, status, "exchange %d: a reply", i+1)
+			assert.JSONEq(t, ex.reply, got, "exchange %d (%s)", i+1, strings.TrimSpace(ex.request))
+		default:
+			assert.Equal(t, ex.status, status, "exchange %d: HTTP status", i+1)
+			assert.Equal(t, ex.reply, got, "exchange %d (%s)", i+1, strings.TrimSpace(ex.request))
+		}
+		out.WriteString(ex.format(i > 0))
+	}
+	if tr == overFastPath {
+		assert.Zero(t, ts.handoffs.Load(), "the fast path handed requests to net/http")
+	}
+	if *update {
+		require.NoError(t, os.WriteFile(file, []byte(out.String()), 0o644))
+	}
+}
+
+// errorMember returns the error member of a JSON-RPC reply, as JSON.
+func errorMember(t *testing.T, reply string) string {
+	t.Helper()
+	var r struct {
+		Error json.RawMessage `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(reply), &r), "reply: %s", reply)
+	require.NotNil(t, r.Error, "not an error: %s", reply)
+	return string(r.Error)
 }
 
 type exchange struct {
@@ -195,5 +241,3 @@ func (p *placeholders) real(name string) string {
 func (p *placeholders) expand(s string) string {
 	return rePlace.ReplaceAllStringFunc(s, p.real)
 }
-
-var _ = http.StatusOK

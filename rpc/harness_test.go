@@ -38,6 +38,10 @@ type testServer struct {
 	// Reboots records the names server.reboot was called with.
 	Reboots *[]string
 	clock   *atomic.Pointer[time.Time]
+	// Transport is what post, call, ok and fail go over (see transport).
+	Transport transport
+	// handoffs counts the fast path's connections handed to net/http.
+	handoffs atomic.Int64
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -69,8 +73,15 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 }
 
 // newTestServerWith is newTestServer with more methods, registered by
-// register before serving.
+// register before serving. It serves over the transport that runOver set
+// for the test, net/http when none.
 func newTestServerWith(t testing.TB, register func(*rpc.Server), opts ...serverOption) *testServer {
+	t.Helper()
+	return newTestServerOver(t, transportOf(t), register, opts...)
+}
+
+// newTestServerOver is newTestServerWith over the transport tr.
+func newTestServerOver(t testing.TB, tr transport, register func(*rpc.Server), opts ...serverOption) *testServer {
 	t.Helper()
 	clock := &atomic.Pointer[time.Time]{}
 	clock.Store(&fixedNow)
@@ -99,9 +110,16 @@ func newTestServerWith(t testing.TB, register func(*rpc.Server), opts ...serverO
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", srv)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	return &testServer{t: t, Store: st, RPC: srv, URL: hs.URL + "/rpc", Admin: adminKey, Log: logBuf, Reboots: reboots, clock: clock}
+	mux.HandleFunc("/ws", srv.ServeWS)
+	ts := &testServer{t: t, Store: st, RPC: srv, Admin: adminKey, Log: logBuf, Reboots: reboots, clock: clock, Transport: tr}
+	if tr == overFastPath {
+		ts.URL = "http://" + serveFast(t, srv, mux, &ts.handoffs) + "/rpc"
+	} else {
+		hs := httptest.NewServer(mux)
+		t.Cleanup(hs.Close)
+		ts.URL = hs.URL + "/rpc"
+	}
+	return ts
 }
 
 // advance moves the store's clock forward by d.
@@ -164,7 +182,8 @@ type wireResponse struct {
 }
 
 // post sends body with the key (none when key is "") and returns the HTTP
-// status and the reply body.
+// status and the reply body. Over WebSocket see postWS; a body without a
+// key goes over net/http, since a WebSocket cannot be opened without one.
 func (ts *testServer) post(key, body string) (int, []byte) {
 	ts.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(body))
@@ -172,6 +191,9 @@ func (ts *testServer) post(key, body string) (int, []byte) {
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if ts.Transport == overWebSocket && key != "" {
+		return ts.postWS(key, body)
 	}
 	return ts.do(req)
 }
@@ -196,8 +218,19 @@ func (ts *testServer) call(key, method string, params any) wireResponse {
 	body, err := json.Marshal(env)
 	require.NoError(ts.t, err)
 	status, reply := ts.post(key, string(body))
-	require.Equal(ts.t, http.StatusOK, status, "reply: %s", reply)
 	var r wireResponse
+	if ts.Transport == overWebSocket && key != "" && status != http.StatusOK {
+		// Over WebSocket the key is presented once, at the upgrade: a key
+		// the server refuses (unknown, switched off, outside its ip scope,
+		// ...) is refused there, with the error the call would get, and
+		// id null, since no call was read.
+		require.Contains(ts.t, []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests}, status, "reply: %s", reply)
+		require.NoError(ts.t, json.Unmarshal(reply, &r), "reply: %s", reply)
+		require.NotNil(ts.t, r.Error, "a refused upgrade: %s", reply)
+		require.JSONEq(ts.t, "null", string(r.ID), "a refused upgrade: %s", reply)
+		return r
+	}
+	require.Equal(ts.t, http.StatusOK, status, "reply: %s", reply)
 	require.NoError(ts.t, json.Unmarshal(reply, &r), "reply: %s", reply)
 	require.Equal(ts.t, "2.0", r.JSONRPC)
 	require.True(ts.t, (r.Error == nil) != (r.Result == nil), "exactly one of result and error: %s", reply)

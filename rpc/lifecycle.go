@@ -182,7 +182,10 @@ func (h apikeyHandlers) rotate(ctx context.Context, p rotateParams) (NewKeyInfo,
 }
 
 // verify answers for keys of the caller's account (every account, for the
-// operator); any other key is not_found, as an unknown one.
+// operator); any other key is not_found, as an unknown one. It answers as
+// the call would be answered: the key's status is the store's (the status
+// the chain's store.AuthKey applies), its limits are spent before the
+// access decision, as the chain spends them, and the decision is authorize's.
 func (h apikeyHandlers) verify(ctx context.Context, p verifyParams) (Verification, error) {
 	me := caller(ctx)
 	if !store.IsSecret(p.Key) {
@@ -204,36 +207,41 @@ func (h apikeyHandlers) verify(ctx context.Context, p verifyParams) (Verificatio
 	if err != nil {
 		return Verification{}, err
 	}
-	if status == store.StatusNotFound || k.Account != me.Account && me.Account != store.OperatorAccount || !sameHolder(me, k) {
+	visible := status != store.StatusNotFound && (k.Account == me.Account || me.Account == store.OperatorAccount) && sameHolder(me, k)
+	if !needsKey(m) {
+		// The call needs no key and looks at none: whatever key is sent,
+		// it is allowed, and nothing is spent.
+		out := Verification{Valid: true, Code: codeOpen}
+		if visible {
+			out.KeyID = k.ID
+		}
+		return out, nil
+	}
+	if !visible {
 		return Verification{Code: string(store.StatusNotFound)}, nil
 	}
 	out := Verification{Code: string(status), KeyID: k.ID}
 	if status != store.StatusValid {
 		return out, nil
 	}
-	if m.OperatorOnly && k.Account != store.OperatorAccount {
-		out.Code = ErrIDOperatorOnly
-		return out, nil
-	}
-	if err := scope.Check(k.Scopes, scope.Call{Method: m.Name, TakesName: m.TakesName(), Name: p.Name, HasName: p.Name != "",
-		Access: m.Access, ClientIP: clientIP}); err != nil {
-		out.Code = ErrIDScopeDenied
-		return out, nil
-	}
-	// A valid verification spends a call of the key's limits, as the call
-	// itself would: the caller verifies instead of calling through here.
+	// The call spends a call of the key's limits before its access is
+	// decided (docs/api.md, "Rate limits and quotas"); so does this.
 	left, err := h.store.Spend(&k)
+	if left >= 0 {
+		out.Remaining = &left
+	}
 	if err != nil {
 		e := toError(err)
 		out.Code, out.RetryAfterMs = e.ID, e.RetryAfterMs
-		if left >= 0 {
-			out.Remaining = &left
-		}
 		return out, nil
 	}
-	if left >= 0 {
-		out.Remaining = &left
+	if err := authorize(&k, accessQuery{method: m, name: p.Name, hasName: p.Name != "", clientIP: clientIP}); err != nil {
+		out.Code = toError(err).ID
+		return out, nil
 	}
 	out.Valid = true
 	return out, nil
 }
+
+// codeOpen is apikey.verify's code for a method that needs no key.
+const codeOpen = "open"

@@ -131,8 +131,7 @@ type credential struct {
 // (any password), Memset's way.
 func parseAuthorization(h string) credential {
 	if h == "" {
-		return credential{err: Errorf(CodeUnauthenticated, ErrIDMissingKey,
-			"this call needs an API key: send it in an Authorization: Bearer header")}
+		return credential{err: errMissingKey}
 	}
 	scheme, rest, _ := strings.Cut(h, " ")
 	rest = strings.TrimSpace(rest)
@@ -169,10 +168,11 @@ func (s *Server) keyOf(cred credential) (*store.Key, error) {
 }
 
 // authenticate resolves the presented key to a stored key and puts it in ctx.
-// Open methods skip it. Every failure looks the same to the client.
+// Calls that need no key (Open methods) skip it. Every failure looks the
+// same to the client.
 func (s *Server) authenticate(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
-		if c.method != nil && c.method.Open {
+		if !needsKey(c.method) {
 			return next(ctx, c)
 		}
 		k, err := s.keyOf(c.cred)
@@ -190,55 +190,30 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 	}
 }
 
-// checkScope is the one scope check: it denies methods not in the table and
-// calls the key's scopes do not allow. Handlers never check scopes.
+// checkScope reads the call's params and asks authorize, the one access
+// decision, whether the key may make the call: methods not in the table
+// and calls the key may not make are denied here. Handlers never check
+// scopes.
 func (s *Server) checkScope(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
-		if c.method == nil {
-			return nil, &Error{Code: CodeMethodNotFound, ID: ErrIDMethodNotFound, Message: msgMethodNotFound,
-				Detail: "no method of that name; see docs/api.md"}
-		}
-		p := &c.paramsVal
-		if err := readParams(p, c.method, c.req.params, c.scratch[:0]); err != nil {
-			return nil, err
-		}
-		c.params = p
-		if c.method.Open {
-			return next(ctx, c)
-		}
-		if c.method.OperatorOnly && c.key.Account != store.OperatorAccount {
-			return nil, errOperatorOnly
-		}
-		if c.method.AnyKey { // only the ip scope applies
-			if len(c.key.Scopes.IP) == 0 {
-				return next(ctx, c)
-			}
-			if err := scope.Check(scope.Scopes{IP: c.key.Scopes.IP}, scope.Call{Method: c.method.Name, Access: c.method.Access,
-				ClientIP: s.clientIP(&c.exchange)}); err != nil {
+		q := accessQuery{method: c.method}
+		if c.method != nil {
+			p := &c.paramsVal
+			if err := readParams(p, c.method, c.req.params, c.scratch[:0]); err != nil {
 				return nil, err
 			}
-			return next(ctx, c)
+			c.params = p
+			q.name, q.hasName = p.name()
 		}
-		name, hasName := p.name()
-		call := scope.Call{
-			Method:    c.method.Name,
-			TakesName: c.method.TakesName(),
-			Name:      name,
-			HasName:   hasName,
-			Access:    c.method.Access,
+		if c.key != nil && len(c.key.Scopes.IP) > 0 { // the address costs a parse: only when it matters
+			q.clientIP = s.clientIP(&c.exchange)
 		}
-		if len(c.key.Scopes.IP) > 0 {
-			call.ClientIP = s.clientIP(&c.exchange)
-		}
-		err := scope.Check(c.key.Scopes, call)
-		if err != nil {
+		if err := authorize(c.key, q); err != nil {
 			return nil, err
 		}
 		return next(ctx, c)
 	}
 }
-
-var errOperatorOnly = Errorf(CodeForbidden, ErrIDOperatorOnly, "only keys of the operator account may call this method")
 
 // jsonAppender is implemented by results on hot paths that encode
 // themselves faster than encoding/json's reflection.

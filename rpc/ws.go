@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
@@ -33,9 +35,15 @@ const wsMaxPerKey = 32
 var errTooManyConns = Errorf(CodeRateLimited, ErrIDTooManyConnections,
 	"this key holds as many WebSocket connections as it may (%d); close one first", wsMaxPerKey)
 
+// wsUpgrade is the upgrade as the access decision sees it: a call that any
+// usable key may make, as rpc.discover, so that only its ip scope applies.
+// Each call on the connection is then decided on its own.
+var wsUpgrade = &Method{Name: "(websocket upgrade)", Access: scope.Read, AnyKey: true}
+
 // wsKey checks the upgrade's key as far as can be checked before any call:
-// it exists, its ip scope admits the client, and it holds fewer than
-// wsMaxPerKey connections (taking a slot, which wsRelease gives back).
+// the store finds it usable, authorize admits the upgrade (its ip scope
+// admits the client), and it holds fewer than wsMaxPerKey connections
+// (taking a slot, which wsRelease gives back).
 func (s *Server) wsKey(ex *exchange) (*store.Key, *Error) {
 	k, err := s.keyOf(ex.cred)
 	if err != nil {
@@ -45,11 +53,8 @@ func (s *Server) wsKey(ex *exchange) (*store.Key, *Error) {
 		}
 		return nil, e
 	}
-	if len(k.Scopes.IP) > 0 {
-		if err := scope.Check(scope.Scopes{IP: k.Scopes.IP}, scope.Call{Method: "rpc.discover", Access: scope.Read,
-			ClientIP: s.clientIP(ex)}); err != nil {
-			return k, toError(err)
-		}
+	if err := authorize(k, accessQuery{method: wsUpgrade, clientIP: s.clientIP(ex)}); err != nil {
+		return k, toError(err)
 	}
 	s.wsMu.Lock()
 	defer s.wsMu.Unlock()
@@ -237,13 +242,22 @@ func jsonrpc2Carries(msg []byte) bool {
 		}
 	}
 	switch jsonKind(r.id) {
-	case 0, '"':
+	case 0:
 		return true
+	case '"':
+		return reencodesAsIs(r.id)
 	case '0':
 		_, err := strconv.ParseInt(string(r.id), 10, 64)
 		return err == nil && r.id[0] != '-'
 	}
 	return false
+}
+
+// reencodesAsIs reports whether encoding/json writes the JSON string s
+// back byte for byte once decoded, as jsonrpc2 does with ids: no escapes,
+// nothing it escapes itself (<, >, &, U+2028, U+2029), valid UTF-8.
+func reencodesAsIs(s []byte) bool {
+	return utf8.Valid(s) && !bytes.ContainsAny(s[1:len(s)-1], "\\<>&\u2028\u2029")
 }
 
 // WriteObject implements jsonrpc2.ObjectStream.
