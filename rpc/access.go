@@ -43,7 +43,8 @@ type accessQuery struct {
 // account; an AnyKey method is allowed to any usable key its ip scope
 // admits. Every other method, built-in, embedded or forwarded alike, is
 // allowed when the key's scopes of every type (method, name, access, ip)
-// allow the call.
+// allow the call; the access class is the method's, or its HeldAccess for
+// a key held by a user or service account.
 func authorize(k *store.Key, q accessQuery) error {
 	m := q.method
 	switch {
@@ -64,7 +65,7 @@ func authorize(k *store.Key, q accessQuery) error {
 		sc = scope.Scopes{IP: sc.IP}
 	}
 	call := scope.Call{Method: m.Name, TakesName: m.TakesName(), Name: q.name, HasName: q.hasName,
-		Access: m.Access, ClientIP: q.clientIP}
+		Access: m.accessFor(k), ClientIP: q.clientIP}
 	if q.anyCall {
 		sc.IP = nil
 		call.Name, call.HasName = "", false

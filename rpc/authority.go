@@ -74,15 +74,3 @@ func mayChangeHolders(me *store.Key) error {
 	}
 	return nil
 }
-
-var errManageKeys = Errorf(CodeForbidden, ErrIDEscalation,
-	"listing or deleting keys other than those of this key's own user or service account is managing keys, and takes access class MANAGE")
-
-// mayManageKeysOf refuses a caller that may not list or delete, with
-// user.apikeys and user.delete_apikey, the keys that holder holds.
-func mayManageKeysOf(me *store.Key, holder string) error {
-	if !me.Authority().MayManageKeysOf(holder) {
-		return errManageKeys
-	}
-	return nil
-}

@@ -29,7 +29,11 @@ func MethodIndex(methods []Method) string {
 		case m.AnyKey:
 			key = "any"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", m.Name, strings.Join(params, ", "), m.Access, key, m.Summary)
+		access := m.Access
+		if m.HeldAccess != "" {
+			access += " (" + m.HeldAccess + " for a held key)"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", m.Name, strings.Join(params, ", "), access, key, m.Summary)
 	}
 	return b.String()
 }

@@ -335,7 +335,7 @@ func TestUser_APIKeyLevel(t *testing.T) {
 
 	ts.unchanged(func() {
 		// No one else's keys.
-		ts.fail(mgr.Key, "user.apikeys", []any{"victim"}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+		ts.fail(mgr.Key, "user.apikeys", []any{"victim"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
 		ts.fail(mgr.Key, "user.delete_apikey", []any{w.victimKey.ID}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
 		ts.fail(mgr.Key, "user.delete_apikey", []any{w.acct.ID}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
 		// Its own user's full key reaches beyond it (MANAGE).
@@ -357,8 +357,8 @@ func TestUser_APIKeyLevel(t *testing.T) {
 	ts.ok(w.acct.Key, "apikey.create", map[string]any{"scopes": map[string][]string{"access": {"READ"}}}, &reader)
 	ts.ok(w.acct.Key, "apikey.create", map[string]any{"scopes": map[string][]string{"access": {"DELETE"}}}, &deleter)
 	ts.unchanged(func() {
-		ts.fail(reader.Key, "user.apikeys", []any{"erin"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-		ts.fail(deleter.Key, "user.delete_apikey", []any{deleter.ID}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+		ts.fail(reader.Key, "user.apikeys", []any{"erin"}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+		ts.fail(deleter.Key, "user.delete_apikey", []any{deleter.ID}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
 	})
 	ts.ok(w.acct.Key, "user.apikeys", []any{"erin"}, &listed)
 	assert.Len(t, listed["apikeys"], 2)

@@ -41,7 +41,7 @@ type testServer struct {
 	// Transport is what post, call, ok and fail go over (see transport).
 	Transport transport
 	// handoffs counts the fast path's connections handed to net/http.
-	handoffs atomic.Int64
+	handoffs *atomic.Int64
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -111,9 +111,9 @@ func newTestServerOver(t testing.TB, tr transport, register func(*rpc.Server), o
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", srv)
 	mux.HandleFunc("/ws", srv.ServeWS)
-	ts := &testServer{t: t, Store: st, RPC: srv, Admin: adminKey, Log: logBuf, Reboots: reboots, clock: clock, Transport: tr}
+	ts := &testServer{t: t, Store: st, RPC: srv, Admin: adminKey, Log: logBuf, Reboots: reboots, clock: clock, Transport: tr, handoffs: new(atomic.Int64)}
 	if tr == overFastPath {
-		ts.URL = "http://" + serveFast(t, srv, mux, &ts.handoffs) + "/rpc"
+		ts.URL = "http://" + serveFast(t, srv, mux, ts.handoffs) + "/rpc"
 	} else {
 		hs := httptest.NewServer(mux)
 		t.Cleanup(hs.Close)

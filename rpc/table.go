@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
 )
 
 // Method is one row of the method table: everything the dispatcher and the
@@ -24,6 +25,11 @@ type Method struct {
 	// Access is the method's access class, one of scope.AccessClasses:
 	// READ, CREATE, UPDATE, DELETE or MANAGE. Access scopes restrict by it.
 	Access string
+	// HeldAccess, when set, is the method's class for a key held by a user
+	// or service account, which the handler lets act only on its own
+	// holder's keys: filebin's "apikey" level lists (READ) and deletes
+	// (DELETE) its own user's keys, which for any other key is MANAGE.
+	HeldAccess string
 	// Open methods may be called without a key. All others need one.
 	Open bool
 	// OperatorOnly methods may be called only with keys of the operator
@@ -60,6 +66,14 @@ type Param struct {
 // TakesName reports whether the method has a "name" parameter, which name
 // scopes restrict.
 func (m *Method) TakesName() bool { return m.nameIndex() >= 0 }
+
+// accessFor returns the access class of a call of m by key k.
+func (m *Method) accessFor(k *store.Key) string {
+	if m.HeldAccess != "" && k.Owner != "" {
+		return m.HeldAccess
+	}
+	return m.Access
+}
 
 func (m *Method) nameIndex() int {
 	return slices.IndexFunc(m.Params, func(p Param) bool { return p.Name == scope.TypeName })

@@ -69,10 +69,12 @@ func registerUser(s *Server) {
 	s.Register(Typed(Method{Name: "user.create_apikey", Access: scope.Manage, Open: true, Mutates: true,
 		Summary: "Log in with a user name and password and get a new key."}, h.createAPIKey))
 	// filebin's "apikey" access level (READ, CREATE, UPDATE, DELETE) lists
-	// and deletes its own user's keys: these two are READ and DELETE, and
-	// acting on any other holder's keys takes MANAGE (mayManageKeysOf).
-	s.Register(Typed(Method{Name: "user.apikeys", Access: scope.Read, Summary: "List the keys a user holds."}, h.apikeys))
-	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Delete, Mutates: true, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
+	// and deletes its own user's keys: for a key held by a user or service
+	// account, which reaches only its own holder's keys here, these two are
+	// READ and DELETE; for a key of the account itself, managing keys is
+	// MANAGE.
+	s.Register(Typed(Method{Name: "user.apikeys", Access: scope.Manage, HeldAccess: scope.Read, Summary: "List the keys a user holds."}, h.apikeys))
+	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Manage, HeldAccess: scope.Delete, Mutates: true, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
 }
 
 type userHandlers struct{ store *store.Store }
@@ -203,9 +205,6 @@ func (h userHandlers) apikeys(ctx context.Context, p userAPIKeysParams) (map[str
 		return nil, err
 	}
 	me := caller(ctx)
-	if err := mayManageKeysOf(me, owner); err != nil {
-		return nil, err
-	}
 	keys, err := h.store.KeysOf(me.Account, owner)
 	if err != nil {
 		return nil, err
@@ -225,10 +224,7 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 	}
 	me := caller(ctx)
 	// A key of a user or service account acts here on its own holder's
-	// keys only (within hides the others); any other key needs MANAGE.
-	if err := mayManageKeysOf(me, me.Owner); err != nil {
-		return nil, err
-	}
+	// keys only: within hides the others.
 	now := h.store.Now()
 	var deleted store.Key
 	err := h.store.DeleteKey(me.Account, p.DeleteKey, func(target store.Key) error {
@@ -244,11 +240,13 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 	return map[string]map[string]FilebinKey{"deleted_keys": {deleted.ID: filebinKey(deleted)}}, nil
 }
 
+var errOtherUsersKeys = Errorf(CodeForbidden, ErrIDEscalation, "a key held by a user or service account may list only its own holder's keys")
+
 func (h userHandlers) ownerFor(ctx context.Context, username string) (string, error) {
 	me := caller(ctx)
 	if me.Owner != "" {
 		if username != "" && store.UserOwner(username) != me.Owner {
-			return "", Errorf(CodeForbidden, ErrIDScopeDenied, "a user's key may list only that user's keys")
+			return "", errOtherUsersKeys
 		}
 		return me.Owner, nil
 	}

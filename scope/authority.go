@@ -2,7 +2,6 @@ package scope
 
 import (
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -114,13 +113,3 @@ func window(a Authority, now time.Time) (start, end time.Time) {
 // apart, with Within). A key held by a user or service account may not,
 // not even its own holder: holders are the account's to manage.
 func (a Authority) MayChangeHolders() bool { return a.Holder == "" }
-
-// MayManageKeysOf reports whether a key of authority a may list and delete
-// the keys that holder holds with user.apikeys and user.delete_apikey, of
-// classes READ and DELETE: a key held by a user or service account may for
-// its own holder's keys (filebin's "apikey" level manages its user's keys);
-// any other key must have access class MANAGE, as for apikey.*, since that
-// is managing keys.
-func (a Authority) MayManageKeysOf(holder string) bool {
-	return a.Holder != "" && holder == a.Holder || len(a.Scopes.Access) == 0 || slices.Contains(a.Scopes.Access, Manage)
-}

@@ -64,11 +64,4 @@ func TestWithin(t *testing.T) {
 func TestAuthority_Holders(t *testing.T) {
 	assert.True(t, scope.Authority{}.MayChangeHolders())
 	assert.False(t, scope.Authority{Holder: "user:a"}.MayChangeHolders())
-	apikeyLevel := scope.Scopes{Access: scope.AccessLevels["apikey"]}
-	assert.True(t, scope.Authority{}.MayManageKeysOf("user:a"))
-	assert.True(t, scope.Authority{Scopes: scope.Scopes{Access: []string{scope.Read, scope.Manage}}}.MayManageKeysOf(""))
-	assert.False(t, scope.Authority{Scopes: apikeyLevel}.MayManageKeysOf(""), "a key of the account needs MANAGE even for the account's keys")
-	assert.False(t, scope.Authority{Scopes: apikeyLevel}.MayManageKeysOf("user:a"))
-	assert.True(t, scope.Authority{Scopes: apikeyLevel, Holder: "user:a"}.MayManageKeysOf("user:a"))
-	assert.False(t, scope.Authority{Scopes: apikeyLevel, Holder: "user:a"}.MayManageKeysOf("user:b"))
 }
