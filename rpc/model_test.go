@@ -39,22 +39,22 @@ func TestModel(t *testing.T) {
 		m := newModel(newTestServer(tb))
 		sequences.Add(1)
 		rt.Repeat(map[string]func(*rapid.T){
-			"account.create":          m.createAccount,
-			"account.delete":          m.deleteAccount,
-			"apikey.create":           m.createKey,
-			"apikey.rotate":           m.rotate,
-			"apikey.delete":           m.deleteKey,
-			"apikey.update active":    m.setActive,
-			"apikey.update expires":   m.setExpiry,
-			"apikey.add_scope":        m.addScope,
-			"apikey.delete_scope":     m.deleteScope,
-			"user.create":             m.createUser,
-			"user.create_apikey":      m.login,
-			"user.delete":             m.deleteUser,
-			"service_account.create":  m.createServiceAccount,
-			"service_account.update":  m.setServiceAccountActive,
-			"service_account.delete":  m.deleteServiceAccount,
-			"clock step":              m.step,
+			"account.create":         m.createAccount,
+			"account.delete":         m.deleteAccount,
+			"apikey.create":          m.createKey,
+			"apikey.rotate":          m.rotate,
+			"apikey.delete":          m.deleteKey,
+			"apikey.update active":   m.setActive,
+			"apikey.update expires":  m.setExpiry,
+			"apikey.add_scope":       m.addScope,
+			"apikey.delete_scope":    m.deleteScope,
+			"user.create":            m.createUser,
+			"user.create_apikey":     m.login,
+			"user.delete":            m.deleteUser,
+			"service_account.create": m.createServiceAccount,
+			"service_account.update": m.setServiceAccountActive,
+			"service_account.delete": m.deleteServiceAccount,
+			"clock step":             m.step,
 			"": func(rt *rapid.T) {
 				steps.Add(1)
 				m.check(rt)
@@ -459,4 +459,3 @@ func (m *model) step(rt *rapid.T) {
 	m.ts.advance(d)
 	m.now = m.now.Add(d)
 }
-
