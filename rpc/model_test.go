@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"cmp"
 	"flag"
 	"os"
 	"slices"
@@ -18,7 +19,8 @@ import (
 // reference model of accounts, holders, keys, secrets (current and
 // retained), scopes and validity, and after every step checks that every
 // secret ever issued authenticates exactly as the model says, with the
-// model's scopes. rapid shrinks a failure to a short sequence.
+// model's scopes, and that each account lists exactly the model's keys,
+// whole and by holder. rapid shrinks a failure to a short sequence.
 //
 // make test runs a few sequences; run more with rapid's own flags:
 //
@@ -58,6 +60,7 @@ func TestModel(t *testing.T) {
 			"": func(rt *rapid.T) {
 				steps.Add(1)
 				m.check(rt)
+				m.checkLists(rt)
 			},
 		})
 		require.NoError(tb, m.ts.Store.CheckKeys())
@@ -215,6 +218,53 @@ func (m *model) check(rt *rapid.T) {
 			}
 			if method == "apikey.info" && !strings.Contains(string(r.Result), `"id":"`+k.id+`"`) {
 				rt.Fatalf("apikey.info of key %s by its own secret answered %s", k.id, r.Result)
+			}
+		}
+	}
+}
+
+// checkLists compares each account's key list, whole and by holder, with
+// the model's keys: no key outlives its account or holder, and none is
+// hidden from a list.
+func (m *model) checkLists(rt *rapid.T) {
+	for _, a := range m.accounts {
+		want := map[string][]string{} // owner ("account" for none) → ids
+		var all []string
+		for _, k := range m.keys {
+			if k.account != a.name || k.deleted {
+				continue
+			}
+			all = append(all, k.id)
+			owner := cmp.Or(k.owner, "account")
+			want[owner] = append(want[owner], k.id)
+		}
+		var listed []rpc.KeyInfo
+		m.ts.ok(m.root(a), "apikey.list", nil, &listed)
+		var got []string
+		for _, k := range listed {
+			got = append(got, k.ID)
+		}
+		slices.Sort(all)
+		slices.Sort(got)
+		if !slices.Equal(all, got) {
+			rt.Fatalf("apikey.list of %s lists %v; the model has %v", a.name, got, all)
+		}
+		for owner, ids := range want {
+			var page struct {
+				Items []struct {
+					ID string `json:"id"`
+				} `json:"items"`
+				Total int `json:"total"`
+			}
+			m.ts.ok(m.root(a), "apikey.list", map[string]any{"owner": owner, "size": 10000}, &page)
+			got = got[:0]
+			for _, it := range page.Items {
+				got = append(got, it.ID)
+			}
+			slices.Sort(got)
+			slices.Sort(ids)
+			if !slices.Equal(ids, got) || page.Total != len(ids) {
+				rt.Fatalf("apikey.list of %s with owner %s lists %v (total %d); the model has %v", a.name, owner, got, page.Total, ids)
 			}
 		}
 	}
