@@ -340,6 +340,7 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 		Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner,
 		Name: p.Name, Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
 		Rate: *rate, Quota: quota,
+		By: me.ID, // the caller's key, still there when the new key is written
 	})
 	if err != nil {
 		return NewKeyInfo{}, err

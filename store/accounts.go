@@ -144,10 +144,7 @@ func (s *Store) DeleteAccount(name string) error {
 	if name == OperatorAccount {
 		return ErrOperatorAccount
 	}
-	var digests [][32]byte
-	var saOwners []string
-	err := s.batch(func(tx *bolt.Tx) error {
-		digests = digests[:0]
+	return s.batch(func(tx *bolt.Tx) error {
 		if _, err := findAccount(tx, name); err != nil {
 			return err
 		}
@@ -165,28 +162,15 @@ func (s *Store) DeleteAccount(name string) error {
 			if err := deleteRecord(tx, &rec); err != nil {
 				return err
 			}
-			digests = append(digests, rec.Digest)
 		}
 		if err := deleteAccountUsers(tx, name); err != nil {
 			return err
 		}
-		owners, err := deleteAccountServiceAccounts(tx, name)
-		if err != nil {
+		if err := deleteAccountServiceAccounts(tx, name); err != nil {
 			return err
 		}
-		saOwners = owners
 		return tx.Bucket(bucketAccounts).Delete([]byte(name))
 	})
-	if err != nil {
-		return err
-	}
-	for _, d := range digests {
-		s.cache.invalidate(d)
-	}
-	for _, o := range saOwners {
-		s.inactive.put(o, false)
-	}
-	return nil
 }
 
 // deleteAccountUsers deletes the users of account (their keys go with the

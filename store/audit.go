@@ -55,7 +55,7 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // store's clock.
 func (s *Store) Audit(r AuditRecord) error {
 	r.Time = s.now().UTC()
-	return s.batch(func(tx *bolt.Tx) error {
+	return s.batchKeys(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		seq, err := b.NextSequence()
 		if err != nil {

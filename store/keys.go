@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/apikeyd/apikeyd/scope"
@@ -60,6 +61,9 @@ type NewKey struct {
 	ExpiresAt   time.Time
 	Rate        RateLimit
 	Quota       *Quota
+	// By is the id of the key that asks for this one, if any: it must
+	// still be a key of Account when the new key is written.
+	By string
 }
 
 // CreateKey stores a new key of nk and returns it with its secret, which
@@ -91,7 +95,12 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 		rec.HasQuota, rec.Quota = true, *nk.Quota
 		rec.Quota.LastRefill = periodStart(rec.Quota.Refill, s.now())
 	}
-	err := s.batch(func(tx *bolt.Tx) error { return putNewKey(tx, rec) })
+	err := s.batchKeys(func(tx *bolt.Tx) error {
+		if err := stillKeyOf(tx, nk.Account, nk.By); err != nil {
+			return err
+		}
+		return putNewKey(tx, rec)
+	})
 	if err != nil {
 		return Key{}, err
 	}
@@ -133,7 +142,13 @@ func (s *Store) Bootstrap(secret string) (Key, bool, error) {
 	return rec.key(), true, nil
 }
 
+// putNewKey writes a new key and its index entries. A holder that does not
+// exist in the key's account refuses it: a key is never written for a user
+// or service account deleted while the request was under way.
 func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
+	if _, gone := holderState(tx, rec.Account, rec.Owner); gone {
+		return holderNotFound(rec.Owner)
+	}
 	// Key ids grow with time, so new keys land at the end of these two
 	// buckets: pages filled before they split keep the file small.
 	tx.Bucket(bucketKeys).FillPercent = appendFill
@@ -165,11 +180,44 @@ func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
 	return putRecord(tx, rec)
 }
 
+// holderNotFound is the error for a holder that does not exist.
+func holderNotFound(owner string) error {
+	switch {
+	case strings.HasPrefix(owner, "sa:"):
+		return ErrServiceAccountNotFound
+	case strings.HasPrefix(owner, "user:"):
+		return ErrUserNotFound
+	}
+	return ErrNotFound
+}
+
+// stillKeyOf checks, in the transaction that writes a new key, that the
+// key by that asked for it is still a key of account (when by is set): a
+// key deleted, or whose account was deleted, while its request was under
+// way makes nothing. Otherwise a key could be written into a deleted
+// account, and come alive in a later account of the same name.
+func stillKeyOf(tx *bolt.Tx, account, by string) error {
+	if by == "" {
+		return nil
+	}
+	rec, err := decodeRecord(tx.Bucket(bucketKeys).Get([]byte(by)))
+	if err != nil {
+		return err
+	}
+	if rec.Account != account {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // appendFill is the fill of pages in buckets whose keys mostly arrive in
 // order.
 const appendFill = 0.9
 
+// putRecord writes rec. It and deleteRecord are the only writers of the
+// keys bucket: each drops the key's cached state when tx commits.
 func putRecord(tx *bolt.Tx, rec *keyRecord) error {
+	dropOnCommit(tx, rec.ID)
 	return tx.Bucket(bucketKeys).Put([]byte(rec.ID), rec.marshal())
 }
 
@@ -203,30 +251,25 @@ func (s *Store) AuthKey(secret string) (*Key, error) {
 		if c, err = s.bySecretDigest(d); err != nil {
 			return nil, err
 		}
-		s.cache.put(d, c, gen)
+		s.cache.put(c, gen)
 	}
 	// Switched off, expired, not yet valid, a rotated-out secret past its
-	// grace period, an inactive holder: all fail as an unknown key.
-	if s.status(c) != StatusValid {
+	// grace period, an inactive or deleted holder: all fail as an unknown
+	// key.
+	if s.status(c, d) != StatusValid {
 		return nil, ErrNotFound
 	}
 	return &c.key, nil
 }
 
-// bySecretDigest reads the key whose current or rotated-out secret has
-// digest d.
+// bySecretDigest reads the state of the key whose current or rotated-out
+// secret has digest d.
 func (s *Store) bySecretDigest(d [32]byte) (*cached, error) {
-	c := new(cached)
+	var c *cached
 	err := s.viewTx(func(rt *readTx) error {
-		rec, err := recordByDigest(rt.tx, rt.keysBucket(), d[:])
-		if err != nil {
-			return err
-		}
-		c.key = rec.key()
-		if d != rec.Digest { // the secret before the last rotation
-			c.until = rec.PrevUntil
-		}
-		return nil
+		var err error
+		c, err = readState(rt.tx, rt.keysBucket(), d[:])
+		return err
 	})
 	return c, err
 }
@@ -245,13 +288,19 @@ const (
 	StatusHolderInactive KeyStatus = "holder_inactive"
 )
 
-func (s *Store) status(c *cached) KeyStatus {
+// status says whether the key of state c authenticates the secret of
+// digest d now.
+func (s *Store) status(c *cached, d [32]byte) KeyStatus {
 	k := &c.key
+	if c.holderGone {
+		return StatusNotFound
+	}
 	if !k.Active {
 		return StatusInactive
 	}
-	if k.ExpiresAt.IsZero() && k.NotBefore.IsZero() && c.until.IsZero() { // most keys: no clock needed
-		if s.inactive.has(k.Owner) {
+	until := c.until(d)
+	if k.ExpiresAt.IsZero() && k.NotBefore.IsZero() && until.IsZero() { // most keys: no clock needed
+		if c.holderInactive {
 			return StatusHolderInactive
 		}
 		return StatusValid
@@ -262,9 +311,9 @@ func (s *Store) status(c *cached) KeyStatus {
 		return StatusExpired
 	case !k.NotBefore.IsZero() && now.Before(k.NotBefore):
 		return StatusNotYetValid
-	case !c.until.IsZero() && !now.Before(c.until):
+	case !until.IsZero() && !now.Before(until):
 		return StatusRotated
-	case s.inactive.has(k.Owner):
+	case c.holderInactive:
 		return StatusHolderInactive
 	}
 	return StatusValid
@@ -277,13 +326,18 @@ func (s *Store) InspectSecret(secret string) (Key, KeyStatus, error) {
 	if !IsSecret(secret) {
 		return Key{}, StatusNotFound, nil
 	}
-	c, err := s.bySecretDigest(digest(secret))
+	d := digest(secret)
+	c, err := s.bySecretDigest(d)
 	if errors.Is(err, ErrNotFound) {
 		return Key{}, StatusNotFound, nil
 	} else if err != nil {
 		return Key{}, "", err
 	}
-	return c.key, s.status(c), nil
+	status := s.status(c, d)
+	if status == StatusNotFound { // a key whose holder is gone: nobody's
+		return Key{}, status, nil
+	}
+	return c.key, status, nil
 }
 
 // Key returns the key of account that ref names: its public id or its
@@ -350,8 +404,7 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 // even an empty commit.
 func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyRecord) error) (Key, bool, error) {
 	var out Key
-	var d [32]byte
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batchKeys(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -368,7 +421,7 @@ func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyReco
 		if err := putRecord(tx, &next); err != nil {
 			return err
 		}
-		out, d = next.key(), next.Digest
+		out = next.key()
 		return nil
 	})
 	changed := err == nil
@@ -378,9 +431,6 @@ func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyReco
 	if err != nil {
 		return Key{}, false, err
 	}
-	if changed {
-		s.cache.invalidate(d)
-	}
 	s.current(&out)
 	return out, changed, nil
 }
@@ -388,9 +438,8 @@ func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyReco
 // DeleteKey deletes account's key ref, in one transaction with check, which
 // sees the stored key and may refuse with an error that DeleteKey returns.
 func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
-	var d [32]byte
 	var id string
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batchKeys(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -398,19 +447,19 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 		if err := check(rec.key()); err != nil {
 			return err
 		}
-		d, id = rec.Digest, rec.ID
+		id = rec.ID
 		return deleteRecord(tx, &rec)
 	})
 	if err != nil {
 		return err
 	}
-	s.cache.invalidate(d)
 	s.limits.forget(id)
 	return nil
 }
 
 // deleteRecord removes a key and its index entries.
 func deleteRecord(tx *bolt.Tx, rec *keyRecord) error {
+	dropOnCommit(tx, rec.ID)
 	if err := tx.Bucket(bucketDigests).Delete(rec.Digest[:]); err != nil {
 		return err
 	}
@@ -553,9 +602,7 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 	newDigest := digest(secret)
 	now := s.now().UTC().Truncate(time.Second)
 	var out Key
-	var stale [][32]byte
-	err := s.batch(func(tx *bolt.Tx) error {
-		stale = stale[:0]
+	err := s.batchKeys(func(tx *bolt.Tx) error {
 		rec, err := findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -568,7 +615,6 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 			if err := digests.Delete(rec.PrevDigest[:]); err != nil {
 				return err
 			}
-			stale = append(stale, rec.PrevDigest)
 		}
 		rec.PrevDigest, rec.PrevUntil = [32]byte{}, time.Time{}
 		if retain > 0 {
@@ -576,7 +622,6 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 		} else if err := digests.Delete(rec.Digest[:]); err != nil {
 			return err
 		}
-		stale = append(stale, rec.Digest)
 		if digests.Get(newDigest[:]) != nil {
 			return fmt.Errorf("%w: secret already in use", ErrConflict)
 		}
@@ -592,9 +637,6 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 	})
 	if err != nil {
 		return Key{}, "", err
-	}
-	for _, d := range stale {
-		s.cache.invalidate(d)
 	}
 	s.current(&out)
 	return out, secret, nil

@@ -279,7 +279,7 @@ func (l *limiter) dirtyQuotas() bool {
 // If the write fails they stay marked for the next flush.
 func (s *Store) flushQuotas() error {
 	var taken []*quotaState
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateKeys(func(tx *bolt.Tx) error {
 		var err error
 		taken, err = s.writeQuotas(tx)
 		return err

@@ -133,19 +133,3 @@ func (s *Store) viewTx(fn func(*readTx) error) error {
 	s.reads.put(rt)
 	return err
 }
-
-// update runs fn in a write transaction of its own, as bolt.DB.Update does.
-// Like batch, it keeps the operator's last full key (guarded).
-func (s *Store) update(fn func(*bolt.Tx) error) error {
-	s.reads.beginWrite()
-	defer s.reads.endWrite()
-	return s.db.Update(s.guarded(fn))
-}
-
-// batch runs fn in a write transaction it may share with other calls, as
-// bolt.DB.Batch does: fn may run more than once.
-func (s *Store) batch(fn func(*bolt.Tx) error) error {
-	s.reads.beginWrite()
-	defer s.reads.endWrite()
-	return s.db.Batch(s.guarded(fn))
-}

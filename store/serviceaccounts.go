@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -78,48 +77,6 @@ var (
 	ErrServiceAccountExists = fmt.Errorf("%w: service account exists", ErrConflict)
 )
 
-// inactiveOwners is the set of owners whose keys authenticate nothing:
-// inactive service accounts. It is read on every authentication, so it lives
-// in memory, loaded at open and kept in step with every write.
-type inactiveOwners struct {
-	mu  sync.RWMutex
-	set map[string]bool
-}
-
-func (o *inactiveOwners) has(owner string) bool {
-	if owner == "" {
-		return false
-	}
-	o.mu.RLock()
-	defer o.mu.RUnlock()
-	return o.set[owner]
-}
-
-func (o *inactiveOwners) put(owner string, inactive bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if inactive {
-		o.set[owner] = true
-	} else {
-		delete(o.set, owner)
-	}
-}
-
-func (s *Store) loadInactive() error {
-	return s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketServiceAccounts).ForEach(func(_, v []byte) error {
-			var rec serviceAccountRecord
-			if err := rec.unmarshal(v); err != nil {
-				return err
-			}
-			if !rec.Active {
-				s.inactive.put(ServiceAccountOwner(rec.Account, rec.Name), true)
-			}
-			return nil
-		})
-	})
-}
-
 // CreateServiceAccount creates service account name in account.
 func (s *Store) CreateServiceAccount(account, name, description string, active bool) (ServiceAccount, error) {
 	rec := serviceAccountRecord{Name: name, Account: account, Description: description, Active: active, Created: s.now().UTC().Truncate(time.Second)}
@@ -136,7 +93,6 @@ func (s *Store) CreateServiceAccount(account, name, description string, active b
 	if err != nil {
 		return ServiceAccount{}, err
 	}
-	s.inactive.put(ServiceAccountOwner(account, name), !active)
 	return rec.serviceAccount(0), nil
 }
 
@@ -204,7 +160,6 @@ func (s *Store) UpdateServiceAccount(account, name string, description *string, 
 	if err != nil && !errors.Is(err, errUnchanged) {
 		return ServiceAccount{}, err
 	}
-	s.inactive.put(ServiceAccountOwner(account, name), !out.Active)
 	return out.serviceAccount(keys), nil
 }
 
@@ -213,29 +168,18 @@ func (s *Store) UpdateServiceAccount(account, name string, description *string, 
 // first and may refuse with an error that DeleteServiceAccount returns,
 // having written nothing.
 func (s *Store) DeleteServiceAccount(account, name string, check func(Key) error) error {
-	var digests [][32]byte
-	err := s.batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		if _, err := findServiceAccount(tx, account, name); err != nil {
 			return err
 		}
 		if err := checkOwnerKeys(tx, ServiceAccountOwner(account, name), check); err != nil {
 			return err
 		}
-		ds, err := deleteOwnerKeys(tx, ServiceAccountOwner(account, name))
-		if err != nil {
+		if err := deleteOwnerKeys(tx, ServiceAccountOwner(account, name)); err != nil {
 			return err
 		}
-		digests = ds
 		return tx.Bucket(bucketServiceAccounts).Delete(accountKey(account, name))
 	})
-	if err != nil {
-		return err
-	}
-	for _, d := range digests {
-		s.cache.invalidate(d)
-	}
-	s.inactive.put(ServiceAccountOwner(account, name), false)
-	return nil
 }
 
 func findServiceAccount(tx *bolt.Tx, account, name string) (serviceAccountRecord, error) {
@@ -250,21 +194,19 @@ func findServiceAccount(tx *bolt.Tx, account, name string) (serviceAccountRecord
 
 // deleteAccountServiceAccounts deletes the service accounts of account (their
 // keys go with the account's keys).
-func deleteAccountServiceAccounts(tx *bolt.Tx, account string) ([]string, error) {
+func deleteAccountServiceAccounts(tx *bolt.Tx, account string) error {
 	prefix := accountKey(account, "")
 	var names [][]byte
 	c := tx.Bucket(bucketServiceAccounts).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		names = append(names, bytes.Clone(k))
 	}
-	var owners []string
 	for _, k := range names {
-		owners = append(owners, ServiceAccountOwner(account, string(k[len(prefix):])))
 		if err := tx.Bucket(bucketServiceAccounts).Delete(k); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return owners, nil
+	return nil
 }
 
 func countOwnerKeys(tx *bolt.Tx, owner string) int {

@@ -43,18 +43,17 @@ type Options struct {
 
 // Store is an open apikeyd data file. It is safe for concurrent use.
 type Store struct {
-	db       *bolt.DB
-	reads    *readTxs
-	now      func() time.Time
-	path     string
-	cache    *authCache
-	hashSem  chan struct{}
-	logins   *loginGuard
-	inactive *inactiveOwners
-	usage    *usageTracker // nil when tracking is off
-	limits   *limiter
-	fullKey  atomic.Pointer[string] // the last full operator key found (operator.go)
-	closed   atomic.Bool
+	db      *bolt.DB
+	reads   *readTxs
+	now     func() time.Time
+	path    string
+	cache   *authCache
+	hashSem chan struct{}
+	logins  *loginGuard
+	usage   *usageTracker // nil when tracking is off
+	limits  *limiter
+	fullKey atomic.Pointer[string] // the last full operator key found (operator.go)
+	closed  atomic.Bool
 	// stop ends the background flush loop, which closes done.
 	stop, done chan struct{}
 
@@ -95,21 +94,17 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, now: opts.Now, path: path,
-		reads:    &readTxs{db: db, max: 16},
-		cache:    newAuthCache(opts.AuthCacheSize),
-		hashSem:  make(chan struct{}, opts.MaxConcurrentHashes),
-		logins:   &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
-		inactive: &inactiveOwners{set: map[string]bool{}},
-		limits:   newLimiter(),
+		reads:   &readTxs{db: db, max: 16},
+		cache:   newAuthCache(opts.AuthCacheSize),
+		hashSem: make(chan struct{}, opts.MaxConcurrentHashes),
+		logins:  &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
+		limits:  newLimiter(),
 	}
+	caches.Store(db, s.cache)
 	if err := s.init(); err != nil {
 		s.reads.close()
 		_ = db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := s.loadInactive(); err != nil {
-		s.reads.close()
-		_ = db.Close()
+		caches.Delete(db)
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	every := opts.UsageFlush
@@ -194,7 +189,9 @@ func (s *Store) Close() error {
 		flushErr = s.FlushUsage()
 	}
 	s.reads.close()
-	return errors.Join(flushErr, s.db.Close())
+	err := s.db.Close()
+	caches.Delete(s.db)
+	return errors.Join(flushErr, err)
 }
 
 // Path is the file's path as given to Open.

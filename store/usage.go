@@ -76,7 +76,7 @@ func (s *Store) FlushUsage() error {
 	if len(pending) == 0 {
 		return nil
 	}
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateKeys(func(tx *bolt.Tx) error {
 		keys := tx.Bucket(bucketKeys)
 		for id, u := range pending {
 			rec, err := decodeRecord(keys.Get([]byte(id)))

@@ -150,29 +150,18 @@ func (s *Store) SetPassword(ctx context.Context, account, name, pw string) error
 // one transaction with check, which sees each of those keys first and may
 // refuse with an error that DeleteUser returns, having written nothing.
 func (s *Store) DeleteUser(account, name string, check func(Key) error) error {
-	var digests [][32]byte
-	err := s.batch(func(tx *bolt.Tx) error {
-		digests = digests[:0]
+	return s.batch(func(tx *bolt.Tx) error {
 		if _, err := findUser(tx, account, name); err != nil {
 			return err
 		}
 		if err := checkOwnerKeys(tx, UserOwner(name), check); err != nil {
 			return err
 		}
-		ds, err := deleteOwnerKeys(tx, UserOwner(name))
-		if err != nil {
+		if err := deleteOwnerKeys(tx, UserOwner(name)); err != nil {
 			return err
 		}
-		digests = ds
 		return tx.Bucket(bucketUsers).Delete([]byte(name))
 	})
-	if err != nil {
-		return err
-	}
-	for _, d := range digests {
-		s.cache.invalidate(d)
-	}
-	return nil
 }
 
 // KeysOf returns the keys that owner holds in account, oldest first.
@@ -222,26 +211,24 @@ func findUser(tx *bolt.Tx, account, name string) (userRecord, error) {
 	return rec, nil
 }
 
-// deleteOwnerKeys deletes every key owner holds and returns their digests.
-func deleteOwnerKeys(tx *bolt.Tx, owner string) ([][32]byte, error) {
+// deleteOwnerKeys deletes every key owner holds.
+func deleteOwnerKeys(tx *bolt.Tx, owner string) error {
 	prefix := accountKey(owner, "")
 	var ids [][]byte
 	c := tx.Bucket(bucketOwnerKeys).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		ids = append(ids, bytes.Clone(k[len(prefix):]))
 	}
-	var digests [][32]byte
 	for _, id := range ids {
 		rec, err := decodeRecord(tx.Bucket(bucketKeys).Get(id))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := deleteRecord(tx, &rec); err != nil {
-			return nil, err
+			return err
 		}
-		digests = append(digests, rec.Digest)
 	}
-	return digests, nil
+	return nil
 }
 
 // Login checks name and password pw. Every failure, for a user that exists

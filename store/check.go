@@ -1,0 +1,120 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrInconsistent is returned by CheckKeys for a file whose keys and
+// indexes disagree.
+var ErrInconsistent = errors.New("store: inconsistent keys")
+
+// CheckKeys checks, in one read transaction, that every key is whole and
+// that nothing outlives it: each key's account and holder exist, each of
+// its secrets (current, and retained while one is) leads to it, it is in
+// its account's and holder's lists and under its name; and every entry of
+// those indexes leads to a key that belongs there. So no key survives its
+// account or holder, and none is hidden from a list. It returns the first
+// fault found, wrapped in ErrInconsistent.
+func (s *Store) CheckKeys() error {
+	return s.view(checkKeys)
+}
+
+func checkKeys(tx *bolt.Tx) error {
+	fault := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInconsistent}, args...)...)
+	}
+	keys := tx.Bucket(bucketKeys)
+	digests := 0
+	counts := map[string]int{}
+	err := keys.ForEach(func(id, v []byte) error {
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		if rec.ID != string(id) {
+			return fault("key %s is stored as %s", rec.ID, id)
+		}
+		if tx.Bucket(bucketAccounts).Get([]byte(rec.Account)) == nil {
+			return fault("key %s outlives its account", rec.ID)
+		}
+		if _, gone := holderState(tx, rec.Account, rec.Owner); gone {
+			return fault("key %s outlives its holder", rec.ID)
+		}
+		if !bytes.Equal(tx.Bucket(bucketDigests).Get(rec.Digest[:]), id) {
+			return fault("key %s: its secret does not lead to it", rec.ID)
+		}
+		digests++
+		if !rec.PrevUntil.IsZero() {
+			if !bytes.Equal(tx.Bucket(bucketDigests).Get(rec.PrevDigest[:]), id) {
+				return fault("key %s: its retained secret does not lead to it", rec.ID)
+			}
+			digests++
+		}
+		if tx.Bucket(bucketAccountKeys).Get(accountKey(rec.Account, rec.ID)) == nil {
+			return fault("key %s is missing from its account's list", rec.ID)
+		}
+		counts[rec.Account]++
+		if rec.Owner != "" {
+			if tx.Bucket(bucketOwnerKeys).Get(accountKey(rec.Owner, rec.ID)) == nil {
+				return fault("key %s is missing from its holder's list", rec.ID)
+			}
+			counts[rec.Owner]++
+		}
+		if rec.Name != "" && !bytes.Equal(tx.Bucket(bucketKeyNames).Get(nameKey(rec.Account, rec.Owner, rec.Name)), id) {
+			return fault("key %s is missing under its name", rec.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n := tx.Bucket(bucketDigests).Stats().KeyN; n != digests {
+		return fault("%d secrets lead nowhere", n-digests)
+	}
+	// Every list entry leads to a key of that list.
+	for _, index := range [][]byte{bucketAccountKeys, bucketOwnerKeys} {
+		byOwner := bytes.Equal(index, bucketOwnerKeys)
+		err := tx.Bucket(index).ForEach(func(k, _ []byte) error {
+			i := bytes.LastIndexByte(k, 0)
+			if i < 0 {
+				return fault("%s entry %q has no key id", index, k)
+			}
+			rec, err := decodeRecord(keys.Get(k[i+1:]))
+			if err != nil {
+				return fault("%s entry %q leads to no key", index, k)
+			}
+			if list := string(k[:i]); (!byOwner && list != rec.Account) || (byOwner && list != rec.Owner) {
+				return fault("%s entry %q leads to a key of %s", index, k, rec.Account)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	err = tx.Bucket(bucketKeyNames).ForEach(func(k, id []byte) error {
+		rec, err := decodeRecord(keys.Get(id))
+		if err != nil || !bytes.Equal(nameKey(rec.Account, rec.Owner, rec.Name), k) {
+			return fault("key name %q leads to no key of that name", k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for list, n := range counts {
+		if got := countKeys(tx, list); got != n {
+			return fault("%s counts %d keys, holds %d", list, got, n)
+		}
+	}
+	return tx.Bucket(bucketKeyCounts).ForEach(func(k, _ []byte) error {
+		if counts[string(k)] == 0 {
+			return fault("%s counts keys, holds none", k)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,241 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apikeyd/apikeyd/scope"
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rotatedKey creates a key in account acme (held by owner, if set), rotates
+// it keeping the old secret for an hour, and authenticates both secrets,
+// the old one first, so that the cache holds the key as the old secret
+// found it.
+func rotatedKey(t *testing.T, st *store.Store, owner string, scopes scope.Scopes) (id, old, cur string) {
+	t.Helper()
+	k, old, err := st.CreateKey(store.NewKey{Account: "acme", Owner: owner, Scopes: scopes})
+	require.NoError(t, err)
+	_, cur, err = st.RotateKey("acme", k.ID, time.Hour, func(store.Key) error { return nil })
+	require.NoError(t, err)
+	for _, s := range []string{old, cur} {
+		_, err := st.KeyBySecret(s)
+		require.NoError(t, err)
+	}
+	return k.ID, old, cur
+}
+
+func acmeStore(t *testing.T) *store.Store {
+	t.Helper()
+	st := MustOpenStore(t)
+	_, _, _, err := st.CreateAccount("acme", "")
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, st.CheckKeys()) })
+	return st
+}
+
+func assertRefused(t *testing.T, st *store.Store, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		_, err := st.KeyBySecret(s)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+	}
+}
+
+func TestOneTruth_KeyWrites(t *testing.T) {
+	t.Run("Delete", func(t *testing.T) {
+		st := acmeStore(t)
+		id, old, cur := rotatedKey(t, st, "", scope.Scopes{})
+		require.NoError(t, st.DeleteKey("acme", id, func(store.Key) error { return nil }))
+		assertRefused(t, st, old, cur)
+	})
+	t.Run("DeleteByRetainedSecret", func(t *testing.T) {
+		st := acmeStore(t)
+		_, old, cur := rotatedKey(t, st, "", scope.Scopes{})
+		require.NoError(t, st.DeleteKey("acme", old, func(store.Key) error { return nil }))
+		assertRefused(t, st, old, cur)
+	})
+	t.Run("SwitchOffAndOn", func(t *testing.T) {
+		st := acmeStore(t)
+		id, old, cur := rotatedKey(t, st, "", scope.Scopes{})
+		off, on := false, true
+		_, err := st.UpdateKey("acme", id, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
+		require.NoError(t, err)
+		assertRefused(t, st, old, cur) // and now cached as refused
+		_, err = st.UpdateKey("acme", id, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &on}, nil })
+		require.NoError(t, err)
+		for _, s := range []string{old, cur} {
+			k, err := st.KeyBySecret(s)
+			require.NoError(t, err)
+			assert.True(t, k.Active)
+		}
+	})
+	t.Run("Scopes", func(t *testing.T) {
+		st := acmeStore(t)
+		id, old, cur := rotatedKey(t, st, "", scope.Scopes{Method: []string{"apikey.*", "server.list"}})
+		_, err := st.UpdateScopes("acme", id, func(store.Key) (scope.Scopes, error) {
+			return scope.Scopes{Method: []string{"server.list"}}, nil
+		})
+		require.NoError(t, err)
+		for _, s := range []string{old, cur} {
+			k, err := st.KeyBySecret(s)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"server.list"}, k.Scopes.Method)
+		}
+	})
+	t.Run("RotateAgain", func(t *testing.T) {
+		st := acmeStore(t)
+		id, old, cur := rotatedKey(t, st, "", scope.Scopes{})
+		_, next, err := st.RotateKey("acme", id, 0, func(store.Key) error { return nil })
+		require.NoError(t, err)
+		assertRefused(t, st, old, cur)
+		_, err = st.KeyBySecret(next)
+		assert.NoError(t, err)
+	})
+}
+
+func TestOneTruth_HolderAndAccountWrites(t *testing.T) {
+	ctx := context.Background()
+	t.Run("UserDelete", func(t *testing.T) {
+		st := acmeStore(t)
+		_, err := st.CreateUser(ctx, "acme", "alice", "correct horse")
+		require.NoError(t, err)
+		_, old, cur := rotatedKey(t, st, store.UserOwner("alice"), scope.Scopes{})
+		require.NoError(t, st.DeleteUser("acme", "alice", allowAll))
+		assertRefused(t, st, old, cur)
+		_, err = st.CreateUser(ctx, "acme", "alice", "another horse")
+		require.NoError(t, err)
+		assertRefused(t, st, old, cur)
+	})
+	t.Run("ServiceAccountOffOnDelete", func(t *testing.T) {
+		st := acmeStore(t)
+		_, err := st.CreateServiceAccount("acme", "ci", "", true)
+		require.NoError(t, err)
+		_, old, cur := rotatedKey(t, st, store.ServiceAccountOwner("acme", "ci"), scope.Scopes{})
+		off, on := false, true
+		_, err = st.UpdateServiceAccount("acme", "ci", nil, &off, allowAll)
+		require.NoError(t, err)
+		assertRefused(t, st, old, cur)
+		_, status, err := st.InspectSecret(old)
+		require.NoError(t, err)
+		assert.Equal(t, store.StatusHolderInactive, status)
+		_, err = st.UpdateServiceAccount("acme", "ci", nil, &on, allowAll)
+		require.NoError(t, err)
+		for _, s := range []string{old, cur} {
+			_, err := st.KeyBySecret(s)
+			assert.NoError(t, err)
+		}
+		require.NoError(t, st.DeleteServiceAccount("acme", "ci", allowAll))
+		assertRefused(t, st, old, cur)
+		_, err = st.CreateServiceAccount("acme", "ci", "", true)
+		require.NoError(t, err)
+		assertRefused(t, st, old, cur)
+	})
+	t.Run("AccountDelete", func(t *testing.T) {
+		st := acmeStore(t)
+		_, err := st.CreateUser(ctx, "acme", "alice", "correct horse")
+		require.NoError(t, err)
+		_, err = st.CreateServiceAccount("acme", "ci", "", false)
+		require.NoError(t, err)
+		_, old, cur := rotatedKey(t, st, "", scope.Scopes{})
+		_, uold, ucur := rotatedKey(t, st, store.UserOwner("alice"), scope.Scopes{})
+		_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci"), Name: "deploy"})
+		require.NoError(t, err)
+		require.NoError(t, st.DeleteAccount("acme"))
+		assertRefused(t, st, old, cur, uold, ucur)
+		require.NoError(t, st.CheckKeys())
+
+		_, _, _, err = st.CreateAccount("acme", "a later tenant")
+		require.NoError(t, err)
+		assertRefused(t, st, old, cur, uold, ucur)
+		keys, err := st.Keys("acme")
+		require.NoError(t, err)
+		assert.Len(t, keys, 1, "only the new account's first key")
+		held, err := st.KeysOf("acme", store.UserOwner("alice"))
+		require.NoError(t, err)
+		assert.Empty(t, held)
+		a, err := st.Account("acme")
+		require.NoError(t, err)
+		assert.Equal(t, 1, a.Keys)
+	})
+}
+
+// No key is written for a holder, or by a key, that is gone by the time
+// the write commits: such a key would outlive what it depends on.
+func TestOneTruth_NoOrphans(t *testing.T) {
+	ctx := context.Background()
+	st := acmeStore(t)
+	_, err := st.CreateServiceAccount("acme", "ci", "", true)
+	require.NoError(t, err)
+	require.NoError(t, st.DeleteServiceAccount("acme", "ci", allowAll))
+	_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
+	assert.ErrorIs(t, err, store.ErrServiceAccountNotFound)
+
+	_, err = st.CreateUser(ctx, "acme", "alice", "correct horse")
+	require.NoError(t, err)
+	require.NoError(t, st.DeleteUser("acme", "alice", allowAll))
+	_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: store.UserOwner("alice")})
+	assert.ErrorIs(t, err, store.ErrUserNotFound)
+
+	_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: "robot:r2"})
+	assert.ErrorIs(t, err, store.ErrNotFound)
+
+	// A tenant's key asks for a key while the operator deletes the tenant.
+	by, _, err := st.CreateKey(store.NewKey{Account: "acme"})
+	require.NoError(t, err)
+	require.NoError(t, st.DeleteAccount("acme"))
+	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID})
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	_, _, _, err = st.CreateAccount("acme", "a later tenant")
+	require.NoError(t, err)
+	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID})
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	keys, err := st.Keys("acme")
+	require.NoError(t, err)
+	assert.Len(t, keys, 1)
+}
+
+// Once a write returns, no lookup authenticates with the state before it,
+// however lookups and the write interleave: lookups that read bbolt before
+// the commit do not put their copy in the cache.
+func TestOneTruth_NoStaleStateAfterWrite(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		st := acmeStore(t)
+		id, old, cur := rotatedKey(t, st, "", scope.Scopes{})
+		var deleted atomic.Bool
+		var wg sync.WaitGroup
+		var stale atomic.Int64
+		stop := make(chan struct{})
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					for _, s := range []string{old, cur} {
+						after := deleted.Load()
+						if _, err := st.KeyBySecret(s); err == nil && after {
+							stale.Add(1)
+						}
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Millisecond)
+		require.NoError(t, st.DeleteKey("acme", id, func(store.Key) error { return nil }))
+		deleted.Store(true)
+		time.Sleep(2 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		require.Zero(t, stale.Load(), "a secret authenticated after its key's deletion returned")
+	}
+}
