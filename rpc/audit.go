@@ -11,13 +11,15 @@ import (
 )
 
 // audit records in the store's audit trail every call of a method that
-// mutates (success or failure), every failed authentication and every
-// lockout. Reads that succeed are not recorded: the log has them.
+// mutates (success or failure), and counts every failed authentication and
+// every lockout: those are written as one record per source, method,
+// outcome and minute, so that anonymous traffic costs bounded storage at
+// any rate. Reads that succeed are not recorded: the log has them.
 func (s *Server) audit(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
 		var note *auditNote // only open methods, which run with no key, need one
 		if c.method != nil && c.method.Open {
-			note = &auditNote{}
+			note = &auditNote{source: s.sourceIP(&c.exchange)}
 			ctx = context.WithValue(ctx, auditNoteKey{}, note)
 		}
 		res, err := next(ctx, c)
@@ -36,9 +38,13 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 		r := store.AuditRecord{
 			SourceIP: s.sourceIP(&c.exchange),
 			Method:   c.method.nameOrUnknown(),
-			Target:   auditTarget(c),
 			Outcome:  outcome,
 		}
+		if authFailure {
+			s.store.AuditFailure(r)
+			return res, err
+		}
+		r.Target = auditTarget(c)
 		if c.key != nil {
 			r.Account, r.Actor = c.key.Account, c.key.ID
 		}
@@ -56,10 +62,20 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 }
 
 // auditNote lets an open method, which runs with no key, name the account
-// its record belongs to once it knows it (a login, once it succeeds).
-type auditNote struct{ account string }
+// its record belongs to once it knows it (a login, once it succeeds). It
+// also tells the method the client's address.
+type auditNote struct{ account, source string }
 
 type auditNoteKey struct{}
+
+// callSource is the client address of an open method's call ("" for
+// others): the address logins are throttled by.
+func callSource(ctx context.Context) string {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		return n.source
+	}
+	return ""
+}
 
 func noteAuditAccount(ctx context.Context, account string) {
 	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
@@ -111,6 +127,9 @@ type AuditEntry struct {
 	Method   string    `json:"method"`
 	Target   string    `json:"target"`
 	Outcome  string    `json:"outcome"`
+	// Count is how many calls the record stands for: failed
+	// authentications are counted per source, method, outcome and minute.
+	Count uint64 `json:"count"`
 }
 
 // AuditPage is audit.list's reply: records oldest first, and the cursor

@@ -74,9 +74,11 @@ func (s *Server) wsRelease(id string) {
 // auditUpgrade records a refused upgrade, as a refused call would be.
 func (s *Server) auditUpgrade(ex *exchange, k *store.Key, outcome string) {
 	r := store.AuditRecord{SourceIP: s.sourceIP(ex), Method: "(websocket upgrade)", Outcome: outcome}
-	if k != nil {
-		r.Account, r.Actor = k.Account, k.ID
+	if k == nil { // no key: anyone could send it, at any rate
+		s.store.AuditFailure(r)
+		return
 	}
+	r.Account, r.Actor = k.Account, k.ID
 	if err := s.store.Audit(r); err != nil {
 		s.log.Error().Err(err).Msg("audit record lost")
 	}

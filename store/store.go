@@ -39,6 +39,10 @@ type Options struct {
 	// are written to key records; 0 means 5 seconds, a negative value turns
 	// usage tracking off (quotas are then written every 5 seconds).
 	UsageFlush time.Duration
+	// AuditRetention is how long audit records are kept; older ones are
+	// deleted in the background, every UsageFlush. 0 means
+	// DefaultAuditRetention (90 days), a negative value keeps them forever.
+	AuditRetention time.Duration
 }
 
 // Store is an open apikeyd data file. It is safe for concurrent use.
@@ -54,6 +58,9 @@ type Store struct {
 	usage    *usageTracker // nil when tracking is off
 	limits   *limiter
 	closed   atomic.Bool
+	// failures counts failed authentications until FlushAudit writes them.
+	failures       failureTally
+	auditRetention time.Duration // negative: keep forever
 	// stop ends the background flush loop, which closes done.
 	stop, done chan struct{}
 
@@ -92,8 +99,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.LockoutDuration <= 0 {
 		opts.LockoutDuration = 15 * time.Minute
 	}
+	if opts.AuditRetention == 0 {
+		opts.AuditRetention = DefaultAuditRetention
+	}
 	s := &Store{
-		db: db, now: opts.Now, path: path,
+		db: db, now: opts.Now, path: path, auditRetention: opts.AuditRetention,
 		reads:    &readTxs{db: db, max: 16},
 		cache:    newAuthCache(opts.AuthCacheSize),
 		hashSem:  make(chan struct{}, opts.MaxConcurrentHashes),
@@ -190,7 +200,7 @@ func (s *Store) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
 		close(s.stop)
 		<-s.done
-		flushErr = s.FlushUsage()
+		flushErr = errors.Join(s.FlushUsage(), s.FlushAudit())
 	}
 	s.reads.close()
 	return errors.Join(flushErr, s.db.Close())
