@@ -18,7 +18,7 @@ type auditClock struct {
 	now time.Time
 }
 
-func (c *auditClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *auditClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *auditClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
 func auditCount(t *testing.T, st *store.Store) (all, acme int) {
