@@ -48,11 +48,8 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 		if c.key != nil {
 			r.Account, r.Actor = c.key.Account, c.key.ID
 		}
-		if c.method != nil && c.method.Name == "user.create_apikey" {
-			r.Actor = "user:" + r.Target
-		}
 		if note != nil && note.account != "" {
-			r.Account = note.account
+			r.Account, r.Actor = note.account, note.actor
 		}
 		if aerr := s.store.Audit(r); aerr != nil {
 			s.log.Error().Err(aerr).Str("method", r.Method).Msg("audit record lost")
@@ -62,9 +59,9 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 }
 
 // auditNote lets an open method, which runs with no key, name the account
-// its record belongs to once it knows it (a login, once it succeeds). It
-// also tells the method the client's address.
-type auditNote struct{ account, source string }
+// its record belongs to and the actor once it knows them (a login, once it
+// succeeds). It also tells the method the client's address.
+type auditNote struct{ account, actor, source string }
 
 type auditNoteKey struct{}
 
@@ -77,9 +74,9 @@ func callSource(ctx context.Context) string {
 	return ""
 }
 
-func noteAuditAccount(ctx context.Context, account string) {
+func noteAuditAccount(ctx context.Context, account, actor string) {
 	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
-		n.account = account
+		n.account, n.actor = account, actor
 	}
 }
 
@@ -98,7 +95,7 @@ func auditTarget(c *call) string {
 		switch {
 		case store.IsSecret(v):
 			return "(a key, named by its secret)"
-		case store.IsKeyID(v), validIdentityName(p, v) == nil:
+		case store.IsKeyID(v), validIdentityName(p, v) == nil, p == "username" && validLoginName(v) == nil:
 			return v
 		default:
 			return "(malformed)"

@@ -51,7 +51,7 @@ func TestAudit(t *testing.T) {
 	ts.fail("", "server.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDMissingKey)                                 // 2 (no account)
 	ts.ok(tenant, "user.create", []any{"alice", "correct horse"}, nil)                                            // 6 acme
 	for i := 0; i < 5; i++ {                                                                                      // 3, 4 (no account): 4 failed, 1 locked
-		ts.call("", "user.create_apikey", login("alice", "wrong horse", "basic"))
+		ts.call("", "user.create_apikey", login("alice@acme", "wrong horse", "basic"))
 	}
 	ts.fail(tenant, "apikey.delete", []any{"(secret)"}, rpc.CodeInvalidParams, rpc.ErrIDInvalidParams) // 7 acme
 	ts.ok(tenant, "apikey.delete", []any{k.Key}, nil)                                                  // 8 acme, by secret
@@ -147,14 +147,14 @@ func TestAudit_LoginInUsersAccount(t *testing.T) {
 	var acme rpc.NewAccountInfo
 	ts.ok(ts.Admin, "account.create", []any{"acme"}, &acme)
 	ts.ok(acme.FirstKey.Key, "user.create", []any{"alice", "correct horse"}, nil)
-	ts.createUserKey("alice", "correct horse", "basic")
-	ts.fail("", "user.create_apikey", login("alice", "wrong horse", "basic"), rpc.CodeUnauthenticated, rpc.ErrIDLoginFailed)
+	ts.createUserKey("alice@acme", "correct horse", "basic")
+	ts.fail("", "user.create_apikey", login("alice@acme", "wrong horse", "basic"), rpc.CodeUnauthenticated, rpc.ErrIDLoginFailed)
 
 	var page rpc.AuditPage
 	ts.ok(acme.FirstKey.Key, "audit.list", map[string]any{"method": "user.create_apikey"}, &page)
 	require.Len(t, page.Records, 1)
 	assert.Equal(t, "acme", page.Records[0].Account)
-	assert.Equal(t, "user:alice", page.Records[0].Actor)
+	assert.Equal(t, "user:alice@acme", page.Records[0].Actor)
 	assert.Equal(t, "ok", page.Records[0].Outcome)
 	require.NoError(t, ts.Store.FlushAudit()) // failures are counted, then written
 	ts.ok(ts.Admin, "audit.list", map[string]any{"method": "user.create_apikey"}, &page)

@@ -31,10 +31,14 @@ type Options struct {
 	// MaxConcurrentHashes caps argon2id runs at once (each takes 19 MiB);
 	// 0 means 2.
 	MaxConcurrentHashes int
-	// MaxLoginFailures in a row lock a user name out for LockoutDuration;
-	// 0 means 5 and 15 minutes.
-	MaxLoginFailures int
-	LockoutDuration  time.Duration
+	// MaxLoginFailures in a row from one source address throttle that
+	// source's logins to a login name, with delays growing from 1 minute to
+	// LockoutDuration; MaxUserLoginFailures from all sources within
+	// LockoutDuration lock the name for every source for LockoutDuration.
+	// 0 means 5, 100 and 15 minutes.
+	MaxLoginFailures     int
+	MaxUserLoginFailures int
+	LockoutDuration      time.Duration
 	// UsageFlush is how often uses and quota spending gathered in memory
 	// are written to key records; 0 means 5 seconds, a negative value turns
 	// usage tracking off (quotas are then written every 5 seconds).
@@ -96,6 +100,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxLoginFailures <= 0 {
 		opts.MaxLoginFailures = 5
 	}
+	if opts.MaxUserLoginFailures <= 0 {
+		opts.MaxUserLoginFailures = 100
+	}
 	if opts.LockoutDuration <= 0 {
 		opts.LockoutDuration = 15 * time.Minute
 	}
@@ -104,10 +111,11 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, now: opts.Now, path: path, auditRetention: opts.AuditRetention,
-		reads:    &readTxs{db: db, max: 16},
-		cache:    newAuthCache(opts.AuthCacheSize),
-		hashSem:  make(chan struct{}, opts.MaxConcurrentHashes),
-		logins:   &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
+		reads:   &readTxs{db: db, max: 16},
+		cache:   newAuthCache(opts.AuthCacheSize),
+		hashSem: make(chan struct{}, opts.MaxConcurrentHashes),
+		logins: &loginGuard{max: opts.MaxLoginFailures, userMax: opts.MaxUserLoginFailures, lockout: opts.LockoutDuration,
+			users: map[string]*userLogins{}},
 		inactive: &inactiveOwners{set: map[string]bool{}},
 		limits:   newLimiter(),
 	}
