@@ -17,7 +17,7 @@ type AuditRecord struct {
 	Seq      uint64    // assigned by Audit, increasing
 	Time     time.Time // assigned by Audit
 	Account  string    // the account acted in; empty when no key was known
-	Actor    string    // the key id, or "user:<name>" for a login
+	Actor    string    // the key id, or "user:<login name>" for a login
 	SourceIP string
 	Method   string
 	Target   string // the id or name the call named, if any
