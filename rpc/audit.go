@@ -11,10 +11,11 @@ import (
 )
 
 // audit records in the store's audit trail every call of a method that
-// mutates (success or failure), and counts every failed authentication and
-// every lockout: those are written as one record per source, method,
-// outcome and minute, so that anonymous traffic costs bounded storage at
-// any rate. Reads that succeed are not recorded: the log has them.
+// mutates (success or failure), and counts every call that fails with no
+// key known (failed authentications, lockouts, refused logins): those are
+// written as one record per source, method, outcome and minute, so that
+// anonymous traffic costs bounded storage at any rate. Reads that succeed
+// are not recorded: the log has them.
 func (s *Server) audit(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
 		var note *auditNote // only open methods, which run with no key, need one
@@ -27,12 +28,14 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 		if err != nil {
 			outcome = toError(err).ID
 		}
-		authFailure := outcome == ErrIDMissingKey || outcome == ErrIDInvalidKey ||
-			outcome == ErrIDLoginFailed || outcome == ErrIDLoginLocked
+		// A call that failed with no key known (a missing or bad key, a
+		// failed or refused login, bad input to an open method) may come
+		// from anyone at any rate: it is counted, not recorded alone.
+		anonymous := err != nil && c.key == nil
 		// Calls refused by the key's own rate limit or quota are logged,
 		// not recorded: a limit must also limit the writes a key causes.
 		overLimit := outcome == ErrIDRateLimited || outcome == ErrIDQuotaExhausted
-		if overLimit || !authFailure && (c.method == nil || !c.method.Mutates) {
+		if overLimit || !anonymous && (c.method == nil || !c.method.Mutates) {
 			return res, err
 		}
 		r := store.AuditRecord{
@@ -40,7 +43,7 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 			Method:   c.method.nameOrUnknown(),
 			Outcome:  outcome,
 		}
-		if authFailure {
+		if anonymous {
 			s.store.AuditFailure(r)
 			return res, err
 		}

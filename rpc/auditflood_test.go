@@ -113,23 +113,27 @@ func TestAudit_FailureFloodIsCounted(t *testing.T) {
 	assert.Equal(t, size0, size1, "264 failed calls did not grow the file")
 }
 
-// TestAudit_FailedLoginsAreCounted: failed logins and lockouts are counted
-// like failed keys, whatever user names the guesses try.
+// TestAudit_FailedLoginsAreCounted: failed logins, lockouts and every
+// other refusal of a call made with no key (bad input to the login) are
+// counted like failed keys, whatever user names the guesses try.
 func TestAudit_FailedLoginsAreCounted(t *testing.T) {
 	ts := newTestServer(t)
 	for i := range 40 {
-		ts.call("", "user.create_apikey", login("guess"+strings.Repeat("x", i%7), "wrong horse", "basic"))
+		ts.call("", "user.create_apikey", login("guess"+strings.Repeat("x", i%7)+"@acme", "wrong horse", "basic"))
+	}
+	for range 30 {
+		ts.fail("", "user.create_apikey", login("guess@acme", "wrong horse", "admin"), rpc.CodeInvalidParams, rpc.ErrIDInvalidParams)
 	}
 	require.NoError(t, ts.Store.FlushAudit())
 	recs := auditAll(ts, ts.Admin, map[string]any{"method": "user.create_apikey"})
-	var total uint64
+	byOutcome := map[string]uint64{}
 	for _, r := range recs {
-		total += r.Count
+		byOutcome[r.Outcome] += r.Count
 		assert.Equal(t, "127.0.0.1", r.SourceIP)
-		assert.Contains(t, []string{rpc.ErrIDLoginFailed, rpc.ErrIDLoginLocked}, r.Outcome)
 	}
-	assert.Equal(t, uint64(40), total)
-	assert.LessOrEqual(t, len(recs), 2, "one record per outcome in this minute")
+	assert.Equal(t, uint64(40), byOutcome[rpc.ErrIDLoginFailed]+byOutcome[rpc.ErrIDLoginLocked])
+	assert.Equal(t, uint64(30), byOutcome[rpc.ErrIDInvalidParams])
+	assert.LessOrEqual(t, len(recs), 3, "one record per outcome in this minute: %+v", recs)
 }
 
 // TestAudit_FailuresWrittenAtClose: counts not yet flushed are written when

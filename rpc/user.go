@@ -257,7 +257,9 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 func (h userHandlers) ownerFor(ctx context.Context, username string) (string, error) {
 	me := caller(ctx)
 	if me.Owner != "" {
-		if username != "" && h.userOwner(me.Account, username) != me.Owner {
+		// username may be the short name or, as filebin clients send it,
+		// the login name.
+		if username != "" && store.UserOwner(username) != me.Owner && h.userOwner(me.Account, username) != me.Owner {
 			return "", Errorf(CodeForbidden, ErrIDScopeDenied, "a user's key may list only that user's keys")
 		}
 		return me.Owner, nil
