@@ -1,8 +1,10 @@
 package rpc_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -296,4 +298,49 @@ func h1Post(t *testing.T, addr, body string) wireResponse {
 	var r wireResponse
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
 	return r
+}
+
+// TestLogin_FastPathKeepsConnection: a call that watched its connection
+// for the client leaving leaves the connection as it found it: the next
+// request on it, sent after the reply or pipelined behind the call, is
+// served on the fast path.
+func TestLogin_FastPathKeepsConnection(t *testing.T) {
+	ts := newTestServer(t)
+	newAcmeWithAlice(ts)
+	h := newH1Server(t, ts, rpc.H1Limits{MaxHeaderBytes: 16 << 10, ReadTimeout: 5 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second})
+	c, err := net.Dial("tcp", h.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	request := func(body string) string {
+		return fmt.Sprintf("POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	read := func() wireResponse {
+		t.Helper()
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var r wireResponse
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+		return r
+	}
+	// One after the other.
+	_, err = io.WriteString(c, request(loginBody("alice@acme", "correct horse")))
+	require.NoError(t, err)
+	first := read()
+	require.Nil(t, first.Error)
+	_, err = io.WriteString(c, request(loginBody("alice@acme", "correct horse")))
+	require.NoError(t, err)
+	require.Nil(t, read().Error)
+	// Pipelined: the second request's bytes arrive while the login runs.
+	_, err = io.WriteString(c, request(loginBody("alice@acme", "correct horse"))+request(loginBody("alice@acme", "wrong horse")))
+	require.NoError(t, err)
+	require.Nil(t, read().Error)
+	second := read()
+	require.NotNil(t, second.Error)
+	assert.Equal(t, rpc.ErrIDLoginFailed, second.Error.Data.ErrorID)
+	assert.Zero(t, h.handoffs.Load(), "served on the fast path")
 }
