@@ -35,6 +35,9 @@ const h1BufSize = 4 << 10
 // malformed). Each is answered exactly as ServeHTTP under net/http would
 // answer it, with none of net/http's machinery per request: no request
 // object, header map, context or background-read goroutine.
+// Only calls that may wait (a login waiting for a hashing slot) ask their
+// context for Done, which starts one background read: the context is then
+// canceled when the client goes away, as net/http's would be.
 //
 // The first request of any other kind ends the loop: ServeH1 returns a
 // connection that replays that request from its first byte, for the caller
