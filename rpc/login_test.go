@@ -344,3 +344,30 @@ func TestLogin_FastPathKeepsConnection(t *testing.T) {
 	assert.Equal(t, rpc.ErrIDLoginFailed, second.Error.Data.ErrorID)
 	assert.Zero(t, h.handoffs.Load(), "served on the fast path")
 }
+
+// TestLogin_BatchCounts: each call of a batch is a guess of its own: a
+// batch of six guesses has four fail, the fifth throttle the address, and
+// the sixth, the right password, refused.
+func TestLogin_BatchCounts(t *testing.T) {
+	ts := newTestServer(t)
+	newAcmeWithAlice(ts)
+	var batch []string
+	for i := range 5 {
+		batch = append(batch, fmt.Sprintf(`{"jsonrpc":"2.0","method":"user.create_apikey","params":{"username":"alice@acme","password":"wrong horse","access_level":"basic"},"id":%d}`, i+1))
+	}
+	batch = append(batch, `{"jsonrpc":"2.0","method":"user.create_apikey","params":{"username":"alice@acme","password":"correct horse","access_level":"basic"},"id":9}`)
+	runs := ts.hashRuns()
+	_, body := ts.post("", "["+strings.Join(batch, ",")+"]")
+	var replies []wireResponse
+	require.NoError(t, json.Unmarshal(body, &replies))
+	require.Len(t, replies, 6)
+	for i, r := range replies {
+		require.NotNil(t, r.Error, "call %d", i)
+		want := rpc.ErrIDLoginFailed
+		if i >= 4 {
+			want = rpc.ErrIDLoginLocked
+		}
+		assert.Equal(t, want, r.Error.Data.ErrorID, "call %d", i)
+	}
+	assert.Equal(t, runs+5, ts.hashRuns(), "the sixth is refused unhashed")
+}
