@@ -258,6 +258,7 @@ func TestLogin_AbandonedOnFastPath(t *testing.T) {
 	// The next login, over the fast path too, is served.
 	r := h1Post(t, h.addr, loginBody("alice@acme", "correct horse"))
 	require.Nil(t, r.Error, "%+v", r.Error)
+	ts.awaitLogins(abandoned + 1)
 	// Logins already hashing when their clients left finish; the rest
 	// hash nothing. Without giving up, every one of them is hashed.
 	assert.Less(t, ts.hashRuns()-runs, int64(abandoned/4), "hashes run for abandoned logins")
@@ -280,7 +281,40 @@ func TestLogin_AbandonedOnWebSocket(t *testing.T) {
 	}
 	require.NoError(t, ws.Close())
 	ts.createUserKey("alice@acme", "correct horse", "basic")
+	ts.awaitLogins(abandoned + 1)
 	assert.Less(t, ts.hashRuns()-runs, int64(abandoned/4), "hashes run for abandoned logins")
+}
+
+// TestLogin_AbandonedBatchOnWebSocket: a batch served on a WebSocket
+// whose client closes it is given up as well, although its calls run on
+// the connection's reading goroutine.
+func TestLogin_AbandonedBatchOnWebSocket(t *testing.T) {
+	ts := newTestServer(t)
+	newAcmeWithAlice(ts)
+	_, url := serveWS(t, ts)
+	runs := ts.hashRuns()
+	const abandoned = 40
+	ws, resp, err := dialWS(t, url, "Bearer "+ts.Admin)
+	require.NoError(t, err)
+	resp.Body.Close()
+	var batch []string
+	for i := range abandoned {
+		batch = append(batch, loginBody(fmt.Sprintf("ghost%d@acme", i), "wrong horse"))
+	}
+	require.NoError(t, ws.WriteMessage(websocket.TextMessage, []byte("["+strings.Join(batch, ",")+"]")))
+	require.NoError(t, ws.Close())
+	ts.createUserKey("alice@acme", "correct horse", "basic")
+	ts.awaitLogins(abandoned + 1)
+	assert.Less(t, ts.hashRuns()-runs, int64(abandoned/4), "hashes run for abandoned logins")
+}
+
+// awaitLogins waits until n logins have ended, each with its log line,
+// abandoned or not: only then are the hashes they cost all counted.
+func (ts *testServer) awaitLogins(n int) {
+	ts.t.Helper()
+	require.Eventually(ts.t, func() bool {
+		return strings.Count(ts.Log.String(), `"method":"user.create_apikey","dur_us"`) >= n
+	}, 60*time.Second, 5*time.Millisecond)
 }
 
 // h1Post sends one request on a fresh connection to a fast-path server and
