@@ -1,4 +1,4 @@
-# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | pgo | node-deps
+# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | bench-flood | pgo | node-deps
 GO      ?= go
 BIN     ?= bin/apikeyd
 ADDR    ?= 127.0.0.1:8080
@@ -6,7 +6,7 @@ DB      ?= ./apikeyd.db
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 NODE_CLIENTS := testdata/clients/node
 
-.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale pgo cover clean
+.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale bench-flood pgo cover clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/apikeyd
@@ -47,12 +47,18 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 bench:
-	$(GO) test -run '^$$' -bench . -skip '^BenchmarkScale$$' -benchmem ./...
+	$(GO) test -run '^$$' -bench . -skip '^Benchmark(Scale|AuditFlood)$$' -benchmem ./...
 
 # Builds stores of 1,000 and 1,000,000 keys (a minute or two, ~1 GiB of
 # temp disk) and measures authentication and list pages in each.
 bench-scale:
 	$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -timeout 30m -v ./store
+
+# Floods a server on the fast path with calls under a made-up key for 60 s,
+# at full speed, and reports how much the data file grew (file-growth-bytes;
+# it must stay under 1 MiB).
+bench-flood:
+	$(GO) test -run '^$$' -bench '^BenchmarkAuditFlood$$' -benchtime 60s -timeout 10m ./rpc
 
 # Refreshes cmd/apikeyd/default.pgo, the profile go build optimises the
 # server with, from 30 s of apikey.info under wrk. Refresh it after large

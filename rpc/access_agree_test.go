@@ -263,7 +263,7 @@ func agreeSubjects(t *testing.T, ts *testServer) []agreeSubject {
 		ts.ok(acct.key, "user.create", map[string]any{"name": user, "password": "correct horse"}, nil)
 		for _, level := range []string{"basic", "apikey", "full"} {
 			var k rpc.NewKeyInfo
-			ts.ok("", "user.create_apikey", map[string]any{"username": user, "password": "correct horse", "access_level": level}, &k)
+			ts.ok("", "user.create_apikey", map[string]any{"username": user + "@" + acct.name, "password": "correct horse", "access_level": level}, &k)
 			out = append(out, agreeSubject{what: acct.name + "/user " + level, secret: k.Key})
 		}
 		for _, sa := range []string{"robots", "robots-off"} {

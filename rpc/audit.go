@@ -11,13 +11,16 @@ import (
 )
 
 // audit records in the store's audit trail every call of a method that
-// mutates (success or failure), every failed authentication and every
-// lockout. Reads that succeed are not recorded: the log has them.
+// mutates (success or failure), and counts every call that fails with no
+// key known (failed authentications, lockouts, refused logins): those are
+// written as one record per source, method, outcome and minute, so that
+// anonymous traffic costs bounded storage at any rate. Reads that succeed
+// are not recorded: the log has them.
 func (s *Server) audit(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
 		var note *auditNote // only open methods, which run with no key, need one
 		if c.method != nil && c.method.Open {
-			note = &auditNote{}
+			note = &auditNote{source: s.sourceIP(&c.exchange)}
 			ctx = context.WithValue(ctx, auditNoteKey{}, note)
 		}
 		res, err := next(ctx, c)
@@ -25,28 +28,31 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 		if err != nil {
 			outcome = toError(err).ID
 		}
-		authFailure := outcome == ErrIDMissingKey || outcome == ErrIDInvalidKey ||
-			outcome == ErrIDLoginFailed || outcome == ErrIDLoginLocked
+		// A call that failed with no key known (a missing or bad key, a
+		// failed or refused login, bad input to an open method) may come
+		// from anyone at any rate: it is counted, not recorded alone.
+		anonymous := err != nil && c.key == nil
 		// Calls refused by the key's own rate limit or quota are logged,
 		// not recorded: a limit must also limit the writes a key causes.
 		overLimit := outcome == ErrIDRateLimited || outcome == ErrIDQuotaExhausted
-		if overLimit || !authFailure && (c.method == nil || !c.method.Mutates) {
+		if overLimit || !anonymous && (c.method == nil || !c.method.Mutates) {
 			return res, err
 		}
 		r := store.AuditRecord{
 			SourceIP: s.sourceIP(&c.exchange),
 			Method:   c.method.nameOrUnknown(),
-			Target:   auditTarget(c),
 			Outcome:  outcome,
 		}
+		if anonymous {
+			s.store.AuditFailure(r)
+			return res, err
+		}
+		r.Target = auditTarget(c)
 		if c.key != nil {
 			r.Account, r.Actor = c.key.Account, c.key.ID
 		}
-		if c.method != nil && c.method.Name == "user.create_apikey" {
-			r.Actor = "user:" + r.Target
-		}
 		if note != nil && note.account != "" {
-			r.Account = note.account
+			r.Account, r.Actor = note.account, note.actor
 		}
 		if aerr := s.store.Audit(r); aerr != nil {
 			s.log.Error().Err(aerr).Str("method", r.Method).Msg("audit record lost")
@@ -56,14 +62,24 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 }
 
 // auditNote lets an open method, which runs with no key, name the account
-// its record belongs to once it knows it (a login, once it succeeds).
-type auditNote struct{ account string }
+// its record belongs to and the actor once it knows them (a login, once it
+// succeeds). It also tells the method the client's address.
+type auditNote struct{ account, actor, source string }
 
 type auditNoteKey struct{}
 
-func noteAuditAccount(ctx context.Context, account string) {
+// callSource is the client address of an open method's call ("" for
+// others): the address logins are throttled by.
+func callSource(ctx context.Context) string {
 	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
-		n.account = account
+		return n.source
+	}
+	return ""
+}
+
+func noteAuditAccount(ctx context.Context, account, actor string) {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		n.account, n.actor = account, actor
 	}
 }
 
@@ -82,7 +98,7 @@ func auditTarget(c *call) string {
 		switch {
 		case store.IsSecret(v):
 			return "(a key, named by its secret)"
-		case store.IsKeyID(v), validIdentityName(p, v) == nil:
+		case store.IsKeyID(v), validIdentityName(p, v) == nil, p == "username" && validLoginName(v) == nil:
 			return v
 		default:
 			return "(malformed)"
@@ -111,6 +127,9 @@ type AuditEntry struct {
 	Method   string    `json:"method"`
 	Target   string    `json:"target"`
 	Outcome  string    `json:"outcome"`
+	// Count is how many calls the record stands for: failed
+	// authentications are counted per source, method, outcome and minute.
+	Count uint64 `json:"count"`
 }
 
 // AuditPage is audit.list's reply: records oldest first, and the cursor

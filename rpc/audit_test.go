@@ -30,8 +30,9 @@ func auditAll(ts *testServer, key string, params map[string]any) []rpc.AuditEntr
 }
 
 // TestAudit counts the records against the calls made: every mutation,
-// failed or not, every failed authentication and every lockout is one
-// record; successful reads are none.
+// failed or not, is one record; failed authentications and lockouts are
+// counted, one record per source, method, outcome and minute; successful
+// reads are none.
 func TestAudit(t *testing.T) {
 	ts := newTestServer(t)
 	var acme rpc.NewAccountInfo
@@ -46,11 +47,11 @@ func TestAudit(t *testing.T) {
 	ts.ok(k.Key, "server.list", nil, nil)                                                                         // READ class: none
 	ts.ok(k.Key, "server.reboot", []any{"web1"}, nil)                                                             // 4 acme (UPDATE)
 	ts.fail(k.Key, "apikey.delete", []any{k.ID}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)                         // 5 acme, denied
-	ts.fail("ffffffffffffffffffffffffffffffff", "apikey.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDInvalidKey) // 2 (no account)
-	ts.fail("", "server.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDMissingKey)                                 // 3 (no account)
+	ts.fail("ffffffffffffffffffffffffffffffff", "apikey.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDInvalidKey) // 1 (no account)
+	ts.fail("", "server.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDMissingKey)                                 // 2 (no account)
 	ts.ok(tenant, "user.create", []any{"alice", "correct horse"}, nil)                                            // 6 acme
-	for i := 0; i < 5; i++ {                                                                                      // 4..8 (no account): 4 failed, 1 locked
-		ts.call("", "user.create_apikey", login("alice", "wrong horse", "basic"))
+	for i := 0; i < 5; i++ {                                                                                      // 3, 4 (no account): 4 failed, 1 locked
+		ts.call("", "user.create_apikey", login("alice@acme", "wrong horse", "basic"))
 	}
 	ts.fail(tenant, "apikey.delete", []any{"(secret)"}, rpc.CodeInvalidParams, rpc.ErrIDInvalidParams) // 7 acme
 	ts.ok(tenant, "apikey.delete", []any{k.Key}, nil)                                                  // 8 acme, by secret
@@ -73,25 +74,30 @@ func TestAudit(t *testing.T) {
 	assert.Equal(t, "(malformed)", acmeRecords[6].Target)
 	assert.Equal(t, "(a key, named by its secret)", acmeRecords[7].Target)
 
+	// Failed authentications are counted per source, method, outcome and
+	// minute, and written by the background flush.
+	require.NoError(t, ts.Store.FlushAudit())
 	all := auditAll(ts, ts.Admin, nil)
-	require.Len(t, all, 8+8, "the operator sees every record")
-	var unauth, locked int
+	require.Len(t, all, 8+1+4, "the operator sees every record")
+	var unauth, locked uint64
 	for _, r := range all {
 		switch r.Outcome {
 		case rpc.ErrIDInvalidKey, rpc.ErrIDMissingKey, rpc.ErrIDLoginFailed:
-			unauth++
+			unauth += r.Count
 			assert.Empty(t, r.Account)
 		case rpc.ErrIDLoginLocked:
-			locked++
-			assert.Equal(t, "user:alice", r.Actor)
+			locked += r.Count
+			assert.Empty(t, r.Actor, "anyone can name any user: not kept")
+		default:
+			assert.Equal(t, uint64(1), r.Count)
 		}
 	}
-	assert.Equal(t, 2+4, unauth)
-	assert.Equal(t, 1, locked)
+	assert.Equal(t, uint64(2+4), unauth)
+	assert.Equal(t, uint64(1), locked)
 
 	// Filters.
 	byMethod := auditAll(ts, ts.Admin, map[string]any{"method": "user.create_apikey"})
-	assert.Len(t, byMethod, 5)
+	assert.Len(t, byMethod, 2, "failed and locked")
 	byOutcome := auditAll(ts, tenant, map[string]any{"outcome": "ok"})
 	assert.Len(t, byOutcome, 5)
 	future := auditAll(ts, ts.Admin, map[string]any{"since": "2030-01-01T00:00:00Z"})
@@ -141,15 +147,16 @@ func TestAudit_LoginInUsersAccount(t *testing.T) {
 	var acme rpc.NewAccountInfo
 	ts.ok(ts.Admin, "account.create", []any{"acme"}, &acme)
 	ts.ok(acme.FirstKey.Key, "user.create", []any{"alice", "correct horse"}, nil)
-	ts.createUserKey("alice", "correct horse", "basic")
-	ts.fail("", "user.create_apikey", login("alice", "wrong horse", "basic"), rpc.CodeUnauthenticated, rpc.ErrIDLoginFailed)
+	ts.createUserKey("alice@acme", "correct horse", "basic")
+	ts.fail("", "user.create_apikey", login("alice@acme", "wrong horse", "basic"), rpc.CodeUnauthenticated, rpc.ErrIDLoginFailed)
 
 	var page rpc.AuditPage
 	ts.ok(acme.FirstKey.Key, "audit.list", map[string]any{"method": "user.create_apikey"}, &page)
 	require.Len(t, page.Records, 1)
 	assert.Equal(t, "acme", page.Records[0].Account)
-	assert.Equal(t, "user:alice", page.Records[0].Actor)
+	assert.Equal(t, "user:alice@acme", page.Records[0].Actor)
 	assert.Equal(t, "ok", page.Records[0].Outcome)
+	require.NoError(t, ts.Store.FlushAudit()) // failures are counted, then written
 	ts.ok(ts.Admin, "audit.list", map[string]any{"method": "user.create_apikey"}, &page)
 	assert.Len(t, page.Records, 2)
 }

@@ -60,13 +60,13 @@ func newEscWorld(t *testing.T) *escWorld {
 	w.callers[kindRate] = create(map[string]any{"rate_limit": map[string]any{"limit": 1000, "interval_seconds": 60}})
 	w.callers[kindQuota] = create(map[string]any{"quota": map[string]any{"remaining": 1000}})
 	ts.ok(a, "user.create", []any{"carol", "correct horse"}, nil)
-	w.callers[kindUser] = ts.createUserKey("carol", "correct horse", "full")
+	w.callers[kindUser] = ts.createUserKey("carol@acme", "correct horse", "full")
 	ts.ok(a, "service_account.create", []any{"robot"}, nil)
 	w.callers[kindSA] = create(map[string]any{"service_account": "robot"})
 
 	w.wide = create(map[string]any{"comment": "wide"})
 	ts.ok(a, "user.create", []any{"victim", "correct horse"}, nil)
-	w.victimKey = ts.createUserKey("victim", "correct horse", "full")
+	w.victimKey = ts.createUserKey("victim@acme", "correct horse", "full")
 	ts.ok(a, "service_account.create", []any{"bots"}, nil)
 	w.botsKey = create(map[string]any{"service_account": "bots"})
 	return w
@@ -249,7 +249,7 @@ func TestEscalation_WithinAuthority(t *testing.T) {
 	t.Run("Operator", func(t *testing.T) {
 		ts := newTestServer(t)
 		ts.ok(ts.Admin, "user.create", []any{"dave", "correct horse"}, nil)
-		ts.createUserKey("dave", "correct horse", "full")
+		ts.createUserKey("dave@operator", "correct horse", "full")
 		ts.ok(ts.Admin, "service_account.create", []any{"ci"}, nil)
 		var k rpc.NewKeyInfo
 		ts.ok(ts.Admin, "apikey.create", map[string]any{"service_account": "ci"}, &k)
@@ -304,7 +304,7 @@ func TestEscalation_WithinAuthority(t *testing.T) {
 		carol := w.callers[kindUser]
 		var child rpc.NewKeyInfo
 		ts.ok(carol.Key, "apikey.create", map[string]any{"scopes": map[string][]string{"access": {"READ"}}}, &child)
-		assert.Equal(t, "user:carol", child.Owner)
+		assert.Equal(t, "user:carol@acme", child.Owner)
 		ts.ok(carol.Key, "apikey.rotate", []any{child.ID}, nil)
 		ts.ok(carol.Key, "user.delete_apikey", []any{child.ID}, nil)
 		robot := w.callers[kindSA]
@@ -320,9 +320,9 @@ func TestUser_APIKeyLevel(t *testing.T) {
 	w := newEscWorld(t)
 	ts := w.ts
 	ts.ok(w.acct.Key, "user.create", []any{"erin", "correct horse"}, nil)
-	mgr := ts.createUserKey("erin", "correct horse", "apikey")
-	basic := ts.createUserKey("erin", "correct horse", "basic")
-	full := ts.createUserKey("erin", "correct horse", "full")
+	mgr := ts.createUserKey("erin@acme", "correct horse", "apikey")
+	basic := ts.createUserKey("erin@acme", "correct horse", "basic")
+	full := ts.createUserKey("erin@acme", "correct horse", "full")
 
 	var listed map[string]map[string]rpc.FilebinKey
 	ts.ok(mgr.Key, "user.apikeys", nil, &listed)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -34,6 +35,9 @@ const h1BufSize = 4 << 10
 // malformed). Each is answered exactly as ServeHTTP under net/http would
 // answer it, with none of net/http's machinery per request: no request
 // object, header map, context or background-read goroutine.
+// Only calls that may wait (a login waiting for a hashing slot) ask their
+// context for Done, which starts one background read: the context is then
+// canceled when the client goes away, as net/http's would be.
 //
 // The first request of any other kind ends the loop: ServeH1 returns a
 // connection that replays that request from its first byte, for the caller
@@ -46,7 +50,10 @@ const h1BufSize = 4 << 10
 // net/http cancels it when its client goes away.
 func (s *Server) ServeH1(ctx context.Context, c net.Conn, lim H1Limits, hooks H1Hooks) net.Conn {
 	f := h1Conn{s: s, c: c, lim: lim, remote: c.RemoteAddr().String(), hooks: hooks,
-		br: bufio.NewReaderSize(c, h1BufSize), bw: bufio.NewWriterSize(c, h1BufSize)}
+		bw: bufio.NewWriterSize(c, h1BufSize)}
+	f.cr.c = c
+	f.cr.cond.L = &f.cr.mu
+	f.br = bufio.NewReaderSize(&f.cr, h1BufSize)
 	if s.forwarding {
 		return f.handoff()
 	}
@@ -121,6 +128,7 @@ type h1Conn struct {
 	lim    H1Limits
 	remote string
 	hooks  H1Hooks
+	cr     h1Reader // between c and br
 	br     *bufio.Reader
 	bw     *bufio.Writer
 }
@@ -345,6 +353,136 @@ var hostByte = func() (t [256]bool) {
 	return t
 }()
 
+// h1Reader sits between the connection and its bufio.Reader, as net/http's
+// connReader does, so that a call can learn that its client has gone: a
+// background read of one byte, started only when a call's context is first
+// asked for Done, cancels that context when the read fails (the client
+// closed or reset the connection), and keeps the byte if one arrives (a
+// pipelined request). Calls that never ask cost no goroutine.
+type h1Reader struct {
+	c       net.Conn
+	mu      sync.Mutex
+	cond    sync.Cond
+	inRead  bool // a background read is running
+	aborted bool // abort set a deadline in the past to end it
+	hasByte bool
+	byteBuf [1]byte
+}
+
+func (r *h1Reader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	if r.hasByte && len(p) > 0 {
+		p[0], r.hasByte = r.byteBuf[0], false
+		r.mu.Unlock()
+		return 1, nil
+	}
+	r.mu.Unlock()
+	return r.c.Read(p)
+}
+
+// startBackgroundRead watches the connection until abort, calling cancel
+// if it fails first.
+func (r *h1Reader) startBackgroundRead(cancel context.CancelFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inRead || r.hasByte { // the client has sent more: it is there
+		return
+	}
+	r.inRead = true
+	_ = r.c.SetReadDeadline(time.Time{}) // as net/http: the call may take its time
+	go r.backgroundRead(cancel)
+}
+
+func (r *h1Reader) backgroundRead(cancel context.CancelFunc) {
+	n, err := r.c.Read(r.byteBuf[:])
+	r.mu.Lock()
+	if n == 1 {
+		r.hasByte = true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && r.aborted {
+		// abort's own deadline: the call is over, the client still there
+	} else if err != nil {
+		cancel()
+	}
+	r.aborted, r.inRead = false, false
+	r.mu.Unlock()
+	r.cond.Broadcast()
+}
+
+// abort ends a background read, if one runs, and waits for it.
+func (r *h1Reader) abort() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.inRead {
+		return
+	}
+	r.aborted = true
+	_ = r.c.SetReadDeadline(aLongTimeAgo)
+	for r.inRead {
+		r.cond.Wait()
+	}
+	_ = r.c.SetReadDeadline(time.Time{})
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// h1CallContext is the context of the calls of one fast-path request: the
+// connection's context, canceled as well when the client goes away before
+// the reply (as net/http's request context is) or once the reply is made.
+// It starts watching the connection only when a call first asks for Done,
+// which calls that may wait (a login waiting for a hashing slot) do.
+type h1CallContext struct {
+	context.Context
+	r      *h1Reader
+	mu     sync.Mutex
+	watch  context.Context // nil until Done is first called
+	cancel context.CancelFunc
+	ended  bool
+}
+
+func (c *h1CallContext) Done() <-chan struct{} { return c.watched().Done() }
+
+func (c *h1CallContext) Err() error {
+	c.mu.Lock()
+	w, ended := c.watch, c.ended
+	c.mu.Unlock()
+	switch {
+	case w != nil:
+		return w.Err()
+	case ended:
+		return context.Canceled
+	}
+	return c.Context.Err()
+}
+
+func (c *h1CallContext) watched() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.watch == nil {
+		c.watch, c.cancel = context.WithCancel(c.Context)
+		if c.ended {
+			c.cancel()
+		} else {
+			c.r.startBackgroundRead(c.cancel)
+		}
+	}
+	return c.watch
+}
+
+// end is called once the request is answered, before the connection reads
+// again: it stops the watch and cancels the context.
+func (c *h1CallContext) end() {
+	c.mu.Lock()
+	c.ended = true
+	cancel := c.cancel
+	c.mu.Unlock()
+	if cancel != nil {
+		c.r.abort()
+		cancel()
+	}
+}
+
 // handoff returns the connection for net/http, replaying what was read.
 func (f *h1Conn) handoff() net.Conn {
 	// net/http sets the deadlines it keeps; none of ours may linger.
@@ -389,7 +527,9 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	out := s.bufs.Get().(*bytes.Buffer)
 	defer s.putBuf(out)
 	out.Reset()
-	reply := s.serveBody(ctx, ex, in.Bytes(), out.AvailableBuffer())
+	call := &h1CallContext{Context: ctx, r: &f.cr}
+	reply := s.serveBody(call, ex, in.Bytes(), out.AvailableBuffer())
+	call.end()
 	// In a shutdown the reply says it is the last, as net/http's does.
 	last := f.hooks.Closing()
 	status := "200 OK"

@@ -257,11 +257,11 @@ func nameFilter(v string) (func(*store.Key) bool, error) {
 // ownerFilter reads the owner param into a store owner ("" for the
 // account's own keys).
 func ownerFilter(v string) (string, error) {
-	bad := InvalidParam("owner", "must be \"account\", \"user:<name>\" or \"sa:<account>/<name>\"")
+	bad := InvalidParam("owner", "must be \"account\", \"user:<name>@<account>\" or \"sa:<account>/<name>\"")
 	switch kind, rest, _ := strings.Cut(v, ":"); {
 	case v == "account":
 		return "", nil
-	case kind == "user" && validIdentityName("owner", rest) == nil:
+	case kind == "user" && validLoginName(rest) == nil:
 		return v, nil
 	case kind == "sa":
 		acct, name, ok := strings.Cut(rest, "/")

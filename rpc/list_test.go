@@ -240,7 +240,7 @@ func TestList_Holders(t *testing.T) {
 	ts.ok(ts.Admin, "account.create", []any{"acme"}, &acme)
 	tenant := acme.FirstKey.Key
 	ts.ok(tenant, "user.create", []any{"alice", "correct horse"}, nil)
-	alice := ts.createUserKey("alice", "correct horse", "full")
+	alice := ts.createUserKey("alice@acme", "correct horse", "full")
 	var mine rpc.NewKeyInfo
 	ts.ok(alice.Key, "apikey.create", map[string]any{"name": "mine", "scopes": map[string][]string{"access": {"READ", "MANAGE"}}}, &mine)
 	ts.createKey(tenant, nil, "the tenant's")
@@ -252,14 +252,14 @@ func TestList_Holders(t *testing.T) {
 	p = ts.listPage(alice.Key, map[string]any{"owner": "account"})
 	assert.Empty(t, p.Items)
 	assert.Zero(t, p.Total)
-	p = ts.listPage(alice.Key, map[string]any{"owner": "user:alice", "sort_by": "desc:created"})
+	p = ts.listPage(alice.Key, map[string]any{"owner": "user:alice@acme", "sort_by": "desc:created"})
 	assert.Equal(t, []string{mine.ID, alice.ID}, ids(p.Items))
 
 	// The tenant sees its account, and never the operator's keys.
 	p = ts.listPage(tenant, map[string]any{"size": 10})
 	assert.Equal(t, 4, p.Total)
 	assert.NotContains(t, ids(p.Items), ts.Admin)
-	p = ts.listPage(tenant, map[string]any{"owner": "user:alice"})
+	p = ts.listPage(tenant, map[string]any{"owner": "user:alice@acme"})
 	assert.Equal(t, 2, p.Total)
 	p = ts.listPage(ts.Admin, map[string]any{"size": 10})
 	assert.Equal(t, 1, p.Total, "the operator lists its own account's keys")

@@ -121,7 +121,7 @@ type mAccount struct {
 
 type mKey struct {
 	id, account string
-	owner       string   // "", "user:<name>", "sa:<account>/<name>"
+	owner       string   // "", "user:<name>@<account>", "sa:<account>/<name>"
 	user, sa    string   // the holder's name, by kind
 	methods     []string // method scope values; empty: unrestricted
 	active      bool
@@ -155,9 +155,9 @@ var (
 	modelMethods = []string{"apikey.*", "apikey.info", "server.list", "server.*", "dns.*"}
 )
 
-// loginName is the name a user of account logs in with. User names are
-// global today, so the model makes them unique across accounts.
-func loginName(account, user string) string { return user + "-" + account }
+// loginName is the name a user of account logs in with: user names are
+// per account, so every account of the model has the same user names.
+func loginName(account, user string) string { return user + "@" + account }
 
 func (m *model) issue(k *mKey, secret string) {
 	m.secrets = append(m.secrets, mSecret{secret: secret, id: k.id})
@@ -438,7 +438,7 @@ func (m *model) createUser(rt *rapid.T) {
 	if a.users[u] {
 		rt.Skip("user exists")
 	}
-	m.ts.ok(m.root(a), "user.create", map[string]any{"name": loginName(a.name, u), "password": "correct horse " + u}, nil)
+	m.ts.ok(m.root(a), "user.create", map[string]any{"name": u, "password": "correct horse " + u}, nil)
 	a.users[u] = true
 }
 
@@ -467,7 +467,7 @@ func (m *model) deleteUser(rt *rapid.T) {
 	if !a.users[u] {
 		rt.Skip("no such user")
 	}
-	m.ts.ok(m.root(a), "user.delete", map[string]any{"name": loginName(a.name, u)}, nil)
+	m.ts.ok(m.root(a), "user.delete", map[string]any{"name": u}, nil)
 	delete(a.users, u)
 	m.drop(func(k *mKey) bool { return k.account == a.name && k.user == u })
 }

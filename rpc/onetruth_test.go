@@ -118,7 +118,7 @@ func TestOneTruth_RetainedSecretAfterUserDelete(t *testing.T) {
 	root := tenant(ts, "acme")
 	ts.ok(root, "user.create", map[string]any{"name": "mallory", "password": "correct horse"}, nil)
 	var login rpc.NewKeyInfo
-	ts.ok("", "user.create_apikey", map[string]any{"username": "mallory", "password": "correct horse", "access_level": "full"}, &login)
+	ts.ok("", "user.create_apikey", map[string]any{"username": "mallory@acme", "password": "correct horse", "access_level": "full"}, &login)
 	full := map[string]any{"scopes": map[string][]string{"access": {"CREATE", "DELETE", "MANAGE", "READ", "UPDATE"}}}
 	_, old, cur := rotated(ts, login.Key, full)
 	var again rpc.NewKeyInfo // the login key itself, rotated

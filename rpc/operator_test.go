@@ -158,7 +158,7 @@ func TestOperator_Holders(t *testing.T) {
 		ts.ok(ts.Admin, "user.create", map[string]any{"name": "root", "password": "correct horse battery"}, nil)
 		// A user's logins are scoped, so only the store can give a user a
 		// full operator key today; the rule holds for such a key all the same.
-		_, secret, err := ts.Store.CreateKey(store.NewKey{Account: store.OperatorAccount, Owner: store.UserOwner("root"), Comment: "held by root"})
+		_, secret, err := ts.Store.CreateKey(store.NewKey{Account: store.OperatorAccount, Owner: store.UserOwner(store.LoginName("root", store.OperatorAccount)), Comment: "held by root"})
 		require.NoError(t, err)
 		ts.ok(ts.Admin, "apikey.delete", map[string]any{"id": ts.Admin}, nil)
 		ts.unchanged(func() {
@@ -170,7 +170,7 @@ func TestOperator_Holders(t *testing.T) {
 	t.Run("UserWithSecondKey", func(t *testing.T) {
 		ts := newTestServer(t)
 		ts.ok(ts.Admin, "user.create", map[string]any{"name": "root", "password": "correct horse battery"}, nil)
-		ts.ok("", "user.create_apikey", map[string]any{"username": "root", "password": "correct horse battery", "access_level": "full"}, nil)
+		ts.ok("", "user.create_apikey", map[string]any{"username": "root@operator", "password": "correct horse battery", "access_level": "full"}, nil)
 		ts.ok(ts.Admin, "user.delete", map[string]any{"name": "root"}, nil)
 		ts.ok(ts.Admin, "account.list", nil, nil)
 	})

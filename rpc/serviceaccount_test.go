@@ -149,9 +149,9 @@ func TestHolders(t *testing.T) {
 
 	// Likewise for users.
 	ts.ok(ts.Admin, "user.create", []any{"alice", "correct horse"}, nil)
-	alice := ts.createUserKey("alice", "correct horse", "full")
+	alice := ts.createUserKey("alice@operator", "correct horse", "full")
 	sub := ts.createKey(alice.Key, map[string][]string{"access": {"READ"}}, "alice's reader")
-	assert.Equal(t, "user:alice", sub.Owner)
+	assert.Equal(t, "user:alice@operator", sub.Owner)
 	ts.ok(ts.Admin, "user.delete", []any{"alice"}, nil)
 	ts.fail(sub.Key, "server.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDInvalidKey)
 }

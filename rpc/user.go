@@ -22,8 +22,11 @@ const (
 )
 
 // UserInfo is a user as user.* methods return it. Never a password or hash.
+// Name is the user's name within its account; Login, "<name>@<account>",
+// is what the user logs in with (a legacy user's is its name).
 type UserInfo struct {
 	Name    string    `json:"name"`
+	Login   string    `json:"login"`
 	Created time.Time `json:"created"`
 }
 
@@ -75,6 +78,8 @@ func registerUser(s *Server) {
 	// MANAGE.
 	s.Register(Typed(Method{Name: "user.apikeys", Access: scope.Manage, HeldAccess: scope.Read, Summary: "List the keys a user holds."}, h.apikeys))
 	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Manage, HeldAccess: scope.Delete, Mutates: true, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
+	s.Register(Typed(Method{Name: "user.unlock", Access: scope.Manage, Mutates: true,
+		Summary: "Clear a user's login throttling, from every address."}, h.unlock))
 }
 
 type userHandlers struct{ store *store.Store }
@@ -113,7 +118,7 @@ func (h userHandlers) create(ctx context.Context, p userParams) (UserInfo, error
 	if err != nil {
 		return UserInfo{}, err
 	}
-	return UserInfo{Name: u.Name, Created: u.Created}, nil
+	return userInfo(u), nil
 }
 
 func (h userHandlers) delete(ctx context.Context, p userNameParams) (struct{}, error) {
@@ -134,7 +139,7 @@ func (h userHandlers) list(ctx context.Context, _ noParams) ([]UserInfo, error) 
 	}
 	out := make([]UserInfo, len(users))
 	for i, u := range users {
-		out[i] = UserInfo{Name: u.Name, Created: u.Created}
+		out[i] = userInfo(u)
 	}
 	return out, nil
 }
@@ -152,6 +157,26 @@ func (h userHandlers) setPassword(ctx context.Context, p userParams) (struct{}, 
 	return struct{}{}, h.store.SetPassword(ctx, caller(ctx).Account, p.Name, p.Password)
 }
 
+func userInfo(u store.User) UserInfo {
+	return UserInfo{Name: u.Name, Login: u.Login, Created: u.Created}
+}
+
+// unlock clears the login throttling of a user of this account, as setting
+// its password does; it needs the same authority.
+func (h userHandlers) unlock(ctx context.Context, p userNameParams) (UserInfo, error) {
+	if err := validIdentityName("name", p.Name); err != nil {
+		return UserInfo{}, err
+	}
+	if err := mayHandOutLogins(caller(ctx), h.store.Now()); err != nil {
+		return UserInfo{}, err
+	}
+	u, err := h.store.UnlockUser(caller(ctx).Account, p.Name)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return userInfo(u), nil
+}
+
 var errLoginFailed = Errorf(CodeUnauthenticated, ErrIDLoginFailed, "wrong user name or password")
 
 // createAPIKey is filebin's user/create_apikey: the one method callable
@@ -165,16 +190,16 @@ func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyIn
 	if err := validComment(p.Comment); err != nil {
 		return NewKeyInfo{}, err
 	}
-	if p.Username == "" || len(p.Username) > MaxIdentityNameLen || p.Password == "" || len(p.Password) > 4*MaxPasswordLen {
+	if validLoginName(p.Username) != nil || p.Password == "" || len(p.Password) > 4*MaxPasswordLen {
 		return NewKeyInfo{}, errLoginFailed // never hashed: cannot be right
 	}
-	u, err := h.store.Login(ctx, p.Username, p.Password)
+	u, err := h.store.Login(ctx, p.Username, p.Password, callSource(ctx))
 	var locked *store.LockedError
 	switch {
 	case errors.As(err, &locked):
 		secs := int(math.Ceil(locked.RetryAfter.Seconds()))
 		return NewKeyInfo{}, &Error{Code: CodeRateLimited, ID: ErrIDLoginLocked, RetryAfterMs: max(locked.RetryAfter.Milliseconds(), 1),
-			Message: fmt.Sprintf("too many failed logins for this user name; try again in %d seconds", max(secs, 1))}
+			Message: fmt.Sprintf("too many failed logins for this user name from this address, or from all; try again in %d seconds", max(secs, 1))}
 	case errors.Is(err, store.ErrLoginFailed):
 		return NewKeyInfo{}, errLoginFailed
 	case errors.Is(err, store.ErrBusy):
@@ -184,12 +209,12 @@ func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyIn
 	case err != nil:
 		return NewKeyInfo{}, err
 	}
-	noteAuditAccount(ctx, u.Account) // the login goes in the user's account's trail
+	noteAuditAccount(ctx, u.Account, store.UserOwner(u.Login)) // the login goes in the user's account's trail
 	k, secret, err := h.store.CreateKey(store.NewKey{
 		Account: u.Account,
 		Scopes:  scope.Scopes{Access: slices.Sorted(slices.Values(access))},
 		Comment: p.Comment,
-		Owner:   store.UserOwner(u.Name),
+		Owner:   store.UserOwner(u.Login),
 	})
 	if err != nil {
 		return NewKeyInfo{}, err
@@ -242,10 +267,14 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 
 var errOtherUsersKeys = Errorf(CodeForbidden, ErrIDEscalation, "a key held by a user or service account may list only its own holder's keys")
 
+// ownerFor is the owner whose keys user.apikeys lists: username is a user
+// name within the caller's account.
 func (h userHandlers) ownerFor(ctx context.Context, username string) (string, error) {
 	me := caller(ctx)
 	if me.Owner != "" {
-		if username != "" && store.UserOwner(username) != me.Owner {
+		// username may be the short name or, as filebin clients send it,
+		// the login name.
+		if username != "" && store.UserOwner(username) != me.Owner && h.userOwner(me.Account, username) != me.Owner {
 			return "", errOtherUsersKeys
 		}
 		return me.Owner, nil
@@ -256,7 +285,29 @@ func (h userHandlers) ownerFor(ctx context.Context, username string) (string, er
 	if err := validIdentityName("username", username); err != nil {
 		return "", err
 	}
-	return store.UserOwner(username), nil
+	return h.userOwner(me.Account, username), nil
+}
+
+// userOwner is the owner of the keys of user name of account; for a user
+// that does not exist, an owner that holds no keys.
+func (h userHandlers) userOwner(account, name string) string {
+	if u, err := h.store.UserByName(account, name); err == nil {
+		return store.UserOwner(u.Login)
+	}
+	return store.UserOwner(store.LoginName(name, account))
+}
+
+// validLoginName checks a login name: "<name>@<account>", or the name of
+// a legacy user.
+func validLoginName(login string) error {
+	name, account, ok := strings.Cut(login, "@")
+	if err := validIdentityName("username", name); err != nil {
+		return err
+	}
+	if ok {
+		return validIdentityName("username", account)
+	}
+	return nil
 }
 
 func filebinKey(k store.Key) FilebinKey {

@@ -79,9 +79,11 @@ func (s *Server) wsRelease(id string) {
 // auditUpgrade records a refused upgrade, as a refused call would be.
 func (s *Server) auditUpgrade(ex *exchange, k *store.Key, outcome string) {
 	r := store.AuditRecord{SourceIP: s.sourceIP(ex), Method: "(websocket upgrade)", Outcome: outcome}
-	if k != nil {
-		r.Account, r.Actor = k.Account, k.ID
+	if k == nil { // no key: anyone could send it, at any rate
+		s.store.AuditFailure(r)
+		return
 	}
+	r.Account, r.Actor = k.Account, k.ID
 	if err := s.store.Audit(r); err != nil {
 		s.log.Error().Err(err).Msg("audit record lost")
 	}
@@ -122,7 +124,9 @@ func (c *wsConn) ping() {
 // ServeHTTP would answer them: batches, text that is not JSON or not a
 // valid request, and ids that are null, negative, fractional or beyond
 // int64. A batch holds at most Options.MaxBatch calls and runs them in
-// order; the connection reads nothing else until it has answered.
+// order; the connection serves nothing else until it has answered, and
+// reads one message ahead only to learn whether the client has gone, which
+// cancels the batch's calls.
 //
 // A request with an Origin header must come from the same host, because
 // browsers may attach cached credentials to cross-site upgrades; requests
@@ -194,6 +198,44 @@ type wsConn struct {
 	sem      chan struct{}   // a slot per running call
 	calls    sync.WaitGroup
 	readDone chan struct{} // closed when reading has failed for good
+	// ahead, when not nil, delivers the message read while the last
+	// message served here ran (see serveWatched).
+	ahead chan wsMessage
+}
+
+type wsMessage struct {
+	b   []byte
+	err error
+}
+
+// next returns the next message: the one read ahead, if any.
+func (c *wsConn) next() ([]byte, error) {
+	if c.ahead != nil {
+		m := <-c.ahead
+		c.ahead = nil
+		return m.b, m.err
+	}
+	_, msg, err := c.ws.ReadMessage()
+	return msg, err
+}
+
+// serveWatched answers a message that ReadObject serves itself (a batch,
+// say), whose calls run in turn on the reading goroutine. Meanwhile it
+// reads one message ahead, held until the answer is out, so that the calls
+// are canceled as soon as the client goes away.
+func (c *wsConn) serveWatched(msg []byte) []byte {
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	ahead := make(chan wsMessage, 1)
+	go func() {
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			cancel()
+		}
+		ahead <- wsMessage{b, err}
+	}()
+	c.ahead = ahead
+	return c.s.serveBody(ctx, c.ex, msg, nil)
 }
 
 // ReadObject implements jsonrpc2.ObjectStream. It passes on the messages
@@ -205,15 +247,18 @@ func (c *wsConn) ReadObject(v any) (err error) {
 		}
 	}()
 	for {
-		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.wsIdle))
-		_, msg, err := c.ws.ReadMessage()
+		if c.ahead == nil {
+			_ = c.ws.SetReadDeadline(time.Now().Add(c.s.wsIdle))
+		}
+		msg, err := c.next()
 		if err != nil {
 			return err
 		}
 		if jsonrpc2Carries(msg) {
 			return json.Unmarshal(msg, v)
 		}
-		if reply := c.s.serveBody(c.ctx, c.ex, msg, nil); len(reply) > 0 {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.wsIdle))
+		if reply := c.serveWatched(msg); len(reply) > 0 {
 			if err := c.write(reply); err != nil {
 				return err
 			}

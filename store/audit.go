@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,11 +17,15 @@ type AuditRecord struct {
 	Seq      uint64    // assigned by Audit, increasing
 	Time     time.Time // assigned by Audit
 	Account  string    // the account acted in; empty when no key was known
-	Actor    string    // the key id, or "user:<name>" for a login
+	Actor    string    // the key id, or "user:<login name>" for a login
 	SourceIP string
 	Method   string
 	Target   string // the id or name the call named, if any
 	Outcome  string // "ok" or an error id
+	// Count is how many calls the record stands for: 1, except for failed
+	// authentications, which are counted per source, method, outcome and
+	// minute (see AuditFailure).
+	Count uint64
 }
 
 func (r *AuditRecord) marshal() []byte {
@@ -29,6 +34,9 @@ func (r *AuditRecord) marshal() []byte {
 	b = binary.AppendVarint(b, r.Time.UnixNano())
 	for _, s := range []string{r.Account, r.Actor, r.SourceIP, r.Method, r.Target, r.Outcome} {
 		b = appendString(b, s)
+	}
+	if r.Count > 1 { // a record of one call keeps the layout it always had
+		b = binary.AppendUvarint(b, r.Count)
 	}
 	return b
 }
@@ -43,6 +51,10 @@ func (r *AuditRecord) unmarshal(seq uint64, b []byte) error {
 	for _, p := range []*string{&r.Account, &r.Actor, &r.SourceIP, &r.Method, &r.Target, &r.Outcome} {
 		*p = d.string()
 	}
+	r.Count = 1
+	if d.err == nil && len(d.b) != 0 {
+		r.Count = d.uvarint()
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
 	}
@@ -55,17 +67,27 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // store's clock.
 func (s *Store) Audit(r AuditRecord) error {
 	r.Time = s.now().UTC()
+	r.Count = 1
 	return s.batchKeys(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := b.Put(seqKey(seq), r.marshal()); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketAuditAccount).Put(append(accountKey(r.Account, ""), seqKey(seq)...), nil)
+		_, err := putAudit(tx, 0, &r)
+		return err
 	})
+}
+
+// putAudit writes r under seq, or under the next sequence number when seq
+// is 0, and returns the sequence number.
+func putAudit(tx *bolt.Tx, seq uint64, r *AuditRecord) (uint64, error) {
+	b := tx.Bucket(bucketAudit)
+	if seq == 0 {
+		var err error
+		if seq, err = b.NextSequence(); err != nil {
+			return 0, err
+		}
+	}
+	if err := b.Put(seqKey(seq), r.marshal()); err != nil {
+		return 0, err
+	}
+	return seq, tx.Bucket(bucketAuditAccount).Put(append(accountKey(r.Account, ""), seqKey(seq)...), nil)
 }
 
 // AuditQuery selects audit records. Zero fields select everything.
@@ -130,4 +152,196 @@ func (s *Store) AuditRecords(q AuditQuery) ([]AuditRecord, uint64, error) {
 		return nil
 	})
 	return out, next, err
+}
+
+// Failed authentications come at whatever rate anyone cares to send them,
+// with no key to limit them. They are counted in memory and written as one
+// record per source address, method, outcome and minute, whose Count grows
+// as more arrive: storage grows with sources and minutes, never with the
+// rate.
+
+// MaxFailureSources bounds the sources counted apart in one minute; past it,
+// the failures of further sources are counted together under the source
+// "(other)".
+const MaxFailureSources = 4096
+
+// OtherSources is the SourceIP of the record that counts failures of sources
+// past MaxFailureSources in one minute.
+const OtherSources = "(other)"
+
+type failureKey struct {
+	minute                  int64 // Unix minutes
+	source, method, outcome string
+}
+
+type failureCount struct {
+	n, written uint64
+	seq        uint64 // the record's, once written
+}
+
+type failureTally struct {
+	mu      sync.Mutex
+	pending map[failureKey]*failureCount
+	// minute is the latest minute counted, and sources the records it
+	// has in pending.
+	minute, sources int64
+	flushMu         sync.Mutex // one flush at a time
+}
+
+// AuditFailure counts a failed authentication described by r (its SourceIP,
+// Method and Outcome; Account, Actor and Target are not kept, since anyone
+// can vary them). It writes nothing itself: the failures of each minute are
+// written by the background flush and by Close, as one record per source,
+// method and outcome with their Count, stamped with the minute's start.
+func (s *Store) AuditFailure(r AuditRecord) {
+	k := failureKey{minute: s.now().Unix() / 60, source: r.SourceIP, method: r.Method, outcome: r.Outcome}
+	t := &s.failures
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending == nil {
+		t.pending = map[failureKey]*failureCount{}
+	}
+	if k.minute != t.minute {
+		t.minute, t.sources = k.minute, 0
+	}
+	c := t.pending[k]
+	if c == nil {
+		if t.sources >= MaxFailureSources {
+			k.source = OtherSources
+			c = t.pending[k]
+		}
+		if c == nil {
+			c = &failureCount{}
+			t.pending[k] = c
+			t.sources++
+		}
+	}
+	c.n++
+}
+
+// FlushAudit writes the failed authentications counted since the last
+// flush: a new record for each source, method, outcome and minute not yet
+// written, a new count for those written before. It runs in the background
+// every Options.UsageFlush and at Close; tests call it to see the records
+// at once.
+func (s *Store) FlushAudit() error {
+	t := &s.failures
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	type item struct {
+		k   failureKey
+		c   *failureCount
+		n   uint64
+		seq uint64
+	}
+	var items []item
+	t.mu.Lock()
+	for k, c := range t.pending {
+		if c.n > c.written {
+			items = append(items, item{k: k, c: c, n: c.n, seq: c.seq})
+		}
+	}
+	t.mu.Unlock()
+	if len(items) > 0 {
+		err := s.updateKeys(func(tx *bolt.Tx) error {
+			for i := range items {
+				it := &items[i]
+				r := AuditRecord{Time: time.Unix(it.k.minute*60, 0).UTC(), SourceIP: it.k.source,
+					Method: it.k.method, Outcome: it.k.outcome, Count: it.n}
+				seq, err := putAudit(tx, it.c.seq, &r)
+				if err != nil {
+					return err
+				}
+				it.seq = seq
+			}
+			return nil
+		})
+		if err != nil {
+			return err // the counts stay for the next flush
+		}
+	}
+	now := s.now().Unix() / 60
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, it := range items {
+		it.c.written, it.c.seq = it.n, it.seq
+	}
+	for k, c := range t.pending {
+		if k.minute < now && c.n == c.written { // its minute is over and written
+			delete(t.pending, k)
+		}
+	}
+	return nil
+}
+
+// DefaultAuditRetention is how long audit records are kept when
+// Options.AuditRetention is 0.
+const DefaultAuditRetention = 90 * 24 * time.Hour
+
+// AuditPruneBatch is the most records one pruning transaction deletes, so
+// that writers waiting behind it never wait long.
+const AuditPruneBatch = 512
+
+// PruneAudit deletes, oldest first, up to max audit records older than
+// before, in one transaction, and returns how many it deleted. Records are
+// in time order but for the minute-long reach of failure counts: it stops at
+// the first record that is not older.
+func (s *Store) PruneAudit(before time.Time, max int) (int, error) {
+	if max <= 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.updateKeys(func(tx *bolt.Tx) error {
+		n = 0
+		records := tx.Bucket(bucketAudit)
+		type doomed struct {
+			seq     []byte
+			account string
+		}
+		var del []doomed
+		c := records.Cursor()
+		for k, v := c.First(); k != nil && len(del) < max; k, v = c.Next() {
+			var r AuditRecord
+			if err := r.unmarshal(binary.BigEndian.Uint64(k), v); err != nil {
+				return err
+			}
+			if !r.Time.Before(before) {
+				break
+			}
+			del = append(del, doomed{seq: bytes.Clone(k), account: r.Account})
+		}
+		index := tx.Bucket(bucketAuditAccount)
+		for _, d := range del {
+			if err := records.Delete(d.seq); err != nil {
+				return err
+			}
+			if err := index.Delete(append(accountKey(d.account, ""), d.seq...)); err != nil {
+				return err
+			}
+		}
+		n = len(del)
+		return nil
+	})
+	return n, err
+}
+
+// pruneAudit deletes the records older than the retention period, in
+// transactions of AuditPruneBatch records, giving way to other writers
+// between them. It stops early when the store is closing.
+func (s *Store) pruneAudit() {
+	if s.auditRetention < 0 {
+		return
+	}
+	before := s.now().Add(-s.auditRetention)
+	for {
+		n, err := s.PruneAudit(before, AuditPruneBatch)
+		if err != nil || n < AuditPruneBatch {
+			return
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
 }

@@ -7,8 +7,8 @@ package store
 //	digests  SHA-256(secret) → key id
 //	account_keys  account + 0x00 + key id → empty (lists keys of an account in id order)
 //	accounts  account name → accountRecord, binary (accounts.go)
-//	users     user name → userRecord, binary (users.go); names are global, for login
-//	owner_keys  owner ("user:<name>", "sa:<account>/<name>") + 0x00 + key id → empty
+//	users     login name ("<name>@<account>"; a legacy user's name has no '@') → userRecord, binary (users.go)
+//	owner_keys  owner ("user:<login name>", "sa:<account>/<name>") + 0x00 + key id → empty
 //	service_accounts  account + 0x00 + name → serviceAccountRecord (serviceaccounts.go)
 //	key_names  account + 0x00 + owner + 0x00 + key name → key id (names are unique per holder)
 //	audit     sequence (8 bytes, big-endian) → AuditRecord, binary (audit.go)

@@ -151,11 +151,9 @@ func holderState(tx *bolt.Tx, account, owner string) (inactive, gone bool) {
 		}
 		return !sa.Active, false
 	}
-	if name, ok := cutPrefix(owner, UserOwner("")); ok {
-		if _, err := findUser(tx, account, name); err != nil {
-			return false, true
-		}
-		return false, false
+	if login, ok := cutPrefix(owner, UserOwner("")); ok {
+		u, found, err := getUser(tx, login)
+		return false, err != nil || !found || u.Account != account
 	}
 	return false, true
 }

@@ -25,7 +25,7 @@ func TestStore_HolderChecks(t *testing.T) {
 	require.NoError(t, err)
 	_, err = st.CreateServiceAccount("acme", "ci", "", true)
 	require.NoError(t, err)
-	holders := map[string]string{"user": store.UserOwner("alice"), "sa": store.ServiceAccountOwner("acme", "ci")}
+	holders := map[string]string{"user": store.UserOwner(store.LoginName("alice", "acme")), "sa": store.ServiceAccountOwner("acme", "ci")}
 	held := map[string][]string{}
 	for kind, owner := range holders {
 		for range 3 {

@@ -103,9 +103,9 @@ func ownerIn(tx *bolt.Tx, account, owner string) bool {
 	case kind == "sa":
 		acct, _, ok := strings.Cut(rest, "/")
 		return ok && acct == account
-	case kind == "user":
-		_, err := findUser(tx, account, rest)
-		return err == nil
+	case kind == "user": // rest is a login name
+		rec, found, err := getUser(tx, rest)
+		return err == nil && found && rec.Account == account
 	}
 	return false
 }

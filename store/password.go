@@ -84,6 +84,10 @@ func (s *Store) hashSlot(ctx context.Context) (release func(), err error) {
 	case <-ctx.Done():
 		return nil, ErrBusy
 	}
+	if ctx.Err() != nil { // both were ready: the caller has gone all the same
+		<-s.hashSem
+		return nil, ErrBusy
+	}
 	s.hashRuns.Add(1)
 	now := s.hashInFlight.Add(1)
 	for peak := s.hashPeak.Load(); now > peak && !s.hashPeak.CompareAndSwap(peak, now); peak = s.hashPeak.Load() {

@@ -31,14 +31,22 @@ type Options struct {
 	// MaxConcurrentHashes caps argon2id runs at once (each takes 19 MiB);
 	// 0 means 2.
 	MaxConcurrentHashes int
-	// MaxLoginFailures in a row lock a user name out for LockoutDuration;
-	// 0 means 5 and 15 minutes.
-	MaxLoginFailures int
-	LockoutDuration  time.Duration
+	// MaxLoginFailures in a row from one source address throttle that
+	// source's logins to a login name, with delays growing from 1 minute to
+	// LockoutDuration; MaxUserLoginFailures from all sources within
+	// LockoutDuration lock the name for every source for LockoutDuration.
+	// 0 means 5, 100 and 15 minutes.
+	MaxLoginFailures     int
+	MaxUserLoginFailures int
+	LockoutDuration      time.Duration
 	// UsageFlush is how often uses and quota spending gathered in memory
 	// are written to key records; 0 means 5 seconds, a negative value turns
 	// usage tracking off (quotas are then written every 5 seconds).
 	UsageFlush time.Duration
+	// AuditRetention is how long audit records are kept; older ones are
+	// deleted in the background, every UsageFlush. 0 means
+	// DefaultAuditRetention (90 days), a negative value keeps them forever.
+	AuditRetention time.Duration
 }
 
 // Store is an open apikeyd data file. It is safe for concurrent use.
@@ -54,6 +62,9 @@ type Store struct {
 	limits  *limiter
 	fullKey atomic.Pointer[string] // the last full operator key found (operator.go)
 	closed  atomic.Bool
+	// failures counts failed authentications until FlushAudit writes them.
+	failures       failureTally
+	auditRetention time.Duration // negative: keep forever
 	// stop ends the background flush loop, which closes done.
 	stop, done chan struct{}
 
@@ -89,16 +100,23 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxLoginFailures <= 0 {
 		opts.MaxLoginFailures = 5
 	}
+	if opts.MaxUserLoginFailures <= 0 {
+		opts.MaxUserLoginFailures = 100
+	}
 	if opts.LockoutDuration <= 0 {
 		opts.LockoutDuration = 15 * time.Minute
 	}
+	if opts.AuditRetention == 0 {
+		opts.AuditRetention = DefaultAuditRetention
+	}
 	s := &Store{
-		db: db, now: opts.Now, path: path,
+		db: db, now: opts.Now, path: path, auditRetention: opts.AuditRetention,
 		reads:   &readTxs{db: db, max: 16},
 		cache:   newAuthCache(opts.AuthCacheSize),
 		hashSem: make(chan struct{}, opts.MaxConcurrentHashes),
-		logins:  &loginGuard{max: opts.MaxLoginFailures, lockout: opts.LockoutDuration, failures: map[string]*loginFailures{}},
-		limits:  newLimiter(),
+		logins: &loginGuard{max: opts.MaxLoginFailures, userMax: opts.MaxUserLoginFailures, lockout: opts.LockoutDuration,
+			users: map[string]*userLogins{}},
+		limits: newLimiter(),
 	}
 	caches.Store(db, s.cache)
 	if err := s.init(); err != nil {
@@ -186,7 +204,7 @@ func (s *Store) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
 		close(s.stop)
 		<-s.done
-		flushErr = s.FlushUsage()
+		flushErr = errors.Join(s.FlushUsage(), s.FlushAudit())
 	}
 	s.reads.close()
 	err := s.db.Close()

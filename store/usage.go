@@ -129,6 +129,8 @@ func (s *Store) flushLoop(every time.Duration) {
 		case <-flush.C:
 			_ = s.FlushUsage() // a failure keeps the counts for the next tick
 			s.limits.prune(s.now())
+			_ = s.FlushAudit() // a failure keeps the counts for the next tick
+			s.pruneAudit()
 		case <-s.stop:
 			return
 		}

@@ -104,6 +104,7 @@ type Config struct {
 	DebugAddr         string        // where to serve /debug/pprof; empty: nowhere
 	TrustedProxies    string        // comma-separated CIDR ranges whose X-Forwarded-For is believed
 	UsageFlush        time.Duration // how often key usage is written; 0: not tracked
+	AuditRetention    time.Duration // how long audit records are kept; 0: forever
 	// FastPath serves plain POST /rpc requests off the connection, without
 	// net/http's per-request machinery (rpc.Server.ServeH1).
 	FastPath bool
@@ -131,6 +132,7 @@ func DefaultConfig() Config {
 		LockTimeout:       2 * time.Second,
 		LogFlush:          100 * time.Millisecond,
 		UsageFlush:        5 * time.Second,
+		AuditRetention:    store.DefaultAuditRetention,
 		UpstreamTimeout:   10 * time.Second,
 		FastPath:          true,
 	}
@@ -231,6 +233,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	dur(&c.IdleTimeout, "IDLE_TIMEOUT", "idle-timeout", "how long an idle keep-alive connection stays open")
 	dur(&c.LockTimeout, "LOCK_TIMEOUT", "lock-timeout", "how long to wait for another process's lock on the data file")
 	dur(&c.UsageFlush, "USAGE_FLUSH", "usage-flush", "how often keys' last_used_at and use_count, gathered in memory, are written; 0 turns tracking off")
+	dur(&c.AuditRetention, "AUDIT_RETENTION", "audit-retention", "how long audit records are kept (2160h is 90 days); older ones are deleted in the background; 0 keeps them forever")
 	dur(&c.LogFlush, "LOG_FLUSH", "log-flush", "gather log lines and write them out this often; 0 writes each line at once")
 	boolean(&c.FastPath, "FAST_PATH", "fast-path", "answer plain POST /rpc requests without net/http's per-request machinery; false leaves every request to net/http (gateway mode always does)")
 	str(&c.Upstream, "UPSTREAM", "upstream", "gateway mode: forward catalogued methods outside apikeyd's namespaces to this JSON-RPC 2.0 URL")
@@ -261,6 +264,9 @@ func (c *Config) validate() error {
 	}
 	if c.UsageFlush < 0 {
 		errs = append(errs, fmt.Errorf("--usage-flush must not be negative, got %s", c.UsageFlush))
+	}
+	if c.AuditRetention < 0 {
+		errs = append(errs, fmt.Errorf("--audit-retention must not be negative, got %s", c.AuditRetention))
 	}
 	if c.LogFlush < 0 {
 		errs = append(errs, fmt.Errorf("--log-flush must not be negative, got %s", c.LogFlush))
@@ -354,7 +360,12 @@ func (m *Main) Run() (err error) {
 	if usageFlush == 0 {
 		usageFlush = -1 // off
 	}
-	m.Store, err = store.Open(m.Config.DB, store.Options{LockTimeout: m.Config.LockTimeout, UsageFlush: usageFlush})
+	auditRetention := m.Config.AuditRetention
+	if auditRetention == 0 {
+		auditRetention = -1 // forever
+	}
+	m.Store, err = store.Open(m.Config.DB, store.Options{LockTimeout: m.Config.LockTimeout, UsageFlush: usageFlush,
+		AuditRetention: auditRetention})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w: is another apikeyd serving %s?", err, m.Config.DB)
 	} else if err != nil {
