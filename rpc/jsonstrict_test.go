@@ -199,4 +199,3 @@ func TestStrictUnmarshal_Rules(t *testing.T) {
 		})
 	}
 }
-
