@@ -111,17 +111,17 @@ type framing struct {
 }
 
 const (
-	fsStart      = iota // before a request line: CR and LF are skipped, as net/http does
-	fsLine              // in the request line
-	fsHeader            // in a header line
-	fsBody              // in a Content-Length body
-	fsSize              // in a chunk size
-	fsSizeLF            // after a chunk size's CR
-	fsData              // in a chunk's data
-	fsDataCR            // after a chunk's data
-	fsDataLF            // after the CR after a chunk's data
-	fsLastCR            // after the last chunk's size line
-	fsLastLF            // after the CR that ends a chunked body
+	fsStart  = iota // before a request line: CR and LF are skipped, as net/http does
+	fsLine          // in the request line
+	fsHeader        // in a header line
+	fsBody          // in a Content-Length body
+	fsSize          // in a chunk size
+	fsSizeLF        // after a chunk size's CR
+	fsData          // in a chunk's data
+	fsDataCR        // after a chunk's data
+	fsDataLF        // after the CR after a chunk's data
+	fsLastCR        // after the last chunk's size line
+	fsLastLF        // after the CR that ends a chunked body
 )
 
 // maxFramingLine bounds the bytes kept of a head's line: a Content-Length
