@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -182,4 +184,39 @@ func TestStrict_Catalog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, catalog, 1)
 	assert.Equal(t, "MANAGE", catalog[0].Access)
+}
+
+// TestStrict_WebSocket: the same rules over the WebSocket, whichever way a
+// message is read there (through jsonrpc2 or straight to the call path):
+// the same reply as over HTTP, and nothing stored.
+func TestStrict_WebSocket(t *testing.T) {
+	ts := newTestServer(t)
+	_, url := serveWS(t, ts)
+	ws, _, err := dialWS(t, url, "Bearer "+ts.Admin)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		body string
+		code int64
+	}{
+		{`{"jsonrpc":"2.0","method":"apikey.create","params":{"scopes":{"method":["apikey.info"],"method":["apikey.*"]}},"id":1}`, rpc.CodeInvalidParams},
+		{`{"jsonrpc":"2.0","method":"apikey.create","params":{"rate_limit":{"limit":5,"LIMIT":500,"interval_seconds":60}},"id":"a"}`, rpc.CodeInvalidParams},
+		{"{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"\xc0\xaf\"},\"id\":2}", rpc.CodeParseError},
+		{"{\"jsonrpc\":\"2.0\",\"method\":\"apikey.list\",\"id\":\"\xed\xa0\x80\"}", rpc.CodeParseError},
+		{`{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"\ud800"},"id":3}`, rpc.CodeParseError},
+	} {
+		ts.unchanged(func() {
+			require.NoError(t, ws.WriteMessage(websocket.TextMessage, []byte(tc.body)))
+			require.NoError(t, ws.SetReadDeadline(time.Now().Add(3*time.Second)))
+			_, viaWS, err := ws.ReadMessage()
+			require.NoError(t, err, tc.body)
+			require.True(t, json.Valid(viaWS), "%q", viaWS)
+			var r wireResponse
+			require.NoError(t, json.Unmarshal(viaWS, &r))
+			require.NotNil(t, r.Error, "%q accepted: %s", tc.body, viaWS)
+			assert.Equal(t, tc.code, r.Error.Code, "%q", tc.body)
+			status, viaHTTP := ts.post(ts.Admin, tc.body)
+			require.Equal(t, http.StatusOK, status)
+			assert.JSONEq(t, string(viaHTTP), string(viaWS), "%q", tc.body)
+		})
+	}
 }
