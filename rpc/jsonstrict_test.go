@@ -210,3 +210,22 @@ func TestStrictUnmarshal_Rules(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkScan_ValidJSON is the envelope check alone, on the hot
+// request and on one with non-ASCII text and escapes.
+func BenchmarkScan_ValidJSON(b *testing.B) {
+	for _, bc := range []struct{ name, body string }{
+		{"info", `{"jsonrpc":"2.0","method":"apikey.info","params":{"id":"01a206e5-740b-7604-8209-7c48d77d06bd"},"id":1}`},
+		{"utf8", `{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"Zürich café — 東京 \ud83d\ude00 \u00e9","scopes":{"method":["server.*"]}},"id":"é"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			body := []byte(bc.body)
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !validJSON(body) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}
