@@ -202,6 +202,10 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// string reads a string. It calls no function, so that it runs without a
+// stack frame of its own: most strings are short and ASCII, and the
+// prologue of a function that calls would cost them a tenth more. Hence
+// UTF-8 and \u escapes are checked here by hand, with tables.
 func (v *validator) string() bool {
 	v.i++ // opening quote
 	v.escaped = false
@@ -231,61 +235,90 @@ func (v *validator) string() bool {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				v.i++
 			case 'u':
-				r, ok := hex4(v.b[v.i+1:])
-				if !ok {
+				if len(v.b)-v.i < 5 {
+					return false
+				}
+				h := v.b[v.i+1 : v.i+5]
+				d0, d1, d2, d3 := hexValue[h[0]], hexValue[h[1]], hexValue[h[2]], hexValue[h[3]]
+				if d0|d1|d2|d3 < 0 {
 					return false
 				}
 				v.i += 5
-				switch {
-				case r >= 0xdc00 && r <= 0xdfff:
-					return false // a low surrogate alone
-				case r >= 0xd800 && r <= 0xdbff:
-					// A high surrogate must be followed by a low one.
-					if len(v.b)-v.i < 6 || v.b[v.i] != '\\' || v.b[v.i+1] != 'u' {
-						return false
-					}
-					lo, ok := hex4(v.b[v.i+2:])
-					if !ok || lo < 0xdc00 || lo > 0xdfff {
-						return false
-					}
-					v.i += 6
+				if d0 != 0xd || d1 < 8 {
+					continue // not a surrogate
+				}
+				// A surrogate must be a high half (D800-DBFF) followed
+				// by an escaped low half (DC00-DFFF).
+				if d1 >= 0xc || len(v.b)-v.i < 6 || v.b[v.i] != '\\' || v.b[v.i+1] != 'u' {
+					return false
+				}
+				h = v.b[v.i+2 : v.i+6]
+				d0, d1, d2, d3 = hexValue[h[0]], hexValue[h[1]], hexValue[h[2]], hexValue[h[3]]
+				if d0|d1|d2|d3 < 0 || d0 != 0xd || d1 < 0xc {
+					return false
+				}
+				v.i += 6
+			default:
+				return false
+			}
+		default: // the first byte of a multi-byte sequence, or not UTF-8
+			// The ranges of RFC 3629, section 4: no overlong forms, no
+			// surrogates, nothing past U+10FFFF.
+			size, lo, hi := 0, byte(0x80), byte(0xbf)
+			switch {
+			case c < 0xc2:
+				return false
+			case c < 0xe0:
+				size = 2
+			case c < 0xf0:
+				size = 3
+				if c == 0xe0 {
+					lo = 0xa0
+				} else if c == 0xed {
+					hi = 0x9f
+				}
+			case c < 0xf5:
+				size = 4
+				if c == 0xf0 {
+					lo = 0x90
+				} else if c == 0xf4 {
+					hi = 0x8f
 				}
 			default:
 				return false
 			}
-		case c >= utf8.RuneSelf:
-			r, size := utf8.DecodeRune(v.b[v.i:])
-			if r == utf8.RuneError && size == 1 {
-				return false // invalid or overlong UTF-8, or a surrogate
+			if len(v.b)-v.i < size {
+				return false
+			}
+			seq := v.b[v.i+1 : v.i+size]
+			if seq[0] < lo || seq[0] > hi {
+				return false
+			}
+			for _, cc := range seq[1:] {
+				if cc < 0x80 || cc > 0xbf {
+					return false
+				}
 			}
 			v.i += size
-		default:
-			v.i++
 		}
 	}
 	return false
 }
 
-// hex4 reads the four hexadecimal digits at the start of b.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
+// hexValue maps the bytes of hexadecimal digits to their values, and
+// every other byte to -1.
+var hexValue = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
 	}
-	var r rune
-	for _, h := range b[:4] {
-		switch {
-		case h >= '0' && h <= '9':
-			r = r<<4 | rune(h-'0')
-		case h >= 'a' && h <= 'f':
-			r = r<<4 | rune(h-'a'+10)
-		case h >= 'A' && h <= 'F':
-			r = r<<4 | rune(h-'A'+10)
-		default:
-			return 0, false
-		}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = int8(c - '0')
 	}
-	return r, true
-}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c], t[c-'a'+'A'] = int8(c-'a'+10), int8(c-'a'+10)
+	}
+	return t
+}()
 
 func (v *validator) number() bool {
 	if v.b[v.i] == '-' {
