@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // A framingConn watches the requests net/http reads from a connection and
@@ -36,9 +38,10 @@ import (
 // watch ends then (see stopFramingOnHijack).
 type framingConn struct {
 	net.Conn
-	f   framing
-	err error       // once set, every read fails with it
-	off atomic.Bool // hijacked: bytes pass unwatched
+	f       framing
+	err     error       // once set, every read fails with it
+	refused atomic.Bool // err is set: Close may be called from elsewhere
+	off     atomic.Bool // hijacked: bytes pass unwatched
 }
 
 // errFraming fails the read of a request that could be framed two ways. It
@@ -57,6 +60,7 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	}
 	if cut, bad := c.f.scan(p[:n]); bad {
 		c.err = errFraming
+		c.refused.Store(true)
 		if cut == 0 {
 			return 0, c.err
 		}
@@ -64,6 +68,22 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Close closes the connection. After a refusal it first half-closes it
+// and reads a little of what the client may still be sending, as net/http
+// does for a request too large: closed with unread bytes, the connection
+// would be reset, and the client might lose the 400 before reading it.
+func (c *framingConn) Close() error {
+	if c.refused.Load() {
+		_ = c.CloseWrite()
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerAfterRefusal))
+		_, _ = io.CopyN(io.Discard, c.Conn, 256<<10)
+	}
+	return c.Conn.Close()
+}
+
+// lingerAfterRefusal bounds how long Close reads after a refusal.
+const lingerAfterRefusal = 250 * time.Millisecond
 
 // CloseWrite half-closes the connection when it can: net/http uses it to
 // let a client read an error reply before the connection closes.

@@ -164,8 +164,9 @@ func TestFraming_BytesAfterOneByOne(t *testing.T) {
 	eachTransport(t, func(t *testing.T, m *Main) {
 		conn, br := dialServer(t, m)
 		for i := range len(raw) {
-			_, err := conn.Write([]byte{raw[i]})
-			require.NoError(t, err)
+			if _, err := conn.Write([]byte{raw[i]}); err != nil {
+				break // refused and closed: the rest is not read
+			}
 		}
 		statuses, closed := readAll(t, conn, br)
 		assert.Equal(t, []int{http.StatusOK, http.StatusBadRequest}, statuses)
