@@ -28,7 +28,9 @@ import (
 // made here, on the bytes: when a head turns out to be one of these, its
 // last byte is withheld and the next read fails with errFraming, which
 // net/http answers with "400 Bad Request" before it closes the connection.
-// The request never reaches a handler.
+// Such a request never reaches a handler. A chunked body that turns out
+// malformed fails the handler's read of it instead, which it answers with
+// 400, and the connection is closed likewise.
 //
 // To find each head it follows the framing of every body: Content-Length,
 // or chunked transfer coding read strictly (hexadecimal sizes and CRLFs
