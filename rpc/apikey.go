@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -213,9 +212,7 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	if jsonKind(raw) != '{' {
 		return errors.New("not an object")
 	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.DisallowUnknownFields()
-	return d.Decode(v)
+	return strictUnmarshal(raw, v)
 }
 
 type createParams struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Gateway mode: methods the server does not serve itself are forwarded, after
@@ -118,7 +119,9 @@ func ParseCatalog(doc []byte) ([]CatalogMethod, error) {
 			Access string `json:"x-access"`
 		} `json:"methods"`
 	}
-	if err := json.Unmarshal(doc, &d); err != nil {
+	// Strict (names exact, none twice, UTF-8), but open to the many
+	// members of OpenRPC that apikeyd does not read.
+	if err := jsonv2.Unmarshal(doc, &d); err != nil {
 		return nil, fmt.Errorf("catalog: not an OpenRPC document: %w", err)
 	}
 	var out []CatalogMethod
@@ -326,7 +329,7 @@ func parseUpstreamReply(raw []byte) (*upstreamReply, bool) {
 			if jsonKind(m.value) == 'n' {
 				continue
 			}
-			if json.Unmarshal(m.value, &res.Error) != nil || res.Error == nil || res.Error.Message == "" {
+			if jsonv2.Unmarshal(m.value, &res.Error) != nil || res.Error == nil || res.Error.Message == "" {
 				return nil, false
 			}
 		case "id":

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -356,9 +355,7 @@ func decodeCursor(s, sort string, desc bool) (store.Position, error) {
 		return store.Position{}, bad
 	}
 	var c cursor
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if d.Decode(&c) != nil || !store.IsKeyID(c.ID) || len(c.Value) > 100 {
+	if strictUnmarshal(b, &c) != nil || !store.IsKeyID(c.ID) || len(c.Value) > 100 {
 		return store.Position{}, bad
 	}
 	if c.Sort != sort || c.Desc != desc {

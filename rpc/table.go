@@ -190,7 +190,12 @@ func (p *Params) decode(rv reflect.Value, fields []structParam) error {
 			field.SetString(str)
 			continue
 		}
-		if err := json.Unmarshal(raw, field.Addr().Interface()); err != nil {
+		// Nested values (objects, lists, numbers) go through the strict
+		// decoder: a name twice or in another case is refused at any depth.
+		if err := strictUnmarshal(raw, field.Addr().Interface()); err != nil {
+			if e := strictParamError(f.Name, err); e != nil {
+				return e
+			}
 			return InvalidParam(f.Name, "must be %s", describeType(field.Type()))
 		}
 	}

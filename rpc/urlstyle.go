@@ -2,12 +2,16 @@ package rpc
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Memset's URL style, for scripts: GET or POST /v1/json/<method>, or
@@ -49,18 +53,36 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 	}
 	values := r.URL.Query()
 	if r.Method == http.MethodPost {
+		multipartForm := false
+		var boundary string
 		if ct := r.Header.Get("Content-Type"); ct != "" {
-			if mt, _, _ := mime.ParseMediaType(ct); mt != "application/x-www-form-urlencoded" {
-				writeURLError(w, http.StatusUnsupportedMediaType, Errorf(CodeInvalidRequest, ErrIDMediaType, "post params as application/x-www-form-urlencoded"))
+			mt, ps, _ := mime.ParseMediaType(ct)
+			switch mt {
+			case "application/x-www-form-urlencoded":
+			case "multipart/form-data":
+				multipartForm, boundary = true, ps["boundary"]
+			default:
+				writeURLError(w, http.StatusUnsupportedMediaType, Errorf(CodeInvalidRequest, ErrIDMediaType, "post params as application/x-www-form-urlencoded or multipart/form-data"))
 				return
 			}
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-		if err := r.ParseForm(); err != nil {
-			writeURLError(w, http.StatusBadRequest, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the form could not be read, or is larger than %d bytes", s.opts.MaxBodyBytes))
-			return
+		if multipartForm {
+			if e := readMultipartFields(r.Body, boundary, values); e != nil {
+				writeURLError(w, http.StatusBadRequest, e)
+				return
+			}
+		} else {
+			if err := r.ParseForm(); err != nil {
+				writeURLError(w, http.StatusBadRequest, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the form could not be read, or is larger than %d bytes", s.opts.MaxBodyBytes))
+				return
+			}
+			values = r.Form // the query and the body
 		}
-		values = r.Form // the query and the body
+	}
+	if e := urlUTF8(method, name, values); e != nil {
+		writeURLError(w, http.StatusBadRequest, e)
+		return
 	}
 	ex := s.newExchange(r)
 	reply, e := s.serveCall(r.Context(), ex, s.urlRequest(method, name, hasName, values), nil)
@@ -81,6 +103,88 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header()["Content-Type"] = contentTypeJSON
 	_, _ = w.Write(append(res.Result, '\n'))
+}
+
+// maxMultipartParts bounds the fields of a multipart form, as net/http's
+// own ParseMultipartForm does by default.
+const maxMultipartParts = 1000
+
+// readMultipartFields reads the fields of a multipart/form-data body into
+// values, beside those of the query, as ParseForm does for a plain form: a
+// field given twice, or in both, is a list, which a scalar param refuses.
+// It keeps everything in memory, bounded by the body limit that body
+// enforces: no temporary files. Only plain fields are accepted; a part
+// that is a file (it has a filename), has a Content-Type other than
+// text/plain in UTF-8, or a Content-Transfer-Encoding, is refused rather
+// than read one way here and another way by the client.
+func readMultipartFields(body io.Reader, boundary string, values url.Values) *Error {
+	bad := func(format string, args ...any) *Error {
+		return Errorf(CodeInvalidRequest, ErrIDInvalidRequest, format, args...)
+	}
+	if boundary == "" {
+		return bad("a multipart/form-data body needs a boundary parameter in its Content-Type")
+	}
+	mr := multipart.NewReader(body, boundary)
+	for n := 0; ; n++ {
+		// NextRawPart: a part's bytes exactly as sent, with no decoding
+		// of a Content-Transfer-Encoding behind the caller's back.
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			return nil
+		}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return bad("the form is larger than %d bytes", tooLarge.Limit)
+		} else if err != nil {
+			return bad("the multipart form could not be read")
+		}
+		if n == maxMultipartParts {
+			return bad("a form may hold at most %d fields", maxMultipartParts)
+		}
+		disp, dps, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+		name, hasName := dps["name"]
+		switch {
+		case err != nil || disp != "form-data" || !hasName || len(p.Header.Values("Content-Disposition")) != 1:
+			return bad("each part of a multipart form must have one Content-Disposition: form-data with a name")
+		case p.FileName() != "" || dps["filename"] != "" || dps["filename*"] != "":
+			return bad("field %s is a file; files are not accepted, send params as plain fields", strconv.Quote(name))
+		case p.Header.Get("Content-Transfer-Encoding") != "":
+			return bad("field %s has a Content-Transfer-Encoding; send it as it is", strconv.Quote(name))
+		}
+		if ct := p.Header.Get("Content-Type"); ct != "" {
+			mt, cps, err := mime.ParseMediaType(ct)
+			if cs := strings.ToLower(cps["charset"]); err != nil || mt != "text/plain" || cs != "" && cs != "utf-8" && cs != "us-ascii" {
+				return bad("field %s must be text/plain in UTF-8", strconv.Quote(name))
+			}
+		}
+		v, err := io.ReadAll(p)
+		if errors.As(err, &tooLarge) {
+			return bad("the form is larger than %d bytes", tooLarge.Limit)
+		} else if err != nil {
+			return bad("the multipart form could not be read")
+		}
+		values[name] = append(values[name], string(v))
+	}
+}
+
+// urlUTF8 refuses a URL-style call whose method, name, field names or
+// values are not valid UTF-8: percent-encoding can carry any bytes, and
+// writing them as JSON would store U+FFFD in their place.
+func urlUTF8(method, name string, values url.Values) *Error {
+	if !utf8.ValidString(method) || !utf8.ValidString(name) {
+		return InvalidParam("name", "the path must be valid UTF-8")
+	}
+	for k, vs := range values {
+		if !utf8.ValidString(k) {
+			return InvalidParam("(a field name)", "field names must be valid UTF-8")
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return InvalidParam(k, "must be valid UTF-8")
+			}
+		}
+	}
+	return nil
 }
 
 // crossSite reports whether a browser sent r on behalf of another site.

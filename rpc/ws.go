@@ -14,6 +14,7 @@ import (
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"github.com/sourcegraph/jsonrpc2"
@@ -268,12 +269,13 @@ func (c *wsConn) ReadObject(v any) (err error) {
 
 // jsonrpc2Carries reports whether msg is one valid request that jsonrpc2
 // decodes without loss and at little cost: at most 64 KiB, its id absent,
-// a string or an integer in 0..MaxInt64, and its params free of repeated
-// keys, which jsonrpc2's map decoding would merge.
+// a string or an integer in 0..MaxInt64, and free of repeated member names
+// at any depth, which jsonrpc2's map decoding would merge (last wins).
 func jsonrpc2Carries(msg []byte) bool {
 	// Large messages too are answered directly: jsonrpc2 would decode
-	// them into maps, at many times their size.
-	if len(msg) > 64<<10 || !validJSON(msg) {
+	// them into maps, at many times their size. The others are checked by
+	// the strict library: no name twice anywhere, valid UTF-8.
+	if len(msg) > 64<<10 || !validJSON(msg) || !jsontext.Value(msg).IsValid() {
 		return false
 	}
 	var scratch [4]member

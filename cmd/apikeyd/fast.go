@@ -100,7 +100,9 @@ func (f *fastServer) serveConn(c net.Conn) {
 		Closing: f.closing.Load,
 	}
 	if hc := f.rpc.ServeH1(f.base, c, f.lim, hooks); hc != nil {
-		handed = f.handoff.give(hc)
+		// From here net/http reads the requests, watched for ambiguous
+		// framing as on a connection it accepted itself.
+		handed = f.handoff.give(newFramingConn(hc))
 	}
 }
 

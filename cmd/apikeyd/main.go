@@ -420,6 +420,9 @@ func (m *Main) Run() (err error) {
 		IdleTimeout:       m.Config.IdleTimeout,
 		ErrorLog:          nil,
 		BaseContext:       func(net.Listener) context.Context { return m.base },
+		// Requests whose framing is ambiguous are refused on the bytes
+		// (framingConn); a hijacked connection is watched no more.
+		ConnState: stopFramingOnHijack,
 	}
 	if m.Config.DebugAddr != "" {
 		if err := m.serveDebug(log); err != nil {
@@ -441,7 +444,7 @@ func (m *Main) Run() (err error) {
 		go m.fast.serve()
 		go func() { m.served <- m.http.Serve(m.fast.handoff) }()
 	} else {
-		go func() { m.served <- m.http.Serve(m.listener) }()
+		go func() { m.served <- m.http.Serve(framingListener{m.listener}) }()
 	}
 	log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).Str("version", version).Msg("serving")
 	return nil
