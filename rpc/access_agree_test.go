@@ -298,6 +298,15 @@ func agreeSubjects(t *testing.T, ts *testServer) []agreeSubject {
 		held := add("used, then its holder switched off", map[string]any{"service_account": "robots-later"})
 		ts.ok(held.Key, "apikey.info", map[string]any{"id": held.ID}, nil)
 		ts.ok(acct.key, "service_account.update", map[string]any{"name": "robots-later", "active": false}, nil)
+		// A retained secret used (so cached) before its key was switched
+		// off answers to the key's one state, as its current secret does.
+		old := add("rotated, used, then switched off", map[string]any{})
+		var rot rpc.NewKeyInfo
+		ts.ok(acct.key, "apikey.rotate", map[string]any{"id": old.ID, "retain_period_minutes": 600}, &rot)
+		ts.ok(old.Key, "apikey.info", map[string]any{"id": old.ID}, nil)
+		ts.ok(acct.key, "apikey.update", map[string]any{"id": old.ID, "active": false}, nil)
+		out[len(out)-1].secret = rot.Key
+		out = append(out, agreeSubject{what: acct.name + "/retained secret used, then switched off", secret: old.Key})
 	}
 	out = append(out, agreeSubject{what: "unknown key", secret: "0123456789abcdef0123456789abcdef"})
 	ts.advance(2 * time.Hour)

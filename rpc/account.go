@@ -60,9 +60,10 @@ func (h accountHandlers) create(ctx context.Context, p accountParams) (NewAccoun
 	if err := validComment(p.Comment); err != nil {
 		return NewAccountInfo{}, err
 	}
-	// The first key of a new account is unrestricted and unlimited there.
-	if limited(caller(ctx)) {
-		return NewAccountInfo{}, errLimitedCaller
+	// The first key of a new account is unrestricted, unlimited and never
+	// expires: it must lie within the caller, as any key a call creates.
+	if err := within(caller(ctx), store.Key{}, h.store.Now(), asResult); err != nil {
+		return NewAccountInfo{}, err
 	}
 	a, k, secret, err := h.store.CreateAccount(p.Name, p.Comment)
 	if err != nil {
@@ -106,7 +107,8 @@ func (h accountHandlers) delete(ctx context.Context, p accountNameParams) (struc
 	if err := validIdentityName("name", p.Name); err != nil {
 		return struct{}{}, err
 	}
-	return struct{}{}, h.store.DeleteAccount(p.Name)
+	// Every key of the account goes: each must lie within the caller.
+	return struct{}{}, h.store.DeleteAccount(p.Name, accountKeysWithin(caller(ctx), h.store.Now()))
 }
 
 // MaxIdentityNameLen is the longest account, user or service account name.

@@ -18,6 +18,8 @@ const (
 	asTarget
 	// asHeld: a key of a holder that the call changes or deletes.
 	asHeld
+	// asAccountKey: a key of an account that the call deletes.
+	asAccountKey
 )
 
 // within is how every handler asks "does key k lie within the authority
@@ -42,6 +44,9 @@ func within(me *store.Key, k store.Key, now time.Time, r role) error {
 	case r == asHeld:
 		return Errorf(CodeForbidden, ErrIDEscalation,
 			"the holder holds a key that reaches beyond the key making this call, so this key may not change or delete the holder: %s", ex.Reason)
+	case r == asAccountKey:
+		return Errorf(CodeForbidden, ErrIDEscalation,
+			"the account holds a key that reaches beyond the key making this call, so this key may not delete the account: %s", ex.Reason)
 	case ex.Aspect == scope.AspectHolder:
 		return errOtherHolder
 	case ex.Aspect == scope.AspectScopes:
@@ -62,6 +67,12 @@ var (
 // each key the holder holds.
 func heldWithin(me *store.Key, now time.Time) func(store.Key) error {
 	return func(k store.Key) error { return within(me, k, now, asHeld) }
+}
+
+// accountKeysWithin is the check account.delete runs, in its transaction,
+// on each key of the account.
+func accountKeysWithin(me *store.Key, now time.Time) func(store.Key) error {
+	return func(k store.Key) error { return within(me, k, now, asAccountKey) }
 }
 
 var errHolderWrite = Errorf(CodeForbidden, ErrIDEscalation,

@@ -402,3 +402,49 @@ func TestEscalation_HolderRace(t *testing.T) {
 		}
 	}
 }
+
+// TestEscalation_Accounts: account.create hands out an unrestricted first
+// key that never expires, and account.delete deletes every key of the
+// account, so both judge those keys against the caller like any other
+// key: an operator key that is narrowed, expiring, limited or held may
+// neither create an account nor delete one holding wider keys.
+func TestEscalation_Accounts(t *testing.T) {
+	ts := newTestServer(t)
+	var acme rpc.NewAccountInfo
+	ts.ok(ts.Admin, "account.create", []any{"acme"}, &acme)
+	create := func(params map[string]any) string {
+		var k rpc.NewKeyInfo
+		ts.ok(ts.Admin, "apikey.create", params, &k)
+		return k.Key
+	}
+	ts.ok(ts.Admin, "service_account.create", []any{"ops"}, nil)
+	callers := map[string]string{
+		"narrow":  create(map[string]any{"scopes": map[string][]string{"method": {"account.*"}}}),
+		"expires": create(map[string]any{"expires_at": in(time.Hour)}),
+		"rate":    create(map[string]any{"rate_limit": map[string]any{"limit": 1000, "interval_seconds": 60}}),
+		"quota":   create(map[string]any{"quota": map[string]any{"remaining": 1000}}),
+		"held":    create(map[string]any{"service_account": "ops"}),
+	}
+	for kind, key := range callers {
+		t.Run(kind, func(t *testing.T) {
+			ts := ts.on(t)
+			ts.unchanged(func() {
+				ts.fail(key, "account.create", []any{"beta"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+				ts.fail(key, "account.delete", []any{"acme"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+			})
+			ts.ok(acme.FirstKey.Key, "apikey.info", []any{acme.FirstKey.ID}, nil) // acme's keys still work
+		})
+	}
+
+	// An account left with keys within the caller may be deleted by it.
+	narrow := create(map[string]any{"scopes": map[string][]string{"method": {"account.*", "server.list"}}})
+	var inner rpc.NewKeyInfo
+	ts.ok(acme.FirstKey.Key, "apikey.create", map[string]any{"scopes": map[string][]string{"method": {"server.list"}}}, &inner)
+	ts.unchanged(func() {
+		ts.fail(narrow, "account.delete", []any{"acme"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+	})
+	ts.ok(acme.FirstKey.Key, "apikey.delete", []any{acme.FirstKey.ID}, nil)
+	ts.ok(narrow, "account.delete", []any{"acme"}, nil)
+	ts.fail(inner.Key, "server.list", nil, rpc.CodeUnauthenticated, rpc.ErrIDInvalidKey)
+	ts.ok(ts.Admin, "account.create", []any{"beta"}, nil) // a full operator key may
+}

@@ -138,9 +138,11 @@ func (s *Store) UpdateAccount(name, comment string) (Account, error) {
 }
 
 // DeleteAccount deletes account name and every key in it, in one
-// transaction; once it returns, none of those keys authenticates. The
-// operator account cannot be deleted (ErrOperatorAccount).
-func (s *Store) DeleteAccount(name string) error {
+// transaction with check, which sees each of those keys first and may
+// refuse with an error that DeleteAccount returns, having written nothing.
+// Once it returns, none of those keys authenticates. The operator account
+// cannot be deleted (ErrOperatorAccount).
+func (s *Store) DeleteAccount(name string, check func(Key) error) error {
 	if name == OperatorAccount {
 		return ErrOperatorAccount
 	}
@@ -157,6 +159,9 @@ func (s *Store) DeleteAccount(name string) error {
 		for _, id := range ids {
 			rec, err := decodeRecord(tx.Bucket(bucketKeys).Get(id))
 			if err != nil {
+				return err
+			}
+			if err := check(rec.key()); err != nil {
 				return err
 			}
 			if err := deleteRecord(tx, &rec); err != nil {

@@ -29,8 +29,8 @@ func TestStore_Accounts(t *testing.T) {
 	_, err = st.Account("nobody")
 	assert.ErrorIs(t, err, store.ErrAccountNotFound)
 	assert.ErrorIs(t, err, store.ErrNotFound)
-	assert.ErrorIs(t, st.DeleteAccount(store.OperatorAccount), store.ErrOperatorAccount)
-	assert.ErrorIs(t, st.DeleteAccount("nobody"), store.ErrAccountNotFound)
+	assert.ErrorIs(t, st.DeleteAccount(store.OperatorAccount, allowAll), store.ErrOperatorAccount)
+	assert.ErrorIs(t, st.DeleteAccount("nobody", allowAll), store.ErrAccountNotFound)
 
 	// Survives a reopen.
 	require.NoError(t, st.Close())
@@ -42,7 +42,7 @@ func TestStore_Accounts(t *testing.T) {
 
 	_, err = st.KeyBySecret(secret) // cached
 	require.NoError(t, err)
-	require.NoError(t, st.DeleteAccount("acme"))
+	require.NoError(t, st.DeleteAccount("acme", allowAll))
 	_, err = st.KeyBySecret(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound, "a key of a deleted account still authenticates")
 	keys, err := st.Keys("acme")

@@ -29,7 +29,7 @@ func TestLimiter_Forgets(t *testing.T) {
 	st.limits.prune(now.Add(30 * time.Second))
 	assert.Empty(t, st.limits.buckets, "a full bucket is as good as none")
 
-	require.NoError(t, st.DeleteAccount("acme"))
+	require.NoError(t, st.DeleteAccount("acme", func(Key) error { return nil }))
 	assert.Len(t, st.limits.quotas, 1)
 	require.NoError(t, st.FlushUsage())
 	assert.Empty(t, st.limits.quotas, "the deleted key's quota is gone")

@@ -146,7 +146,7 @@ func TestOneTruth_HolderAndAccountWrites(t *testing.T) {
 		_, uold, ucur := rotatedKey(t, st, store.UserOwner(store.LoginName("alice", "acme")), scope.Scopes{})
 		_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci"), Name: "deploy"})
 		require.NoError(t, err)
-		require.NoError(t, st.DeleteAccount("acme"))
+		require.NoError(t, st.DeleteAccount("acme", allowAll))
 		assertRefused(t, st, old, cur, uold, ucur)
 		require.NoError(t, st.CheckKeys())
 
@@ -188,7 +188,7 @@ func TestOneTruth_NoOrphans(t *testing.T) {
 	// A tenant's key asks for a key while the operator deletes the tenant.
 	by, _, err := st.CreateKey(store.NewKey{Account: "acme"})
 	require.NoError(t, err)
-	require.NoError(t, st.DeleteAccount("acme"))
+	require.NoError(t, st.DeleteAccount("acme", allowAll))
 	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID})
 	assert.ErrorIs(t, err, store.ErrNotFound)
 	_, _, _, err = st.CreateAccount("acme", "a later tenant")
