@@ -37,10 +37,11 @@ type accessQuery struct {
 //
 // It returns nil when the call is allowed, or the error the client gets:
 // method_not_found for a method not in the table (deny by default),
-// missing_key, operator_only, or a *scope.Denial (scope_denied). The
+// missing_key, operator_only, held_key, or a *scope.Denial (scope_denied). The
 // method table's flags decide first: an Open method needs no key and
 // looks at none; an OperatorOnly method needs a key of the operator
-// account; an AnyKey method is allowed to any usable key its ip scope
+// account; an AccountKeysOnly method a key no user or service account
+// holds; an AnyKey method is allowed to any usable key its ip scope
 // admits. Every other method, built-in, embedded or forwarded alike, is
 // allowed when the key's scopes of every type (method, name, access, ip)
 // allow the call; the access class is the method's, or its HeldAccess for
@@ -56,6 +57,8 @@ func authorize(k *store.Key, q accessQuery) error {
 		return errMissingKey
 	case m.OperatorOnly && k.Account != store.OperatorAccount:
 		return errOperatorOnly
+	case m.AccountKeysOnly && k.Owner != "":
+		return errHeldKey
 	}
 	sc := k.Scopes
 	if m.AnyKey {
@@ -89,4 +92,6 @@ var (
 	errMissingKey = Errorf(CodeUnauthenticated, ErrIDMissingKey,
 		"this call needs an API key: send it in an Authorization: Bearer header")
 	errOperatorOnly = Errorf(CodeForbidden, ErrIDOperatorOnly, "only keys of the operator account may call this method")
+	errHeldKey      = Errorf(CodeForbidden, ErrIDHeldKey,
+		"a key held by a user or service account may not call this method: it manages or reads holders, accounts or the whole audit trail, which takes a key of the account itself")
 )

@@ -66,6 +66,7 @@ var authzRefusals = map[string][]string{
 	rpc.ErrIDMissingKey:     {"not_found"},
 	rpc.ErrIDScopeDenied:    {rpc.ErrIDScopeDenied},
 	rpc.ErrIDOperatorOnly:   {rpc.ErrIDOperatorOnly},
+	rpc.ErrIDHeldKey:        {rpc.ErrIDHeldKey},
 	rpc.ErrIDRateLimited:    {rpc.ErrIDRateLimited},
 	rpc.ErrIDQuotaExhausted: {rpc.ErrIDQuotaExhausted},
 }

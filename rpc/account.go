@@ -46,7 +46,7 @@ func registerAccount(s *Server) {
 		Typed(Method{Name: "account.update", Mutates: true, Summary: "Change an account's comment."}, h.update),
 		Typed(Method{Name: "account.delete", Mutates: true, Summary: "Delete an account and every key in it."}, h.delete),
 	} {
-		m.Access, m.OperatorOnly = scope.Manage, true
+		m.Access, m.OperatorOnly, m.AccountKeysOnly = scope.Manage, true, true
 		s.Register(m)
 	}
 }

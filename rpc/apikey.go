@@ -325,7 +325,8 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	if quota != nil {
 		res.HasQuota, res.Quota = true, *quota
 	}
-	if err := within(me, res, h.store.Now(), asResult); err != nil {
+	now := h.store.Now()
+	if err := within(me, res, now, asResult); err != nil {
 		return NewKeyInfo{}, err
 	}
 	if p.ServiceAccount != "" {
@@ -337,7 +338,10 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 		Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner,
 		Name: p.Name, Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
 		Rate: *rate, Quota: quota,
-		By: me.ID, // the caller's key, still there when the new key is written
+		// The caller's key as it is when the new key is written: still
+		// usable, and still wide enough, however it changed meanwhile.
+		By:    me.ID,
+		Check: func(by store.Key) error { return within(&by, res, now, asResult) },
 	})
 	if err != nil {
 		return NewKeyInfo{}, err

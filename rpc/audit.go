@@ -152,7 +152,7 @@ type auditListParams struct {
 const MaxAuditPage = 1000
 
 func registerAudit(s *Server) {
-	s.Register(Typed(Method{Name: "audit.list", Access: scope.Manage,
+	s.Register(Typed(Method{Name: "audit.list", Access: scope.Manage, AccountKeysOnly: true,
 		Summary: "List audit records of this account (every account, for the operator)."},
 		func(ctx context.Context, p auditListParams) (AuditPage, error) {
 			me := caller(ctx)

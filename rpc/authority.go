@@ -74,14 +74,3 @@ func heldWithin(me *store.Key, now time.Time) func(store.Key) error {
 func accountKeysWithin(me *store.Key, now time.Time) func(store.Key) error {
 	return func(k store.Key) error { return within(me, k, now, asAccountKey) }
 }
-
-var errHolderWrite = Errorf(CodeForbidden, ErrIDEscalation,
-	"a key held by a user or service account may not create, change or delete users or service accounts, its own holder included")
-
-// mayChangeHolders refuses callers that may write no holder at all.
-func mayChangeHolders(me *store.Key) error {
-	if !me.Authority().MayChangeHolders() {
-		return errHolderWrite
-	}
-	return nil
-}

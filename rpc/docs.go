@@ -24,8 +24,12 @@ func MethodIndex(methods []Method) string {
 		switch {
 		case m.Open:
 			key = "none"
+		case m.OperatorOnly && m.AccountKeysOnly:
+			key = "operator, unheld"
 		case m.OperatorOnly:
 			key = "operator"
+		case m.AccountKeysOnly:
+			key = "unheld"
 		case m.AnyKey:
 			key = "any"
 		}

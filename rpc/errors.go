@@ -80,6 +80,13 @@ const (
 	ErrIDLastOperatorKey = "last_operator_key"
 )
 
+// Error ids of the method table's rules beyond scopes.
+const (
+	// ErrIDHeldKey refuses a key held by a user or service account a
+	// method only keys of the account itself may call (AccountKeysOnly).
+	ErrIDHeldKey = "held_key"
+)
+
 // Error is an error a client may see: a JSON-RPC code, a stable error id, a
 // message a person can act on and, for invalid params, the field at fault.
 // Handlers return *Error for every failure they mean to report; anything else

@@ -100,6 +100,14 @@ func TestEscalation_Matrix(t *testing.T) {
 		return denied
 	}
 	always := func(string) want { return denied }
+	// holderWrite: a held key may call no method that manages holders
+	// (AccountKeysOnly), whatever the target.
+	holderWrite := func(kind string) want {
+		if holderKind(kind) {
+			return want{rpc.CodeForbidden, rpc.ErrIDHeldKey}
+		}
+		return denied
+	}
 	for _, tt := range []struct {
 		method string
 		params func(kind string) any
@@ -126,12 +134,12 @@ func TestEscalation_Matrix(t *testing.T) {
 		{"user.delete_apikey", func(string) any { return []any{w.victimKey.ID} }, keyTarget},
 		{"user.delete_apikey", func(string) any { return []any{w.botsKey.ID} }, keyTarget},
 		// Holders, with their keys.
-		{"user.delete", func(string) any { return []any{"victim"} }, always},
-		{"user.set_password", func(string) any { return []any{"victim", "hijacked!"} }, always},
-		{"user.create", func(string) any { return []any{"mallory", "long enough"} }, always},
-		{"service_account.update", func(string) any { return map[string]any{"name": "bots", "active": false} }, always},
-		{"service_account.update", func(string) any { return map[string]any{"name": "bots", "description": "mine"} }, always},
-		{"service_account.delete", func(string) any { return []any{"bots"} }, always},
+		{"user.delete", func(string) any { return []any{"victim"} }, holderWrite},
+		{"user.set_password", func(string) any { return []any{"victim", "hijacked!"} }, holderWrite},
+		{"user.create", func(string) any { return []any{"mallory", "long enough"} }, holderWrite},
+		{"service_account.update", func(string) any { return map[string]any{"name": "bots", "active": false} }, holderWrite},
+		{"service_account.update", func(string) any { return map[string]any{"name": "bots", "description": "mine"} }, holderWrite},
+		{"service_account.delete", func(string) any { return []any{"bots"} }, holderWrite},
 	} {
 		for _, kind := range escKinds {
 			t.Run(tt.method+"/"+kind, func(t *testing.T) {
@@ -158,11 +166,11 @@ func TestEscalation_HolderKeysWriteNoHolders(t *testing.T) {
 	for _, kind := range []string{kindUser, kindSA} {
 		k := w.callers[kind].Key
 		ts.unchanged(func() {
-			ts.fail(k, "service_account.create", []any{"mine"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-			ts.fail(k, "service_account.update", map[string]any{"name": "robot", "active": false}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-			ts.fail(k, "service_account.delete", []any{"robot"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-			ts.fail(k, "user.delete", []any{"carol"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-			ts.fail(k, "user.set_password", []any{"carol", "long enough"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+			ts.fail(k, "service_account.create", []any{"mine"}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
+			ts.fail(k, "service_account.update", map[string]any{"name": "robot", "active": false}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
+			ts.fail(k, "service_account.delete", []any{"robot"}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
+			ts.fail(k, "user.delete", []any{"carol"}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
+			ts.fail(k, "user.set_password", []any{"carol", "long enough"}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
 		})
 	}
 }
@@ -227,11 +235,12 @@ func TestEscalation_Attacks(t *testing.T) {
 	ts.ok(a, "apikey.create", map[string]any{"scopes": map[string][]string{"method": {"user.delete", "service_account.*"}}}, &narrow)
 	// Any user can log in at access level full.
 	carol := w.callers[kindUser]
-	for _, k := range []string{narrow.Key, carol.Key, w.callers[kindSA].Key, w.callers[kindQuota].Key} {
+	for k, id := range map[string]string{narrow.Key: rpc.ErrIDEscalation, carol.Key: rpc.ErrIDHeldKey,
+		w.callers[kindSA].Key: rpc.ErrIDHeldKey, w.callers[kindQuota].Key: rpc.ErrIDEscalation} {
 		ts.unchanged(func() {
-			ts.fail(k, "user.delete", []any{"victim"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-			ts.fail(k, "service_account.delete", []any{"bots"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-			ts.fail(k, "service_account.update", map[string]any{"name": "bots", "active": false}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+			ts.fail(k, "user.delete", []any{"victim"}, rpc.CodeForbidden, id)
+			ts.fail(k, "service_account.delete", []any{"bots"}, rpc.CodeForbidden, id)
+			ts.fail(k, "service_account.update", map[string]any{"name": "bots", "active": false}, rpc.CodeForbidden, id)
 		})
 	}
 	// Switched off by the operator, a service account stays off.
@@ -428,9 +437,13 @@ func TestEscalation_Accounts(t *testing.T) {
 	for kind, key := range callers {
 		t.Run(kind, func(t *testing.T) {
 			ts := ts.on(t)
+			id := rpc.ErrIDEscalation
+			if kind == "held" {
+				id = rpc.ErrIDHeldKey // account.* takes a key of the account itself
+			}
 			ts.unchanged(func() {
-				ts.fail(key, "account.create", []any{"beta"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-				ts.fail(key, "account.delete", []any{"acme"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+				ts.fail(key, "account.create", []any{"beta"}, rpc.CodeForbidden, id)
+				ts.fail(key, "account.delete", []any{"acme"}, rpc.CodeForbidden, id)
 			})
 			ts.ok(acme.FirstKey.Key, "apikey.info", []any{acme.FirstKey.ID}, nil) // acme's keys still work
 		})

@@ -171,7 +171,7 @@ func TestLogin_Unlock(t *testing.T) {
 	ts.unchanged(func() {
 		ts.fail(beta.FirstKey.Key, "user.unlock", []any{"alice"}, rpc.CodeNotFound, rpc.ErrIDUserNotFound)
 		ts.fail(tenant, "user.unlock", []any{"nobody"}, rpc.CodeNotFound, rpc.ErrIDUserNotFound)
-		ts.fail(alice.Key, "user.unlock", []any{"alice"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+		ts.fail(alice.Key, "user.unlock", []any{"alice"}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
 		e := ts.fail(tenant, "user.unlock", []any{"alice@acme"}, rpc.CodeInvalidParams, rpc.ErrIDInvalidParams)
 		assert.Equal(t, "name", e.Data.Field)
 		ts.fail("", "user.unlock", []any{"alice"}, rpc.CodeUnauthenticated, rpc.ErrIDMissingKey)

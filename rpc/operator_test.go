@@ -129,16 +129,16 @@ func TestOperator_Holders(t *testing.T) {
 		// The service account's key is a full operator key: the account's
 		// own key may go.
 		ts.ok(ts.Admin, "apikey.delete", map[string]any{"id": ts.Admin}, nil)
-		// A held key may not change holders at all (escalation_denied);
+		// A held key may not change holders at all (held_key);
 		// the store refuses all the same, whoever asks.
 		ts.unchanged(func() {
-			ts.fail(held.Key, "service_account.update", map[string]any{"name": "ops", "active": false}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+			ts.fail(held.Key, "service_account.update", map[string]any{"name": "ops", "active": false}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
 			off := false
 			_, err := ts.Store.UpdateServiceAccount(store.OperatorAccount, "ops", nil, &off, func(store.Key) error { return nil })
 			require.ErrorIs(t, err, store.ErrLastOperatorKey)
 			require.ErrorIs(t, ts.Store.DeleteServiceAccount(store.OperatorAccount, "ops", func(store.Key) error { return nil }), store.ErrLastOperatorKey)
 		})
-		ts.ok(held.Key, "account.list", nil, nil) // still serves
+		ts.ok(held.Key, "apikey.list", nil, nil) // still serves
 
 		// Renaming the description alone is no threat.
 		desc := "on call"
@@ -162,10 +162,10 @@ func TestOperator_Holders(t *testing.T) {
 		require.NoError(t, err)
 		ts.ok(ts.Admin, "apikey.delete", map[string]any{"id": ts.Admin}, nil)
 		ts.unchanged(func() {
-			ts.fail(secret, "user.delete", map[string]any{"name": "root"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+			ts.fail(secret, "user.delete", map[string]any{"name": "root"}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
 			require.ErrorIs(t, ts.Store.DeleteUser(store.OperatorAccount, "root", func(store.Key) error { return nil }), store.ErrLastOperatorKey)
 		})
-		ts.ok(secret, "account.list", nil, nil)
+		ts.ok(secret, "apikey.list", nil, nil)
 	})
 	t.Run("UserWithSecondKey", func(t *testing.T) {
 		ts := newTestServer(t)

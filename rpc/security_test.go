@@ -81,10 +81,10 @@ func TestSecurity_ScopedKeyEscalatesThroughUsers(t *testing.T) {
 	ts.ok(ts.Admin, "apikey.create", map[string]any{"quota": map[string]any{"remaining": 50}}, &metered)
 	ts.ok(ts.Admin, "user.create", map[string]any{"name": "alice", "password": "correct horse"}, nil)
 	alice := ts.createUserKey("alice@operator", "correct horse", "full")
-	for _, key := range []string{narrow.Key, metered.Key, alice.Key} {
+	for key, id := range map[string]string{narrow.Key: rpc.ErrIDEscalation, metered.Key: rpc.ErrIDEscalation, alice.Key: rpc.ErrIDHeldKey} {
 		ts.unchanged(func() {
-			ts.fail(key, "user.create", map[string]any{"name": "mallory", "password": "long enough"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
-			ts.fail(key, "user.set_password", map[string]any{"name": "alice", "password": "long enough"}, rpc.CodeForbidden, rpc.ErrIDEscalation)
+			ts.fail(key, "user.create", map[string]any{"name": "mallory", "password": "long enough"}, rpc.CodeForbidden, id)
+			ts.fail(key, "user.set_password", map[string]any{"name": "alice", "password": "long enough"}, rpc.CodeForbidden, id)
 		})
 	}
 	ts.fail("", "user.create_apikey", map[string]any{"username": "mallory@operator", "password": "long enough", "access_level": "full"},

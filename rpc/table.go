@@ -35,6 +35,12 @@ type Method struct {
 	// OperatorOnly methods may be called only with keys of the operator
 	// account (store.OperatorAccount), whatever their scopes.
 	OperatorOnly bool
+	// AccountKeysOnly methods may be called only with keys of the account
+	// itself, not with keys held by a user or service account, whatever
+	// their scopes: a held key reaches only its own holder's keys, and
+	// these methods manage or read holders, accounts or the account's
+	// whole audit trail.
+	AccountKeysOnly bool
 	// Mutates says the method changes state: every call of it, success or
 	// failure, goes in the audit trail. Handle sets it for every class but
 	// READ; built-in reads of class MANAGE leave it unset.

@@ -65,10 +65,10 @@ type FilebinKey struct {
 
 func registerUser(s *Server) {
 	h := userHandlers{store: s.store}
-	s.Register(Typed(Method{Name: "user.create", Access: scope.Manage, Mutates: true, Summary: "Create a user in this account."}, h.create))
-	s.Register(Typed(Method{Name: "user.delete", Access: scope.Manage, Mutates: true, Summary: "Delete a user of this account and the keys it holds."}, h.delete))
-	s.Register(Typed(Method{Name: "user.list", Access: scope.Manage, Summary: "List the users of this account."}, h.list))
-	s.Register(Typed(Method{Name: "user.set_password", Access: scope.Manage, Mutates: true, Summary: "Set a user's password."}, h.setPassword))
+	s.Register(Typed(Method{Name: "user.create", Access: scope.Manage, AccountKeysOnly: true, Mutates: true, Summary: "Create a user in this account."}, h.create))
+	s.Register(Typed(Method{Name: "user.delete", Access: scope.Manage, AccountKeysOnly: true, Mutates: true, Summary: "Delete a user of this account and the keys it holds."}, h.delete))
+	s.Register(Typed(Method{Name: "user.list", Access: scope.Manage, AccountKeysOnly: true, Summary: "List the users of this account."}, h.list))
+	s.Register(Typed(Method{Name: "user.set_password", Access: scope.Manage, AccountKeysOnly: true, Mutates: true, Summary: "Set a user's password."}, h.setPassword))
 	s.Register(Typed(Method{Name: "user.create_apikey", Access: scope.Manage, Open: true, Mutates: true,
 		Summary: "Log in with a user name and password and get a new key."}, h.createAPIKey))
 	// filebin's "apikey" access level (READ, CREATE, UPDATE, DELETE) lists
@@ -78,7 +78,7 @@ func registerUser(s *Server) {
 	// MANAGE.
 	s.Register(Typed(Method{Name: "user.apikeys", Access: scope.Manage, HeldAccess: scope.Read, Summary: "List the keys a user holds."}, h.apikeys))
 	s.Register(Typed(Method{Name: "user.delete_apikey", Access: scope.Manage, HeldAccess: scope.Delete, Mutates: true, Summary: "Delete a key a user holds."}, h.deleteAPIKey))
-	s.Register(Typed(Method{Name: "user.unlock", Access: scope.Manage, Mutates: true,
+	s.Register(Typed(Method{Name: "user.unlock", Access: scope.Manage, AccountKeysOnly: true, Mutates: true,
 		Summary: "Clear a user's login throttling, from every address."}, h.unlock))
 }
 
@@ -95,9 +95,6 @@ var errLoginEscalation = Errorf(CodeForbidden, ErrIDEscalation,
 // limits), or outside their holder: only keys of the account itself may,
 // and the widest key the password logs in to must lie within them.
 func mayHandOutLogins(me *store.Key, now time.Time) error {
-	if err := mayChangeHolders(me); err != nil {
-		return err
-	}
 	if within(me, store.Key{Scopes: loginCeiling}, now, asResult) != nil {
 		return errLoginEscalation
 	}
@@ -126,9 +123,6 @@ func (h userHandlers) delete(ctx context.Context, p userNameParams) (struct{}, e
 		return struct{}{}, err
 	}
 	me := caller(ctx)
-	if err := mayChangeHolders(me); err != nil {
-		return struct{}{}, err
-	}
 	return struct{}{}, h.store.DeleteUser(me.Account, p.Name, heldWithin(me, h.store.Now()))
 }
 
@@ -273,8 +267,13 @@ func (h userHandlers) ownerFor(ctx context.Context, username string) (string, er
 	me := caller(ctx)
 	if me.Owner != "" {
 		// username may be the short name or, as filebin clients send it,
-		// the login name.
-		if username != "" && store.UserOwner(username) != me.Owner && h.userOwner(me.Account, username) != me.Owner {
+		// the login name (for a user stored before login names, either
+		// form of it).
+		if username == "" {
+			return me.Owner, nil
+		}
+		name, account, qualified := strings.Cut(username, "@")
+		if qualified && account != me.Account || h.userOwner(me.Account, name) != me.Owner {
 			return "", errOtherUsersKeys
 		}
 		return me.Owner, nil

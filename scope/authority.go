@@ -107,9 +107,3 @@ func window(a Authority, now time.Time) (start, end time.Time) {
 	}
 	return start, a.ExpiresAt
 }
-
-// MayChangeHolders reports whether a key of authority a may create, change
-// or delete users and service accounts (the keys they hold are judged
-// apart, with Within). A key held by a user or service account may not,
-// not even its own holder: holders are the account's to manage.
-func (a Authority) MayChangeHolders() bool { return a.Holder == "" }

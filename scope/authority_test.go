@@ -60,8 +60,3 @@ func TestWithin(t *testing.T) {
 		})
 	}
 }
-
-func TestAuthority_Holders(t *testing.T) {
-	assert.True(t, scope.Authority{}.MayChangeHolders())
-	assert.False(t, scope.Authority{Holder: "user:a"}.MayChangeHolders())
-}

@@ -174,8 +174,31 @@ func (s *Store) DeleteAccount(name string, check func(Key) error) error {
 		if err := deleteAccountServiceAccounts(tx, name); err != nil {
 			return err
 		}
+		if err := forgetAccountAudit(tx, name); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketAccounts).Delete([]byte(name))
 	})
+}
+
+// forgetAccountAudit drops the account's index of its audit records, so
+// that a later account of the same name, another tenant, never reads them.
+// The records stay in the trail, for the operator, until retention prunes
+// them.
+func forgetAccountAudit(tx *bolt.Tx, account string) error {
+	prefix := accountKey(account, "")
+	index := tx.Bucket(bucketAuditAccount)
+	var doomed [][]byte
+	c := index.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		doomed = append(doomed, bytes.Clone(k))
+	}
+	for _, k := range doomed {
+		if err := index.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deleteAccountUsers deletes the users of account (their keys go with the

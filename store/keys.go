@@ -62,8 +62,11 @@ type NewKey struct {
 	Rate        RateLimit
 	Quota       *Quota
 	// By is the id of the key that asks for this one, if any: it must
-	// still be a key of Account when the new key is written.
-	By string
+	// still be a usable key of Account (active, valid, its holder active)
+	// when the new key is written, and Check, if set, sees it as it then
+	// is and may refuse with an error that CreateKey returns.
+	By    string
+	Check func(by Key) error
 }
 
 // CreateKey stores a new key of nk and returns it with its secret, which
@@ -96,7 +99,7 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 		rec.Quota.LastRefill = periodStart(rec.Quota.Refill, s.now())
 	}
 	err := s.batchKeys(func(tx *bolt.Tx) error {
-		if err := stillKeyOf(tx, nk.Account, nk.By); err != nil {
+		if err := stillKeyOf(tx, nk, s.now()); err != nil {
 			return err
 		}
 		return putNewKey(tx, rec)
@@ -192,20 +195,29 @@ func holderNotFound(owner string) error {
 }
 
 // stillKeyOf checks, in the transaction that writes a new key, that the
-// key by that asked for it is still a key of account (when by is set): a
-// key deleted, or whose account was deleted, while its request was under
-// way makes nothing. Otherwise a key could be written into a deleted
-// account, and come alive in a later account of the same name.
-func stillKeyOf(tx *bolt.Tx, account, by string) error {
-	if by == "" {
+// key nk.By that asked for it (when set) is still a usable key of
+// nk.Account, and runs nk.Check on it as it now is: a key deleted, switched
+// off, narrowed or whose holder or account went while its request was
+// under way makes nothing beyond what it now is. Otherwise a key could be
+// written into a deleted account, and come alive in a later account of
+// the same name, or outlive the authority that made it.
+func stillKeyOf(tx *bolt.Tx, nk NewKey, now time.Time) error {
+	if nk.By == "" {
 		return nil
 	}
-	rec, err := decodeRecord(tx.Bucket(bucketKeys).Get([]byte(by)))
+	rec, err := decodeRecord(tx.Bucket(bucketKeys).Get([]byte(nk.By)))
 	if err != nil {
 		return err
 	}
-	if rec.Account != account {
+	k := rec.key()
+	if k.Account != nk.Account || !k.usable(now) {
 		return ErrNotFound
+	}
+	if inactive, gone := holderState(tx, k.Account, k.Owner); inactive || gone {
+		return ErrNotFound
+	}
+	if nk.Check != nil {
+		return nk.Check(k)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -238,4 +239,49 @@ func TestOneTruth_NoStaleStateAfterWrite(t *testing.T) {
 		wg.Wait()
 		require.Zero(t, stale.Load(), "a secret authenticated after its key's deletion returned")
 	}
+}
+
+// TestOneTruth_CreatorAsItNowIs: a key asked for by another is written
+// only if the asking key, read in the writing transaction, is still
+// usable and Check accepts it as it now is: a creator switched off,
+// expired, narrowed or whose holder went while the request was under way
+// makes nothing.
+func TestOneTruth_CreatorAsItNowIs(t *testing.T) {
+	st := acmeStore(t)
+	count := func() int {
+		keys, err := st.Keys("acme")
+		require.NoError(t, err)
+		return len(keys)
+	}
+	by, _, err := st.CreateKey(store.NewKey{Account: "acme", Scopes: scope.Scopes{Method: []string{"apikey.*"}}})
+	require.NoError(t, err)
+	before := count()
+
+	// Check sees the creator as stored now, and its refusal writes nothing.
+	narrowed := errors.New("narrowed")
+	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID, Check: func(k store.Key) error {
+		assert.Equal(t, []string{"apikey.*"}, k.Scopes.Method)
+		return narrowed
+	}})
+	require.ErrorIs(t, err, narrowed)
+	assert.Equal(t, before, count())
+
+	// A creator switched off meanwhile makes nothing.
+	off := false
+	_, err = st.UpdateKey("acme", by.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
+	require.NoError(t, err)
+	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	assert.Equal(t, before, count())
+
+	// Nor one whose service account was switched off.
+	_, err = st.CreateServiceAccount("acme", "ci", "", true)
+	require.NoError(t, err)
+	held, _, err := st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
+	require.NoError(t, err)
+	_, err = st.UpdateServiceAccount("acme", "ci", nil, &off, allowAll)
+	require.NoError(t, err)
+	_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: held.Owner, By: held.ID})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	assert.Equal(t, before+1, count())
 }
