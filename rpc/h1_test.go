@@ -2,7 +2,6 @@ package rpc_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -27,42 +26,10 @@ type h1Server struct {
 
 func newH1Server(t *testing.T, ts *testServer, lim rpc.H1Limits) *h1Server {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	hl := &chanListener{addr: l.Addr(), ch: make(chan net.Conn), done: make(chan struct{})}
 	mux := http.NewServeMux() // as newTestServer's
 	mux.Handle("/rpc", ts.RPC)
-	hs := &http.Server{Handler: mux}
-	go func() { _ = hs.Serve(hl) }()
-	h := &h1Server{addr: l.Addr().String()}
-	var wg sync.WaitGroup
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if hc := ts.RPC.ServeH1(context.Background(), c, lim, rpc.H1Hooks{Idle: func() bool { return false }, Active: func() {}, Closing: func() bool { return false }}); hc != nil {
-					h.handoffs.Add(1)
-					select {
-					case hl.ch <- hc:
-						return
-					case <-hl.done:
-					}
-				}
-				_ = c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		_ = hs.Close()
-		_ = hl.Close()
-		wg.Wait()
-	})
+	h := &h1Server{}
+	h.addr = serveFast(t, ts.RPC, mux, &h.handoffs, lim)
 	return h
 }
 

@@ -75,8 +75,9 @@ func transportOf(tb testing.TB) transport {
 
 // serveFast serves srv with ServeH1 on 127.0.0.1, handing the connections
 // it does not serve to net/http with handler, as cmd/apikeyd's fast path
-// does, and counting them in handoffs. It returns the address.
-func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *atomic.Int64) string {
+// does, and counting them in handoffs. It returns the address. lim, if
+// given, are ServeH1's limits (default: a 1 MiB head and no timeouts).
+func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *atomic.Int64, lim ...rpc.H1Limits) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
@@ -86,7 +87,10 @@ func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *a
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{} // open, and ServeH1's
-	lim := rpc.H1Limits{MaxHeaderBytes: 1 << 20}
+	limits := rpc.H1Limits{MaxHeaderBytes: 1 << 20}
+	if len(lim) > 0 {
+		limits = lim[0]
+	}
 	hooks := rpc.H1Hooks{Idle: func() bool { return false }, Active: func() {}, Closing: func() bool { return false }}
 	go func() {
 		for {
@@ -105,7 +109,7 @@ func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *a
 			mu.Unlock()
 			go func() {
 				defer wg.Done()
-				hc := srv.ServeH1(context.Background(), c, lim, hooks)
+				hc := srv.ServeH1(context.Background(), c, limits, hooks)
 				mu.Lock()
 				delete(conns, c)
 				mu.Unlock()
