@@ -137,3 +137,27 @@ func TestSeams_HeldKeyReadsWholeAccountTrail(t *testing.T) {
 	ts.ok(acme, "apikey.verify", map[string]any{"key": alice.Key, "method": "audit.list"}, &v)
 	assert.Equal(t, rpc.Verification{Code: rpc.ErrIDHeldKey, KeyID: alice.ID}, v)
 }
+
+// TestSeams_RotatedOutSecretNamesItsKeyOnlyInGrace: methods that take an
+// id take the key's secret too; a secret rotated out names its key while
+// it still authenticates, in its grace period, and not after, as it is
+// then no secret of the key.
+func TestSeams_RotatedOutSecretNamesItsKeyOnlyInGrace(t *testing.T) {
+	ts := newTestServer(t)
+	acme := tenant(ts, "acme")
+	var k, rot rpc.NewKeyInfo
+	ts.ok(acme, "apikey.create", map[string]any{}, &k)
+	ts.ok(acme, "apikey.rotate", map[string]any{"id": k.ID, "retain_period_minutes": 60}, &rot)
+	var info rpc.KeyInfo
+	ts.ok(acme, "apikey.info", map[string]any{"id": k.Key}, &info)
+	assert.Equal(t, k.ID, info.ID)
+
+	ts.advance(2 * time.Hour)
+	ts.unchanged(func() {
+		ts.fail(acme, "apikey.info", map[string]any{"id": k.Key}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
+		ts.fail(acme, "apikey.delete", map[string]any{"id": k.Key}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
+		ts.fail(acme, "apikey.update", map[string]any{"id": k.Key, "comment": "x"}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
+	})
+	ts.ok(acme, "apikey.info", map[string]any{"id": rot.Key}, &info)
+	assert.Equal(t, k.ID, info.ID)
+}

@@ -357,7 +357,7 @@ func (s *Store) InspectSecret(secret string) (Key, KeyStatus, error) {
 func (s *Store) Key(account, ref string) (Key, error) {
 	var k Key
 	err := s.viewTx(func(rt *readTx) error {
-		rec, err := findKeyIn(rt.tx, rt.keysBucket(), account, ref)
+		rec, err := s.findKeyIn(rt.tx, rt.keysBucket(), account, ref)
 		if err != nil {
 			return err
 		}
@@ -417,7 +417,7 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyRecord) error) (Key, bool, error) {
 	var out Key
 	err := s.batchKeys(func(tx *bolt.Tx) error {
-		rec, err := findKey(tx, account, ref)
+		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err
 		}
@@ -452,7 +452,7 @@ func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyReco
 func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 	var id string
 	err := s.batchKeys(func(tx *bolt.Tx) error {
-		rec, err := findKey(tx, account, ref)
+		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err
 		}
@@ -615,7 +615,7 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 	now := s.now().UTC().Truncate(time.Second)
 	var out Key
 	err := s.batchKeys(func(tx *bolt.Tx) error {
-		rec, err := findKey(tx, account, ref)
+		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err
 		}
@@ -657,19 +657,24 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 // errUnchanged ends a write transaction that found nothing to change.
 var errUnchanged = errors.New("store: unchanged")
 
-// findKey resolves ref (public id or secret) within account.
-func findKey(tx *bolt.Tx, account, ref string) (keyRecord, error) {
-	return findKeyIn(tx, tx.Bucket(bucketKeys), account, ref)
+// findKey resolves ref (public id or secret) within account. A secret
+// rotated out names its key only while it still authenticates, in its
+// grace period.
+func (s *Store) findKey(tx *bolt.Tx, account, ref string) (keyRecord, error) {
+	return s.findKeyIn(tx, tx.Bucket(bucketKeys), account, ref)
 }
 
 // findKeyIn is findKey with tx's keys bucket already open.
-func findKeyIn(tx *bolt.Tx, keys *bolt.Bucket, account, ref string) (keyRecord, error) {
+func (s *Store) findKeyIn(tx *bolt.Tx, keys *bolt.Bucket, account, ref string) (keyRecord, error) {
 	var rec keyRecord
 	var err error
 	switch {
 	case IsSecret(ref):
 		d := digest(ref)
 		rec, err = recordByDigest(tx, keys, d[:])
+		if err == nil && d != rec.Digest && (rec.PrevUntil.IsZero() || !s.now().Before(rec.PrevUntil)) {
+			return keyRecord{}, ErrNotFound
+		}
 	case IsKeyID(ref):
 		var buf [36]byte // a key id's length: the lookup key stays on the stack
 		rec, err = decodeRecord(keys.Get(append(buf[:0], ref...)))
