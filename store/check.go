@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrInconsistent is returned by CheckKeys for a file whose keys and
@@ -116,5 +119,53 @@ func checkKeys(tx *bolt.Tx) error {
 			return fault("%s counts keys, holds none", k)
 		}
 		return nil
+	})
+}
+
+// CheckFile checks the data file at path without changing it: bbolt's own
+// consistency check of its pages, then that every bucket is there with the
+// schema version this build writes, then CheckKeys's invariants. It opens
+// the file read-only, so a file a running server holds fails with ErrLocked
+// after lockTimeout. It returns every fault bbolt reports, or the first
+// fault of the store's invariants, wrapped in ErrInconsistent.
+func CheckFile(path string, lockTimeout time.Duration) (err error) {
+	// bbolt may panic on pages it cannot make sense of: that is a fault of
+	// the file, reported as one.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: unreadable pages: %v", ErrInconsistent, path, r)
+		}
+	}()
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("open %s: %w (waited %s)", path, ErrLocked, lockTimeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: open %s: %v", ErrInconsistent, path, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		var faults []error
+		for err := range tx.Check() {
+			faults = append(faults, err)
+		}
+		if len(faults) > 0 {
+			return fmt.Errorf("%w: bbolt found %d faults: %w", ErrInconsistent, len(faults), errors.Join(faults...))
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("%w: bucket %s is missing", ErrInconsistent, name)
+			}
+		}
+		v := tx.Bucket(bucketMeta).Get(metaSchema)
+		if n, err := schemaOf(v); err != nil {
+			return fmt.Errorf("%w: %w", ErrInconsistent, err)
+		} else if n != SchemaVersion {
+			return fmt.Errorf("%w: schema version %d, this build writes %d (apikeyd serve migrates it on open)", ErrInconsistent, n, SchemaVersion)
+		}
+		return checkKeys(tx)
 	})
 }
