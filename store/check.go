@@ -147,7 +147,15 @@ func CheckFile(path string, lockTimeout time.Duration) (err error) {
 		return fmt.Errorf("%w: open %s: %v", ErrInconsistent, path, err)
 	}
 	defer db.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
 	return db.View(func(tx *bolt.Tx) error {
+		// Pages past the end of the file would fault, not fail, when read.
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("%w: the file is cut short: %d bytes of %d", ErrInconsistent, fi.Size(), tx.Size())
+		}
 		var faults []error
 		for err := range tx.Check() {
 			faults = append(faults, err)
