@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -174,6 +175,7 @@ type Main struct {
 	logFlush   *flushWriter
 	fast       *fastServer // nil when net/http serves every request
 	debug      *http.Server
+	probing    atomic.Bool // a /readyz probe of the store is running (ops.go)
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
 	Setup func(*rpc.Server)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/apikeyd/apikeyd/store"
@@ -22,10 +21,6 @@ import (
 
 // readyTimeout bounds /readyz's read and write of the store.
 var readyTimeout = time.Second
-
-// probing is set while a readiness probe runs: probes never pile up
-// behind a store that does not answer.
-var probing atomic.Bool
 
 // readyz answers 200 "ready" when the store answers a read and a write
 // within readyTimeout, else 503 with a short reason.
@@ -41,14 +36,15 @@ func (m *Main) readyz(w http.ResponseWriter, _ *http.Request) {
 		notReady("store closed")
 		return
 	}
-	if !probing.CompareAndSwap(false, true) {
+	if !m.probing.CompareAndSwap(false, true) {
 		notReady("the previous probe of the store has not returned")
 		return
 	}
 	done := make(chan error, 1)
 	go func() {
-		defer probing.Store(false)
-		done <- st.Ready()
+		err := st.Ready()
+		m.probing.Store(false) // before the answer: the next probe may follow at once
+		done <- err
 	}()
 	select {
 	case err := <-done:
