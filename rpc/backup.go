@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/apikeyd/apikeyd/scope"
@@ -63,7 +62,7 @@ func (s *Server) ServeBackup(w http.ResponseWriter, r *http.Request) {
 	if werr != nil {
 		ev = s.log.Error().Err(werr)
 	}
-	ev.Str("key_id", k.ID).Str("account", k.Account).Str("bytes", strconv.FormatInt(n, 10)).
+	ev.Str("key_id", k.ID).Str("account", k.Account).Int64("bytes", n).
 		Dur("duration", time.Since(start)).Msg("backup")
 }
 

@@ -383,3 +383,16 @@ func TestBackup_CLIErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBackup_ManageScopedKey: an operator key restricted to MANAGE calls
+// may take a backup: the access decision, not a rule of its own, says so.
+func TestBackup_ManageScopedKey(t *testing.T) {
+	m, _, _ := MustRunMain(t, filepath.Join(t.TempDir(), "live.db"), testAdminKey)
+	reply := rpcCall(t, m.Addr(), testAdminKey, `{"jsonrpc":"2.0","method":"apikey.create","params":{"scopes":{"access":["MANAGE"]}},"id":1}`)
+	key := reply["result"].(map[string]any)["key"].(string)
+	out := filepath.Join(t.TempDir(), "backup.db")
+	_, stderr, err := runCmd(t, map[string]string{"APIKEYD_KEY": key}, "backup", "--url", "http://"+m.Addr()+"/", "--out", out)
+	require.NoError(t, err, stderr)
+	_, _, err = runCmd(t, nil, "check", "--db", out)
+	require.NoError(t, err)
+}
