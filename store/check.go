@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -124,7 +125,9 @@ func checkKeys(tx *bolt.Tx) error {
 
 // CheckFile checks the data file at path without changing it: bbolt's own
 // consistency check of its pages, then that every bucket is there with the
-// schema version this build writes, then CheckKeys's invariants. It opens
+// schema version this build writes, then CheckKeys's invariants, then that
+// every entry of the accounts' audit index leads to a record of that
+// account. It opens
 // the file read-only, so a file a running server holds fails with ErrLocked
 // after lockTimeout. It returns every fault bbolt reports, or the first
 // fault of the store's invariants, wrapped in ErrInconsistent.
@@ -174,6 +177,27 @@ func CheckFile(path string, lockTimeout time.Duration) (err error) {
 		} else if n != SchemaVersion {
 			return fmt.Errorf("%w: schema version %d, this build writes %d (apikeyd serve migrates it on open)", ErrInconsistent, n, SchemaVersion)
 		}
-		return checkKeys(tx)
+		if err := checkKeys(tx); err != nil {
+			return err
+		}
+		return checkAuditIndex(tx)
+	})
+}
+
+// checkAuditIndex checks that every entry of the accounts' index of the
+// audit trail leads to a record of that account.
+func checkAuditIndex(tx *bolt.Tx) error {
+	records := tx.Bucket(bucketAudit)
+	return tx.Bucket(bucketAuditAccount).ForEach(func(k, _ []byte) error {
+		i := len(k) - 9
+		if i < 0 || k[i] != 0 {
+			return fmt.Errorf("%w: audit index entry %q is malformed", ErrInconsistent, k)
+		}
+		v := records.Get(k[i+1:])
+		var r AuditRecord
+		if v == nil || r.unmarshal(binary.BigEndian.Uint64(k[i+1:]), v) != nil || r.Account != string(k[:i]) {
+			return fmt.Errorf("%w: audit index entry %q leads to no audit record of %s", ErrInconsistent, k, k[:i])
+		}
+		return nil
 	})
 }

@@ -364,6 +364,18 @@ func TestCheck(t *testing.T) {
 		assert.Contains(t, err.Error(), "lead nowhere")
 		assert.Equal(t, sum, fileSum(t, db), "check changes nothing")
 	})
+	t.Run("AuditIndexLeadsNowhere", func(t *testing.T) {
+		_, db := goodBackup(t, t.TempDir())
+		bdb, err := bolt.Open(db, 0o600, nil)
+		require.NoError(t, err)
+		require.NoError(t, bdb.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("audit_account")).Put([]byte("acme\x00\x00\x00\x00\x00\x00\x00\xff\xff"), nil)
+		}))
+		require.NoError(t, bdb.Close())
+		_, _, err = runCmd(t, nil, "check", "--db", db)
+		require.ErrorIs(t, err, store.ErrInconsistent)
+		assert.Contains(t, err.Error(), "leads to no audit record")
+	})
 	t.Run("NoFlagsUsage", func(t *testing.T) {
 		_, _, err := runCmd(t, nil, "check", "extra")
 		require.ErrorContains(t, err, "unexpected arguments")
