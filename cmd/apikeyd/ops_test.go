@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -407,4 +408,31 @@ func TestBackup_ManageScopedKey(t *testing.T) {
 	require.NoError(t, err, stderr)
 	_, _, err = runCmd(t, nil, "check", "--db", out)
 	require.NoError(t, err)
+}
+
+// TestBackup_CutCopyRefused: a copy that arrives with 200 but cut short,
+// or that is not a data file at all, is not renamed into place: the older
+// backup stays, and no temporary file is left.
+func TestBackup_CutCopyRefused(t *testing.T) {
+	good, _ := goodBackup(t, t.TempDir())
+	whole, err := os.ReadFile(good)
+	require.NoError(t, err)
+	for name, body := range map[string][]byte{
+		"Cut":      whole[:len(whole)/2],
+		"NotAFile": []byte("<html>a proxy's error page</html>"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = w.Write(body)
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			out := filepath.Join(dir, "backup.db")
+			require.NoError(t, os.WriteFile(out, whole, 0o600))
+			_, _, err := runCmd(t, map[string]string{"APIKEYD_KEY": testAdminKey}, "backup", "--url", srv.URL, "--out", out)
+			require.ErrorIs(t, err, store.ErrInconsistent)
+			assert.Equal(t, sha256.Sum256(whole), fileSum(t, out), "the older backup stays")
+			assert.Equal(t, []string{"backup.db"}, onlyFiles(t, dir))
+		})
+	}
 }
