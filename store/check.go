@@ -2,10 +2,14 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrInconsistent is returned by CheckKeys for a file whose keys and
@@ -114,6 +118,85 @@ func checkKeys(tx *bolt.Tx) error {
 	return tx.Bucket(bucketKeyCounts).ForEach(func(k, _ []byte) error {
 		if counts[string(k)] == 0 {
 			return fault("%s counts keys, holds none", k)
+		}
+		return nil
+	})
+}
+
+// CheckFile checks the data file at path without changing it: bbolt's own
+// consistency check of its pages, then that every bucket is there with the
+// schema version this build writes, then CheckKeys's invariants, then that
+// every entry of the accounts' audit index leads to a record of that
+// account. It opens
+// the file read-only, so a file a running server holds fails with ErrLocked
+// after lockTimeout. It returns every fault bbolt reports, or the first
+// fault of the store's invariants, wrapped in ErrInconsistent.
+func CheckFile(path string, lockTimeout time.Duration) (err error) {
+	// bbolt may panic on pages it cannot make sense of: that is a fault of
+	// the file, reported as one.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: unreadable pages: %v", ErrInconsistent, path, r)
+		}
+	}()
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("open %s: %w (waited %s)", path, ErrLocked, lockTimeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: open %s: %v", ErrInconsistent, path, err)
+	}
+	defer db.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return db.View(func(tx *bolt.Tx) error {
+		// Pages past the end of the file would fault, not fail, when read.
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("%w: the file is cut short: %d bytes of %d", ErrInconsistent, fi.Size(), tx.Size())
+		}
+		var faults []error
+		for err := range tx.Check() {
+			faults = append(faults, err)
+		}
+		if len(faults) > 0 {
+			return fmt.Errorf("%w: bbolt found %d faults: %w", ErrInconsistent, len(faults), errors.Join(faults...))
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("%w: bucket %s is missing", ErrInconsistent, name)
+			}
+		}
+		v := tx.Bucket(bucketMeta).Get(metaSchema)
+		if n, err := schemaOf(v); err != nil {
+			return fmt.Errorf("%w: %w", ErrInconsistent, err)
+		} else if n != SchemaVersion {
+			return fmt.Errorf("%w: schema version %d, this build writes %d (apikeyd serve migrates it on open)", ErrInconsistent, n, SchemaVersion)
+		}
+		if err := checkKeys(tx); err != nil {
+			return err
+		}
+		return checkAuditIndex(tx)
+	})
+}
+
+// checkAuditIndex checks that every entry of the accounts' index of the
+// audit trail leads to a record of that account.
+func checkAuditIndex(tx *bolt.Tx) error {
+	records := tx.Bucket(bucketAudit)
+	return tx.Bucket(bucketAuditAccount).ForEach(func(k, _ []byte) error {
+		i := len(k) - 9
+		if i < 0 || k[i] != 0 {
+			return fmt.Errorf("%w: audit index entry %q is malformed", ErrInconsistent, k)
+		}
+		v := records.Get(k[i+1:])
+		var r AuditRecord
+		if v == nil || r.unmarshal(binary.BigEndian.Uint64(k[i+1:]), v) != nil || r.Account != string(k[:i]) {
+			return fmt.Errorf("%w: audit index entry %q leads to no audit record of %s", ErrInconsistent, k, k[:i])
 		}
 		return nil
 	})

@@ -3,6 +3,11 @@
 //	apikeyd serve [flags]   start the server (flags below; each has an APIKEYD_* twin)
 //	apikeyd recover-operator [--db FILE]
 //	                        give a stopped server's file a new operator key
+//	apikeyd backup --url URL --out FILE
+//	                        copy a running server's file (key in APIKEYD_KEY)
+//	apikeyd restore --db FILE --from BACKUP
+//	                        with the server stopped, put a checked backup in place
+//	apikeyd check --db FILE check a stopped server's file
 //	apikeyd version         print the version
 package main
 
@@ -22,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,6 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return m.Close(shutdown)
 	case "recover-operator":
 		return recoverOperator(args[1:], getenv, stdout, stderr)
+	case "backup":
+		return backup(ctx, args[1:], getenv, stderr)
+	case "restore":
+		return restore(args[1:], getenv, stderr)
+	case "check":
+		return check(args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "apikeyd", version)
 		return nil
@@ -82,6 +94,9 @@ commands:
   serve             serve JSON-RPC 2.0 on POST /rpc (apikeyd serve -h lists flags)
   recover-operator  with the server stopped, add a new operator key to its data
                     file and print it once (apikeyd recover-operator -h)
+  backup            copy a running server's data file (GET /backup) to a file
+  restore           with the server stopped, replace its data file by a checked backup
+  check             check a stopped server's data file; exit 0 when clean
   version           print the version
 `
 
@@ -160,6 +175,7 @@ type Main struct {
 	logFlush   *flushWriter
 	fast       *fastServer // nil when net/http serves every request
 	debug      *http.Server
+	probing    atomic.Bool // a /readyz probe of the store is running (ops.go)
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
 	Setup func(*rpc.Server)
@@ -403,6 +419,8 @@ func (m *Main) Run() (err error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.HandleFunc("/backup", m.RPC.ServeBackup)
 	rpcHandler := m.RPC
 	m.http = &http.Server{
 		// /rpc, nearly every request, skips the mux's pattern matching.
