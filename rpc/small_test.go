@@ -28,3 +28,32 @@ func TestInvalidKey_Message(t *testing.T) {
 		assert.Equal(t, unknown.Data, inactive.Data)
 	})
 }
+
+// TestScopeDenied_NamesRestriction: scope_denied says which of the key's
+// restrictions refused the call, without listing the key's scope values.
+func TestScopeDenied_NamesRestriction(t *testing.T) {
+	ts := newTestServer(t)
+	for _, tc := range []struct {
+		restriction string
+		scopes      map[string][]string
+		method      string
+		params      any
+	}{
+		{"method", map[string][]string{"method": {"apikey.info"}}, "apikey.list", nil},
+		{"access", map[string][]string{"access": {"READ"}}, "apikey.create", map[string]any{"comment": "x"}},
+		{"name", map[string][]string{"name": {"web1"}}, "server.reboot", map[string]any{"name": "web2"}},
+		{"ip", map[string][]string{"ip": {"10.9.8.0/24"}}, "apikey.list", nil},
+	} {
+		t.Run(tc.restriction, func(t *testing.T) {
+			k := ts.createKey(ts.Admin, tc.scopes, "scoped "+tc.restriction)
+			ts.unchanged(func() {
+				e := ts.fail(k.Key, tc.method, tc.params, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
+				assert.Equal(t, "this key's "+tc.restriction+" scope does not allow this call", e.Message)
+				assert.Equal(t, tc.restriction, e.Data.Detail)
+				for _, v := range tc.scopes[tc.restriction] {
+					assert.NotContains(t, e.Message, v, "the key's scope values are not listed")
+				}
+			})
+		})
+	}
+}
