@@ -57,3 +57,16 @@ func TestScopeDenied_NamesRestriction(t *testing.T) {
 		})
 	}
 }
+
+// TestUserAPIKeys_UnknownUser: user.apikeys naming a user the account does
+// not have is user_not_found, as documented, not an empty list.
+func TestUserAPIKeys_UnknownUser(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ok(ts.Admin, "user.create", map[string]any{"name": "alice", "password": "correct horse"}, nil)
+	var got map[string]map[string]rpc.FilebinKey
+	ts.ok(ts.Admin, "user.apikeys", map[string]any{"username": "alice"}, &got)
+	assert.Empty(t, got["apikeys"])
+	ts.unchanged(func() {
+		ts.fail(ts.Admin, "user.apikeys", map[string]any{"username": "nobody"}, rpc.CodeNotFound, rpc.ErrIDUserNotFound)
+	})
+}
