@@ -220,7 +220,7 @@ type createParams struct {
 	Comment string              `json:"comment"`
 	// ServiceAccount names a service account of this account to hold the key.
 	ServiceAccount string          `json:"service_account"`
-	Name           string          `json:"name"`
+	Name           *string         `json:"name"` // absent for a key without a name; "" is refused
 	Description    string          `json:"description"`
 	NotBefore      string          `json:"not_before"`
 	ExpiresAt      string          `json:"expires_at"`
@@ -293,7 +293,10 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	if err := validComment(p.Comment); err != nil {
 		return NewKeyInfo{}, err
 	}
-	if err := validKeyName(p.Name); err != nil {
+	if p.Name != nil && *p.Name == "" {
+		return NewKeyInfo{}, InvalidParam("name", "must be 1 to 64 of A-Z a-z 0-9 . _ -; leave it out for a key without a name")
+	}
+	if err := validKeyName(deref(p.Name)); err != nil {
 		return NewKeyInfo{}, err
 	}
 	if err := validDescription(p.Description); err != nil {
@@ -336,7 +339,7 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	}
 	k, secret, err := h.store.CreateKey(store.NewKey{
 		Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner,
-		Name: p.Name, Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
+		Name: deref(p.Name), Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
 		Rate: *rate, Quota: quota,
 		// The caller's key as it is when the new key is written: still
 		// usable, and still wide enough, however it changed meanwhile.

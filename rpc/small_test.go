@@ -70,3 +70,17 @@ func TestUserAPIKeys_UnknownUser(t *testing.T) {
 		ts.fail(ts.Admin, "user.apikeys", map[string]any{"username": "nobody"}, rpc.CodeNotFound, rpc.ErrIDUserNotFound)
 	})
 }
+
+// TestAPIKeyCreate_EmptyName: a name is 1 to 64 characters; "" is refused
+// as invalid_params naming name, and no key is stored. Leaving name out
+// still creates a key without a name.
+func TestAPIKeyCreate_EmptyName(t *testing.T) {
+	ts := newTestServer(t)
+	ts.unchanged(func() {
+		e := ts.fail(ts.Admin, "apikey.create", map[string]any{"comment": "x", "name": ""}, rpc.CodeInvalidParams, rpc.ErrIDInvalidParams)
+		assert.Equal(t, "name", e.Data.Field)
+	})
+	var k rpc.NewKeyInfo
+	ts.ok(ts.Admin, "apikey.create", map[string]any{"comment": "no name"}, &k)
+	assert.Empty(t, k.Name)
+}
