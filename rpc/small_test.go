@@ -110,3 +110,60 @@ func TestURLStyle_Newline(t *testing.T) {
 		assert.True(t, json.Valid(body), "%s: %s", tc.what, body)
 	}
 }
+
+// TestAPIKey_IDByHolderAndName: a key of the account itself names a key
+// of one of its users or service accounts as "<owner>/<name>", owner as
+// replies show it; a held key reaches only its own holder's keys that way,
+// and another account's holder is not found.
+func TestAPIKey_IDByHolderAndName(t *testing.T) {
+	ts := newTestServer(t)
+	var acme, beta rpc.NewAccountInfo
+	ts.ok(ts.Admin, "account.create", []any{"acme"}, &acme)
+	ts.ok(ts.Admin, "account.create", []any{"beta"}, &beta)
+	own := acme.FirstKey.Key
+	ts.ok(own, "user.create", []any{"alice", "correct horse"}, nil)
+	ts.ok(own, "service_account.create", map[string]any{"name": "ci"}, nil)
+	alice := ts.createUserKey("alice@acme", "correct horse", "full")
+
+	var acctKey, aliceKey, saKey rpc.NewKeyInfo
+	ts.ok(own, "apikey.create", map[string]any{"name": "deploy"}, &acctKey)
+	ts.ok(alice.Key, "apikey.create", map[string]any{"name": "deploy", "scopes": alice.Scopes}, &aliceKey)
+	ts.ok(own, "apikey.create", map[string]any{"name": "deploy", "service_account": "ci"}, &saKey)
+	ts.ok(beta.FirstKey.Key, "apikey.create", map[string]any{"name": "deploy"}, nil)
+
+	info := func(key, id string) rpc.KeyInfo {
+		var k rpc.KeyInfo
+		ts.ok(key, "apikey.info", map[string]any{"id": id}, &k)
+		return k
+	}
+	assert.Equal(t, acctKey.ID, info(own, "deploy").ID, "a bare name is the caller's own holder's")
+	assert.Equal(t, acctKey.ID, info(own, "account/deploy").ID)
+	assert.Equal(t, aliceKey.ID, info(own, "user:alice@acme/deploy").ID)
+	assert.Equal(t, saKey.ID, info(own, "sa:acme/ci/deploy").ID)
+	assert.Equal(t, aliceKey.ID, info(alice.Key, "deploy").ID)
+	assert.Equal(t, aliceKey.ID, info(alice.Key, "user:alice@acme/deploy").ID)
+
+	ts.unchanged(func() {
+		for _, tc := range []struct{ key, id string }{
+			{alice.Key, "sa:acme/ci/deploy"}, // another holder of the account
+			{alice.Key, "account/deploy"},    // the account's own keys
+			{own, "user:bob@acme/deploy"},    // no such user
+			{own, "user:alice@beta/deploy"},  // another account's holder
+			{own, "account/nothing"},         // no such name
+			{beta.FirstKey.Key, "sa:acme/ci/deploy"},
+		} {
+			ts.fail(tc.key, "apikey.info", map[string]any{"id": tc.id}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
+			ts.fail(tc.key, "apikey.delete", map[string]any{"id": tc.id}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
+		}
+		for _, id := range []string{"user:/deploy", "sa:acme/ci/", "robot:x/deploy", "/deploy", "user:alice@acme/de ploy"} {
+			e := ts.fail(own, "apikey.info", map[string]any{"id": id}, rpc.CodeInvalidParams, rpc.ErrIDInvalidParams)
+			assert.Equal(t, "id", e.Data.Field)
+		}
+	})
+
+	// The same form works for changes.
+	ts.ok(own, "apikey.update", map[string]any{"id": "sa:acme/ci/deploy", "comment": "by holder and name"}, nil)
+	assert.Equal(t, "by holder and name", info(own, saKey.ID).Comment)
+	ts.ok(own, "apikey.delete", map[string]any{"id": "user:alice@acme/deploy"}, nil)
+	ts.fail(own, "apikey.info", map[string]any{"id": aliceKey.ID}, rpc.CodeNotFound, rpc.ErrIDKeyNotFound)
+}
