@@ -158,7 +158,8 @@ type Main struct {
 	cancelBase context.CancelFunc
 	ws         sync.WaitGroup
 	logFlush   *flushWriter
-	fast       *fastServer // nil when net/http serves every request
+	log        zerolog.Logger // set by Run, for the line at shutdown
+	fast       *fastServer    // nil when net/http serves every request
 	debug      *http.Server
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
@@ -351,6 +352,7 @@ func (m *Main) Run() (err error) {
 		return err
 	}
 	log := m.logger()
+	m.log = log
 	defer func() {
 		if err != nil {
 			_ = m.Close(context.Background())
@@ -562,8 +564,12 @@ func (m *Main) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("websocket connections still open at shutdown: %w", ctx.Err()))
 		}
 	}
+	serving := m.served != nil && m.http != nil
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
+	}
+	if serving {
+		m.log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).AnErr("error", errors.Join(errs...)).Msg("stopped")
 	}
 	if m.logFlush != nil {
 		errs = append(errs, m.logFlush.Close())
