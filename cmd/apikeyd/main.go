@@ -331,15 +331,28 @@ func (m *Main) logger() zerolog.Logger {
 	if out == nil {
 		out = m.Stderr
 	}
+	colour := isTerminal(out)
 	if m.Config.LogFlush > 0 {
 		m.logFlush = newFlushWriter(out, m.Config.LogFlush)
 		out = m.logFlush
 	}
 	if m.Config.LogFormat == "console" {
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
+		// Colour codes only for a person at a terminal, not in a file,
+		// a pipe or a journal.
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339, NoColor: !colour}
 	}
 	lvl, _ := zerolog.ParseLevel(m.Config.LogLevel)
 	return zerolog.New(out).Level(lvl).Hook(rpc.NewTimeHook())
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // Run opens the store, binds the listeners, loads the upstream catalog,
