@@ -37,12 +37,19 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "apikeyd:", err)
-		}
-		os.Exit(2)
+	if code := exitStatus(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr); code != 0 {
+		os.Exit(code)
 	}
+}
+
+// exitStatus is the exit status for run's error: 0 for none and for help
+// asked for with -h or --help, else 2 after printing the error.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "apikeyd:", err)
+	return 2
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -83,6 +90,16 @@ commands:
   recover-operator  with the server stopped, add a new operator key to its data
                     file and print it once (apikeyd recover-operator -h)
   version           print the version
+`
+
+// serveEnvOnly names the variables serve reads that have no flag, since ps
+// would show a flag's value.
+const serveEnvOnly = `
+environment only (no flag, so that ps does not show them):
+  APIKEYD_ADMIN_KEY       the operator key to create on a data file with no
+                          keys (32 lowercase hex digits); unset, a random one
+                          is printed once on stderr; ignored once keys exist
+  APIKEYD_UPSTREAM_TOKEN  gateway mode: sent to the upstream as a Bearer token
 `
 
 // Config is everything serve reads from flags and the environment.
@@ -176,6 +193,11 @@ func NewMain(stderr io.Writer) *Main {
 func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs := flag.NewFlagSet("apikeyd serve", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: apikeyd serve [flags]\n\nflags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), serveEnvOnly)
+	}
 	c := &m.Config
 	var errs []error
 	env := func(name string) (string, bool) {
