@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -220,7 +221,7 @@ type createParams struct {
 	Comment string              `json:"comment"`
 	// ServiceAccount names a service account of this account to hold the key.
 	ServiceAccount string          `json:"service_account"`
-	Name           string          `json:"name"`
+	Name           *string         `json:"name"` // absent for a key without a name; "" is refused
 	Description    string          `json:"description"`
 	NotBefore      string          `json:"not_before"`
 	ExpiresAt      string          `json:"expires_at"`
@@ -293,7 +294,10 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	if err := validComment(p.Comment); err != nil {
 		return NewKeyInfo{}, err
 	}
-	if err := validKeyName(p.Name); err != nil {
+	if p.Name != nil && *p.Name == "" {
+		return NewKeyInfo{}, InvalidParam("name", "must be 1 to 64 of A-Z a-z 0-9 . _ -; leave it out for a key without a name")
+	}
+	if err := validKeyName(deref(p.Name)); err != nil {
 		return NewKeyInfo{}, err
 	}
 	if err := validDescription(p.Description); err != nil {
@@ -336,7 +340,7 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 	}
 	k, secret, err := h.store.CreateKey(store.NewKey{
 		Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner,
-		Name: p.Name, Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
+		Name: deref(p.Name), Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
 		Rate: *rate, Quota: quota,
 		// The caller's key as it is when the new key is written: still
 		// usable, and still wide enough, however it changed meanwhile.
@@ -439,22 +443,57 @@ func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change f
 	return keyInfo(k), nil
 }
 
-// validRef checks that an id parameter is a key id or a secret in shape.
+// validRef checks that an id parameter is a key id or a secret in shape, a
+// key name, or a holder and a key name ("<owner>/<name>").
 func validRef(ref string) error {
 	if store.IsKeyID(ref) || store.IsSecret(ref) || validKeyName(ref) == nil && ref != "" {
 		return nil
 	}
-	return InvalidParam("id", "must be a key id (a UUID, as apikey.create returns in \"id\"), a key (32 lowercase hex digits) or a key name")
+	if _, _, ok := splitHolderRef(ref); ok {
+		return nil
+	}
+	return InvalidParam("id", "must be a key id (a UUID, as apikey.create returns in \"id\"), a key (32 lowercase hex digits), a key name, or a holder and a key name (\"user:alice@acme/deploy\", \"sa:acme/ci/deploy\", \"account/deploy\")")
 }
 
 // resolve turns a ref that is a key name into the key's id, looked up among
-// the keys of the caller's account and holder. Ids and secrets pass as they
-// are.
+// the keys of the caller's account and holder; "<owner>/<name>" looks among
+// the keys of that holder of the caller's account, which only a key of the
+// account itself or a key of that holder may name: to any other it is
+// key_not_found. Ids and secrets pass as they are.
 func (h apikeyHandlers) resolve(me *store.Key, ref string) (string, error) {
 	if store.IsKeyID(ref) || store.IsSecret(ref) {
 		return ref, nil
 	}
+	if owner, name, ok := splitHolderRef(ref); ok {
+		if me.Owner != "" && owner != me.Owner {
+			return "", store.ErrNotFound
+		}
+		return h.store.KeyIDByName(me.Account, owner, name)
+	}
 	return h.store.KeyIDByName(me.Account, me.Owner, ref)
+}
+
+// splitHolderRef splits "<owner>/<name>": owner as replies show it
+// ("account", "user:<login name>", "sa:<account>/<service account>") and a
+// key name. Key names hold no "/", so the last one divides them. The owner
+// of the account's own keys is "".
+func splitHolderRef(ref string) (owner, name string, ok bool) {
+	i := strings.LastIndexByte(ref, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	owner, name = ref[:i], ref[i+1:]
+	if name == "" || validKeyName(name) != nil {
+		return "", "", false
+	}
+	switch {
+	case owner == "account":
+		return "", name, true
+	case len(owner) > len("user:") && strings.HasPrefix(owner, "user:"),
+		len(owner) > len("sa:") && strings.HasPrefix(owner, "sa:"):
+		return owner, name, true
+	}
+	return "", "", false
 }
 
 // validKeyName checks a key name: empty (no name), or 1 to 64 of

@@ -419,7 +419,7 @@ func TestAPIKey_Authentication(t *testing.T) {
 
 	var first *wireError
 	for _, h := range []string{
-		"Bearer ffffffffffffffffffffffffffffffff", "Bearer " + k.Key[:31], "Bearer " + strings.ToUpper(k.Key),
+		"Bearer " + k.Key[:31], "Bearer " + strings.ToUpper(k.Key),
 		"Token " + k.Key, "Basic !!!", basic("", k.Key), "Bearer", k.Key,
 	} {
 		r := send(h)
@@ -427,9 +427,16 @@ func TestAPIKey_Authentication(t *testing.T) {
 		if first == nil {
 			first = r.Error
 		}
-		assert.Equal(t, *first, *r.Error, "header %q: unknown and malformed keys look alike", h)
+		assert.Equal(t, *first, *r.Error, "header %q: malformed keys and schemes look alike", h)
 	}
 	assert.Equal(t, rpc.ErrIDInvalidKey, first.Data.ErrorID)
+	// A well-formed unknown key: the same code and id, a message that does
+	// not blame its form.
+	unknown := send("Bearer ffffffffffffffffffffffffffffffff").Error
+	require.NotNil(t, unknown)
+	assert.Equal(t, first.Code, unknown.Code)
+	assert.Equal(t, first.Data, unknown.Data)
+	assert.NotEqual(t, first.Message, unknown.Message)
 	assert.NotContains(t, ts.Log.String(), k.Key)
 }
 

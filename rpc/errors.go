@@ -130,6 +130,18 @@ type errorData struct {
 	RetryAfterMs int64 `json:"retry_after_ms,omitempty"`
 }
 
+// scopeDenied is the error for each kind of scope.Denial: the message and
+// data.detail name the restriction that refused the call, never its values.
+var scopeDenied = func() map[string]*Error {
+	m := map[string]*Error{}
+	for _, t := range []string{"method", "name", "access", "ip"} {
+		e := Errorf(CodeForbidden, ErrIDScopeDenied, "this key's %s scope does not allow this call", t)
+		e.Detail = t
+		m[t] = e
+	}
+	return m
+}()
+
 // toError maps any error to the *Error a client sees. It is the one place
 // where errors of package store and scope get their codes.
 func toError(err error) *Error {
@@ -143,6 +155,9 @@ func toError(err error) *Error {
 	case errors.As(err, &se):
 		return InvalidParam(se.Field, "%s", se.Reason)
 	case errors.As(err, &denial):
+		if e, ok := scopeDenied[denial.Type]; ok {
+			return e
+		}
 		return Errorf(CodeForbidden, ErrIDScopeDenied, "this key's scopes do not allow this call")
 	case errors.As(err, &limited):
 		if limited.Quota {

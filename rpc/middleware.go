@@ -146,19 +146,29 @@ func parseAuthorization(h string) credential {
 		user, _, _ := strings.Cut(string(raw), ":")
 		return credential{secret: user}
 	}
-	return credential{err: errInvalidKey}
+	return credential{err: errMalformedKey}
 }
 
-var errInvalidKey = Errorf(CodeUnauthenticated, ErrIDInvalidKey,
-	"the API key is not valid: send a current key of 32 lowercase hex digits in an Authorization: Bearer header")
+// Both errors are invalid_key. The first blames the form of what was sent;
+// the second is for a key of the right form that is unknown, switched off,
+// expired or held by an inactive holder, and never says which.
+var (
+	errMalformedKey = Errorf(CodeUnauthenticated, ErrIDInvalidKey,
+		"the API key is malformed: send a key of 32 lowercase hex digits in an Authorization: Bearer header")
+	errInvalidKey = Errorf(CodeUnauthenticated, ErrIDInvalidKey,
+		"the API key is not valid: it is unknown, switched off or expired")
+)
 
-// keyOf resolves a credential to its stored key. Every kind of bad key
-// gets the same error.
+// keyOf resolves a credential to its stored key. A key of the wrong form
+// gets errMalformedKey; every other kind of bad key gets errInvalidKey.
 // The key is shared with other calls (store.AuthKey): read it, never change
 // it.
 func (s *Server) keyOf(cred credential) (*store.Key, error) {
 	if cred.err != nil {
 		return nil, cred.err
+	}
+	if !store.IsSecret(cred.secret) {
+		return nil, errMalformedKey
 	}
 	k, err := s.store.AuthKey(cred.secret)
 	if errors.Is(err, store.ErrNotFound) {

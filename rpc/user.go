@@ -262,7 +262,8 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 var errOtherUsersKeys = Errorf(CodeForbidden, ErrIDEscalation, "a key held by a user or service account may list only its own holder's keys")
 
 // ownerFor is the owner whose keys user.apikeys lists: username is a user
-// name within the caller's account.
+// name within the caller's account. For a key of the account itself, a
+// user the account does not have is user_not_found.
 func (h userHandlers) ownerFor(ctx context.Context, username string) (string, error) {
 	me := caller(ctx)
 	if me.Owner != "" {
@@ -284,7 +285,11 @@ func (h userHandlers) ownerFor(ctx context.Context, username string) (string, er
 	if err := validIdentityName("username", username); err != nil {
 		return "", err
 	}
-	return h.userOwner(me.Account, username), nil
+	u, err := h.store.UserByName(me.Account, username)
+	if err != nil {
+		return "", err // user_not_found for a user the account does not have
+	}
+	return store.UserOwner(u.Login), nil
 }
 
 // userOwner is the owner of the keys of user name of account; for a user

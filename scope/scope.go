@@ -86,9 +86,10 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Field + ": " + e.Reason }
 
-// Denial says why Check refused a call. Its text is for the log; clients see
-// one generic refusal.
-type Denial struct{ Reason string }
+// Denial says why Check refused a call. Its Reason is for the log; clients
+// are told only Type: which restriction refused the call ("method", "name",
+// "access" or "ip"), never the key's scope values.
+type Denial struct{ Type, Reason string }
 
 func (d *Denial) Error() string { return "scope denies call: " + d.Reason }
 
@@ -267,20 +268,20 @@ func Check(s Scopes, call Call) error {
 		p, err := netip.ParsePrefix(r)
 		return err == nil && call.ClientIP.IsValid() && p.Contains(call.ClientIP.Unmap())
 	}) {
-		return &Denial{Reason: fmt.Sprintf("client address %s is outside the key's ip scope", call.ClientIP)}
+		return &Denial{Type: "ip", Reason: fmt.Sprintf("client address %s is outside the key's ip scope", call.ClientIP)}
 	}
 	if len(s.Access) > 0 && !slices.Contains(s.Access, call.Access) {
-		return &Denial{Reason: fmt.Sprintf("%s is of access class %q, outside the key's access scope", call.Method, call.Access)}
+		return &Denial{Type: "access", Reason: fmt.Sprintf("%s is of access class %q, outside the key's access scope", call.Method, call.Access)}
 	}
 	if len(s.Method) > 0 && !slices.ContainsFunc(s.Method, func(p string) bool { return MatchMethod(p, call.Method) }) {
-		return &Denial{Reason: fmt.Sprintf("method %s is outside the key's method scope", call.Method)}
+		return &Denial{Type: "method", Reason: fmt.Sprintf("method %s is outside the key's method scope", call.Method)}
 	}
 	if len(s.Name) > 0 {
 		if !call.TakesName {
-			return &Denial{Reason: fmt.Sprintf("key has a name scope and %s takes no name", call.Method)}
+			return &Denial{Type: "name", Reason: fmt.Sprintf("key has a name scope and %s takes no name", call.Method)}
 		}
 		if !call.HasName || !slices.Contains(s.Name, call.Name) {
-			return &Denial{Reason: "name is outside the key's name scope"}
+			return &Denial{Type: "name", Reason: "name is outside the key's name scope"}
 		}
 	}
 	return nil

@@ -85,7 +85,7 @@ func (s *Store) FlushUsage() error {
 			} else if err != nil {
 				return err
 			}
-			if last := time.Unix(u.last.Load(), 0).UTC(); last.After(rec.LastUsed) {
+			if last := usedAt(u, rec.Created); last.After(rec.LastUsed) {
 				rec.LastUsed = last
 			}
 			rec.UseCount += u.count.Load()
@@ -150,10 +150,20 @@ func (s *Store) withUsage(k *Key) {
 	}
 	if count := u.count.Load(); count > 0 {
 		k.UseCount += count
-		if last := time.Unix(u.last.Load(), 0).UTC(); last.After(k.LastUsed) {
+		if last := usedAt(u, k.Created); last.After(k.LastUsed) {
 			k.LastUsed = last
 		}
 	}
+}
+
+// usedAt is the time of u's last use, never earlier than created: the
+// coarse clock may still hold the second before the key was created.
+func usedAt(u *usage, created time.Time) time.Time {
+	last := time.Unix(u.last.Load(), 0).UTC()
+	if last.Before(created) {
+		return created.UTC()
+	}
+	return last
 }
 
 func appendUsage(b []byte, last time.Time, count int64) []byte {

@@ -43,12 +43,19 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "apikeyd:", err)
-		}
-		os.Exit(2)
+	if code := exitStatus(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr); code != 0 {
+		os.Exit(code)
 	}
+}
+
+// exitStatus is the exit status for run's error: 0 for none and for help
+// asked for with -h or --help, else 2 after printing the error.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "apikeyd:", err)
+	return 2
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -98,6 +105,16 @@ commands:
   restore           with the server stopped, replace its data file by a checked backup
   check             check a stopped server's data file; exit 0 when clean
   version           print the version
+`
+
+// serveEnvOnly names the variables serve reads that have no flag, since ps
+// would show a flag's value.
+const serveEnvOnly = `
+environment only (no flag, so that ps does not show them):
+  APIKEYD_ADMIN_KEY       the operator key to create on a data file with no
+                          keys (32 lowercase hex digits); unset, a random one
+                          is printed once on stderr; ignored once keys exist
+  APIKEYD_UPSTREAM_TOKEN  gateway mode: sent to the upstream as a Bearer token
 `
 
 // Config is everything serve reads from flags and the environment.
@@ -173,7 +190,8 @@ type Main struct {
 	cancelBase context.CancelFunc
 	ws         sync.WaitGroup
 	logFlush   *flushWriter
-	fast       *fastServer // nil when net/http serves every request
+	log        zerolog.Logger // set by Run, for the line at shutdown
+	fast       *fastServer    // nil when net/http serves every request
 	debug      *http.Server
 	probing    atomic.Bool // a /readyz probe of the store is running (ops.go)
 	// Setup, when set, runs after the built-in methods are registered and
@@ -191,6 +209,11 @@ func NewMain(stderr io.Writer) *Main {
 func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs := flag.NewFlagSet("apikeyd serve", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: apikeyd serve [flags]\n\nflags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), serveEnvOnly)
+	}
 	c := &m.Config
 	var errs []error
 	env := func(name string) (string, bool) {
@@ -346,15 +369,28 @@ func (m *Main) logger() zerolog.Logger {
 	if out == nil {
 		out = m.Stderr
 	}
+	colour := isTerminal(out)
 	if m.Config.LogFlush > 0 {
 		m.logFlush = newFlushWriter(out, m.Config.LogFlush)
 		out = m.logFlush
 	}
 	if m.Config.LogFormat == "console" {
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
+		// Colour codes only for a person at a terminal, not in a file,
+		// a pipe or a journal.
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339, NoColor: !colour}
 	}
 	lvl, _ := zerolog.ParseLevel(m.Config.LogLevel)
 	return zerolog.New(out).Level(lvl).Hook(rpc.NewTimeHook())
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // Run opens the store, binds the listeners, loads the upstream catalog,
@@ -367,6 +403,7 @@ func (m *Main) Run() (err error) {
 		return err
 	}
 	log := m.logger()
+	m.log = log
 	defer func() {
 		if err != nil {
 			_ = m.Close(context.Background())
@@ -580,8 +617,12 @@ func (m *Main) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("websocket connections still open at shutdown: %w", ctx.Err()))
 		}
 	}
+	serving := m.served != nil && m.http != nil
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
+	}
+	if serving {
+		m.log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).AnErr("error", errors.Join(errs...)).Msg("stopped")
 	}
 	if m.logFlush != nil {
 		errs = append(errs, m.logFlush.Close())
