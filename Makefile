@@ -69,7 +69,7 @@ bench-flood:
 
 # Requests per second of apikeyd's apikey.info over HTTP beside peer
 # JSON-RPC servers (testdata/bench/peers, its own module), each pinned to
-# one core, taking turns: the figures docs/operations.md quotes. Needs curl,
+# one core, taking turns: how any throughput figure in the docs is taken. Needs curl,
 # jq and wrk. A quick look: make bench-compare BENCH_SECONDS=1 BENCH_ROUNDS=1
 bench-compare:
 	bash testdata/bench/compare.sh $(or $(BENCH_SECONDS),5) $(or $(BENCH_ROUNDS),3)
