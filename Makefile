@@ -1,12 +1,14 @@
-# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | bench-flood | pgo | node-deps
+# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | bench-flood | bench-compare | bench-writes | pgo | node-deps
 GO      ?= go
 BIN     ?= bin/apikeyd
-ADDR    ?= 127.0.0.1:8080
-DB      ?= ./apikeyd.db
+# make run serves on $(ADDR) with $(DB); APIKEYD_ADDR and APIKEYD_DB in the
+# environment set them, as they set apikeyd's own --addr and --db.
+ADDR    ?= $(or $(APIKEYD_ADDR),127.0.0.1:8080)
+DB      ?= $(or $(APIKEYD_DB),./apikeyd.db)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 NODE_CLIENTS := testdata/clients/node
 
-.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale bench-flood pgo cover clean
+.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale bench-flood bench-compare bench-writes pgo cover clean
 .PHONY: crash timing
 
 build:
@@ -22,16 +24,20 @@ test: node-deps
 # rpc/clients_test.go runs under node. It reinstalls when the lock file is
 # newer than the install (npm writes node_modules/.package-lock.json), so a
 # changed pin is never tested against old packages. Without npm it only says
-# so: that test skips where node is absent.
+# so, and so does a failed install (no network, say): outside CI that test
+# then skips, saying why. In CI (CI=true) both are errors, as is the test.
 node-deps:
 	@if [ -f $(NODE_CLIENTS)/node_modules/.package-lock.json ] && \
 	    [ ! $(NODE_CLIENTS)/package-lock.json -nt $(NODE_CLIENTS)/node_modules/.package-lock.json ]; then \
 		:; \
 	elif command -v npm >/dev/null 2>&1; then \
 		echo "npm ci --no-audit --no-fund --prefix $(NODE_CLIENTS)"; \
-		npm ci --no-audit --no-fund --prefix $(NODE_CLIENTS); \
+		npm ci --no-audit --no-fund --prefix $(NODE_CLIENTS) || { \
+			echo "node-deps: npm ci failed; $(NODE_CLIENTS) is not installed (TestClients needs it)"; \
+			case "$$CI" in ""|0|false|FALSE|False) ;; *) exit 1 ;; esac; }; \
 	else \
 		echo "node-deps: npm not found; not installing $(NODE_CLIENTS) (TestClients needs node and these packages)"; \
+		case "$$CI" in ""|0|false|FALSE|False) ;; *) exit 1 ;; esac; \
 	fi
 
 # Rewrites docs/api.md's method index from the method table.
@@ -60,6 +66,18 @@ bench-scale:
 # it must stay under 1 MiB).
 bench-flood:
 	$(GO) test -run '^$$' -bench '^BenchmarkAuditFlood$$' -benchtime 60s -timeout 10m ./rpc
+
+# Requests per second of apikeyd's apikey.info over HTTP beside peer
+# JSON-RPC servers (testdata/bench/peers, its own module), each pinned to
+# one core, taking turns: how any throughput figure in the docs is taken. Needs curl,
+# jq and wrk. A quick look: make bench-compare BENCH_SECONDS=1 BENCH_ROUNDS=1
+bench-compare:
+	bash testdata/bench/compare.sh $(or $(BENCH_SECONDS),5) $(or $(BENCH_ROUNDS),3)
+
+# apikey.create per second from one client and from BENCH_CLIENTS at once,
+# beside the disk's ceiling of one fdatasync per write. Needs curl and wrk.
+bench-writes:
+	bash testdata/bench/writes.sh $(or $(BENCH_SECONDS),4) $(or $(BENCH_CLIENTS),64)
 
 # Refreshes cmd/apikeyd/default.pgo, the profile go build optimises the
 # server with, from 30 s of apikey.info under wrk. Refresh it after large

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Side-by-side HTTP throughput: this project's authenticated apikey.info against
+# unauthenticated "ping" on peer JSON-RPC servers and fixed-reply handlers on
+# net/http and on fasthttp (the floor: no JSON, no auth, the fastest Go HTTP/1.1),
+# in one run on this machine. Each server is pinned to CPU 0 and wrk to CPU 1,
+# and the servers take turns (A B C ... A B C ...), so ratios hold when the
+# machine's speed drifts. From the project's root:
+#
+#   make bench-compare [BENCH_SECONDS=5] [BENCH_ROUNDS=3]
+#   testdata/bench/compare.sh [SECONDS_PER_ROUND] [ROUNDS]   # the same, from anywhere
+#
+# Needs: Go, curl, jq, and wrk (installed from Debian's packages if missing).
+# The peers are their own module (testdata/bench/peers/go.mod), so their
+# dependencies stay out of the project's go.mod.
+set -euo pipefail
+secs=${1:-5}; rounds=${2:-3}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || { echo "compare: cannot install wrk" >&2; exit 2; }
+fi
+# exec: a backgrounded pin leaves one process, the server itself, for cleanup to end
+pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
+
+(cd "$here/peers" && go build -o "$work/peers" .)
+(cd "$root" && go build -o "$work/apikeyd" ./cmd/apikeyd)
+
+admin=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+port_free() { ! (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null || { echo "compare: port $1 is already in use" >&2; exit 2; }; }
+for p in 18090 18081 18082 18083 18084 18085; do port_free "$p"; done
+wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "compare: port $1 never opened" >&2; return 1; }
+call() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18090/rpc; }
+
+export APIKEYD_ADMIN_KEY=$admin
+pin 0 "$work/apikeyd" serve --addr 127.0.0.1:18090 --db "$work/bench.db" >"$work/apikeyd.log" 2>&1 &
+pids+=($!)
+wait_port 18090
+id=$(call '{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"bench"},"id":1}' | jq -r '.result.id // empty')
+[ -n "$id" ] || { echo "compare: apikey.create returned no result.id" >&2; exit 1; }
+for n in $(seq 1 200); do call "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"filler $n\"},\"id\":1}" >/dev/null; done
+
+declare -A port body auth
+port[apikeyd]=18090; body[apikeyd]="{\"jsonrpc\":\"2.0\",\"method\":\"apikey.info\",\"params\":{\"id\":\"$id\"},\"id\":1}"; auth[apikeyd]="Bearer $admin"
+port[gorilla]=18082; body[gorilla]='{"jsonrpc":"2.0","method":"Svc.Ping","params":{},"id":1}'
+port[jrpc2]=18081;   body[jrpc2]='{"jsonrpc":"2.0","method":"ping","id":1}'
+port[geth]=18083;    body[geth]='{"jsonrpc":"2.0","method":"test_ping","params":[],"id":1}'
+port[nethttp]=18084; body[nethttp]='{"jsonrpc":"2.0","method":"ping","id":1}'
+port[fasthttp]=18085; body[fasthttp]='{"jsonrpc":"2.0","method":"ping","id":1}'
+for impl in gorilla jrpc2 geth nethttp fasthttp; do
+  pin 0 "$work/peers" -impl "$impl" -addr "127.0.0.1:${port[$impl]}" >"$work/$impl.log" 2>&1 &
+  pids+=($!); wait_port "${port[$impl]}"
+done
+
+names=(apikeyd gorilla jrpc2 geth nethttp fasthttp)
+for impl in "${names[@]}"; do
+  b=${body[$impl]}; a=${auth[$impl]:-}
+  reply=$(curl -sS -H 'Content-Type: application/json' ${a:+-H "Authorization: $a"} -d "$b" "http://127.0.0.1:${port[$impl]}/rpc")
+  echo "$reply" | jq -e 'has("result")' >/dev/null || { echo "compare: $impl answered without a result: $reply" >&2; exit 1; }
+  { echo 'wrk.method = "POST"'; echo 'wrk.headers["Content-Type"] = "application/json"'
+    [ -n "$a" ] && echo "wrk.headers[\"Authorization\"] = \"$a\""
+    printf 'wrk.body = %s\n' "'$b'"; } >"$work/$impl.lua"
+done
+
+declare -A runs
+for r in $(seq 1 "$rounds"); do
+  for impl in "${names[@]}"; do
+    rps=$( pin 1 wrk -t1 -c32 -d"${secs}s" -s "$work/$impl.lua" "http://127.0.0.1:${port[$impl]}/rpc" | awk '/^Requests\/sec/ {print $2}')
+    runs[$impl]="${runs[$impl]:-} $rps"
+  done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A med
+printf '%-8s %12s   %s\n' server "median req/s" "each round"
+for impl in "${names[@]}"; do med[$impl]=$(echo "${runs[$impl]}" | median); printf '%-8s %12.0f  %s\n' "$impl" "${med[$impl]}" "${runs[$impl]}"; done
+# the ratio is taken round by round (the two ran seconds apart), then its median
+for impl in gorilla jrpc2 geth nethttp fasthttp; do
+  paste <(echo "${runs[apikeyd]}" | tr ' ' '\n' | grep -v '^$') <(echo "${runs[$impl]}" | tr ' ' '\n' | grep -v '^$') |
+    awk '{printf "%s ", $1/$2}' | median | awk -v n="$impl" '{printf "ratio apikeyd/%s %.2f\n", n, $1}'
+done
