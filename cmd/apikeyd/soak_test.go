@@ -321,31 +321,76 @@ func TestSoak(t *testing.T) {
 		len(w.created), len(w.deleted), w.refused, w.lost)
 	t.Log(summary)
 
-	assert.Empty(t, w.faults, "faults during the run")
-	assert.Zero(t, w.lost, "calls without a reply")
-	missing, back, foreign := 0, 0, 0
+	problems := append(slices.Clone(w.faults), soakVerify(w, listed)...)
+	if w.lost > 0 {
+		problems = append(problems, fmt.Sprintf("%d calls without a reply", w.lost))
+	}
+	require.Empty(t, problems, summary)
+	require.NotZero(t, w.calls["create"], "no create was acknowledged: the test tested nothing")
+	require.NotZero(t, w.refused, "no cross-account call was made")
+}
+
+// soakVerify checks the world against each account's full list, taken
+// with the traffic stopped (listed: key id -> the account that listed it),
+// and returns what is wrong. Call it with w.mu held.
+func soakVerify(w *soakWorld, listed map[string]string) (problems []string) {
+	ids := make([]string, 0, len(w.created))
 	for id := range w.created {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
 		switch acct, ok := listed[id]; {
 		case w.deleted[id] && ok:
-			back++
-			assert.Fail(t, "acknowledged delete is listed", "key %s of %s", id, acct)
+			problems = append(problems, fmt.Sprintf("acknowledged delete of %s (of %s) is listed", id, acct))
 		case !w.deleted[id] && !ok:
-			missing++
-			assert.Fail(t, "acknowledged create is not listed", "key %s of %s", id, w.owner[id])
+			problems = append(problems, fmt.Sprintf("acknowledged create of %s (of %s) is not listed", id, w.owner[id]))
 		case ok && acct != w.owner[id]:
-			assert.Fail(t, "key listed in the wrong account", "key %s of %s listed in %s", id, w.owner[id], acct)
+			problems = append(problems, fmt.Sprintf("key %s of %s is listed in %s", id, w.owner[id], acct))
 		}
 	}
-	for id, accts := range w.seen {
-		for _, acct := range accts {
+	seen := make([]string, 0, len(w.seen))
+	for id := range w.seen {
+		seen = append(seen, id)
+	}
+	sort.Strings(seen)
+	for _, id := range seen {
+		for _, acct := range w.seen[id] {
 			if w.owner[id] != acct {
-				foreign++
-				assert.Fail(t, "a call saw another account's key", "key %s (of %q) returned to %s", id, w.owner[id], acct)
+				problems = append(problems, fmt.Sprintf("key %s (of %q) was returned to %s", id, w.owner[id], acct))
 				break
 			}
 		}
 	}
-	require.Zero(t, missing+back+foreign, summary)
-	require.NotZero(t, w.calls["create"], "no create was acknowledged: the test tested nothing")
-	require.NotZero(t, w.refused, "no cross-account call was made")
+	return problems
+}
+
+// TestSoak_VerifyFlags: the soak's final check finds each kind of fault
+// it is there for, so that TestSoak's pass means something.
+func TestSoak_VerifyFlags(t *testing.T) {
+	world := func() *soakWorld {
+		w := &soakWorld{owner: map[string]string{}, seen: map[string][]string{}, byAcct: map[string][]string{},
+			created: map[string]bool{}, deleted: map[string]bool{}, calls: map[string]int{}}
+		w.own("a", "k1")
+		w.own("a", "k2")
+		w.own("b", "k3")
+		w.deleted["k2"] = true
+		return w
+	}
+	require.Empty(t, soakVerify(world(), map[string]string{"k1": "a", "k3": "b"}), "a clean run")
+
+	w := world()
+	assert.Equal(t, []string{"acknowledged create of k1 (of a) is not listed"},
+		soakVerify(w, map[string]string{"k3": "b"}))
+	assert.Equal(t, []string{"acknowledged delete of k2 (of a) is listed"},
+		soakVerify(w, map[string]string{"k1": "a", "k2": "a", "k3": "b"}))
+	assert.Equal(t, []string{"key k3 of b is listed in a"},
+		soakVerify(w, map[string]string{"k1": "a", "k3": "a"}))
+	w.saw("b", "k1")
+	assert.Equal(t, []string{`key k1 (of "a") was returned to b`},
+		soakVerify(w, map[string]string{"k1": "a", "k3": "b"}))
+	w = world()
+	w.saw("a", "unknown-id")
+	assert.Equal(t, []string{`key unknown-id (of "") was returned to a`},
+		soakVerify(w, map[string]string{"k1": "a", "k3": "b"}))
 }
