@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -49,9 +50,12 @@ type histInput struct {
 
 // histOutput is one reply: errID is data.error_id, or "" on success; id
 // is the created key's id; scopes are the key's name scope values after the
-// call (info, add_scope, delete_scope), sorted and joined by ",".
+// call (info, add_scope, delete_scope), sorted and joined by ",". A
+// pending call got no reply (the server was killed): it may or may not
+// have taken effect, at any moment up to the kill.
 type histOutput struct {
 	errID, id, scopes string
+	pending           bool
 }
 
 // histState is one key in the sequential model: not yet created, live
@@ -107,6 +111,31 @@ func histStep(state, input, output any) (bool, any) {
 	return false, s
 }
 
+// histSteps is histStep with calls whose reply never came: such a write
+// leaves the key as it was or as the write would make it.
+func histSteps(state, input, output any) []any {
+	s, in, out := state.(histState), input.(histInput), output.(histOutput)
+	if !out.pending {
+		if ok, next := histStep(state, input, output); ok {
+			return []any{next}
+		}
+		return nil
+	}
+	switch in.op {
+	case histDelete:
+		if s.live() {
+			return []any{s, histState{created: true, deleted: true}}
+		}
+	case histAddScope, histDeleteScope:
+		if s.live() {
+			next := s
+			next.scopes = withScope(s.scopes, in.value, in.op == histAddScope)
+			return []any{s, next}
+		}
+	}
+	return []any{s}
+}
+
 // histKeyOf is the key an operation is about.
 func histKeyOf(op porcupine.Operation) string {
 	if in := op.Input.(histInput); in.id != "" {
@@ -115,7 +144,7 @@ func histKeyOf(op porcupine.Operation) string {
 	return op.Output.(histOutput).id
 }
 
-var histModel = porcupine.Model{
+var histModel = (&porcupine.NondeterministicModel{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		byKey := map[string][]porcupine.Operation{}
 		var order []string
@@ -132,12 +161,14 @@ var histModel = porcupine.Model{
 		}
 		return parts
 	},
-	Init: func() any { return histState{} },
-	Step: histStep,
+	Init: func() []any { return []any{histState{}} },
+	Step: histSteps,
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(histInput), output.(histOutput)
 		res := "ok"
-		if out.errID != "" {
+		if out.pending {
+			res = "no reply"
+		} else if out.errID != "" {
 			res = out.errID
 		} else if out.scopes != "" {
 			res = "[" + out.scopes + "]"
@@ -160,7 +191,7 @@ var histModel = porcupine.Model{
 		}
 		return "live [" + s.scopes + "]"
 	},
-}
+}).ToModel()
 
 // histKey is a key the clients share: its id and secret are known once
 // its create was acknowledged.
@@ -177,6 +208,52 @@ type histRecorder struct {
 }
 
 func (r *histRecorder) now() int64 { return int64(time.Since(r.start)) }
+
+// settle ends the calls left without a reply by a kill that was over at
+// killedAt: each may have taken effect up to then, and one sent after it
+// took none and is dropped.
+func (r *histRecorder) settle(killedAt int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ops = slices.DeleteFunc(r.ops, func(op porcupine.Operation) bool {
+		return op.Return == math.MaxInt64 && op.Call >= killedAt
+	})
+	for i := range r.ops {
+		if r.ops[i].Return == math.MaxInt64 {
+			r.ops[i].Return = killedAt
+		}
+	}
+}
+
+// readAll reads every key the clients learned of, by id and by its
+// secret, into the history: after a restart, what survived.
+func (r *histRecorder) readAll(c *http.Client, addr string, client int) bool {
+	r.mu.Lock()
+	keys := slices.Clone(r.keys)
+	r.mu.Unlock()
+	for _, k := range keys {
+		for _, in := range []histInput{{op: histInfo, id: k.id}, {op: histAuth, id: k.id}} {
+			method, bearer, params := "apikey.info", testAdminKey, any(map[string]any{"id": k.id})
+			if in.op == histAuth {
+				method, bearer, params = "system.list_methods", k.secret, nil
+			}
+			call := r.now()
+			res, errID, ok := crashCall(c, addr, bearer, method, params)
+			ret := r.now()
+			if !ok {
+				return false
+			}
+			out := histOutput{errID: errID}
+			if errID == "" && in.op == histInfo {
+				out.scopes = nameScopes(res)
+			}
+			r.mu.Lock()
+			r.ops = append(r.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret})
+			r.mu.Unlock()
+		}
+	}
+	return true
+}
 
 // nameScopes returns the sorted, joined name scope values of a key reply.
 func nameScopes(res json.RawMessage) string {
@@ -210,7 +287,14 @@ func histClient(c *http.Client, addr string, r *histRecorder, client, ops int, s
 			res, errID, ok := crashCall(c, addr, testAdminKey, "apikey.create", map[string]any{"comment": "history"})
 			ret := r.now()
 			var key struct{ ID, Key string }
-			if !ok || (errID == "" && (json.Unmarshal(res, &key) != nil || key.ID == "")) {
+			if !ok {
+				// The key it may have made is unknown, so no later call names it.
+				r.mu.Lock()
+				r.lost++
+				r.mu.Unlock()
+				return
+			}
+			if errID == "" && (json.Unmarshal(res, &key) != nil || key.ID == "") {
 				r.mu.Lock()
 				r.lost++
 				r.mu.Unlock()
@@ -250,10 +334,16 @@ func histClient(c *http.Client, addr string, r *histRecorder, client, ops int, s
 		res, errID, ok := crashCall(c, addr, bearer, method, params)
 		ret := r.now()
 		if !ok {
+			// No reply: the server is gone. A write may have taken effect
+			// up to the kill (settle sets its return); a read tells nothing.
 			r.mu.Lock()
 			r.lost++
+			if in.op != histInfo && in.op != histAuth {
+				r.ops = append(r.ops, porcupine.Operation{ClientId: client, Input: in,
+					Output: histOutput{pending: true}, Call: call, Return: math.MaxInt64})
+			}
 			r.mu.Unlock()
-			continue
+			return
 		}
 		out := histOutput{errID: errID}
 		if errID == "" && in.op != histDelete && in.op != histAuth {
@@ -353,6 +443,17 @@ func TestHistory_ModelRejects(t *testing.T) {
 		op(1, histInput{op: histAuth, id: "k"}, histOutput{}, 3, 7),
 		op(2, histInput{op: histInfo, id: "k"}, histOutput{errID: "key_not_found"}, 4, 8)}
 	require.True(t, porcupine.CheckOperations(histModel, good))
+
+	// A delete without a reply may have taken effect, or not, but not after
+	// the kill.
+	pending := op(0, histInput{op: histDelete, id: "k"}, histOutput{pending: true}, 2, 4)
+	for _, after := range []histOutput{{}, {errID: "invalid_key"}} {
+		require.True(t, porcupine.CheckOperations(histModel, []porcupine.Operation{create, pending,
+			op(1, histInput{op: histAuth, id: "k"}, after, 5, 6)}), "either outcome of a pending delete")
+	}
+	require.False(t, porcupine.CheckOperations(histModel, []porcupine.Operation{create, pending,
+		op(1, histInput{op: histAuth, id: "k"}, histOutput{errID: "invalid_key"}, 5, 6),
+		op(1, histInput{op: histAuth, id: "k"}, histOutput{}, 7, 8)}), "a pending delete undone later")
 
 	// A failing history names its visualization.
 	ok, summary := histCheck([]porcupine.Operation{create,
