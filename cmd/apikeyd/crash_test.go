@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -30,6 +31,7 @@ var (
 	crashRounds  = flag.Int("crash.rounds", 3, "kill -9 rounds of TestCrash")
 	crashClients = flag.Int("crash.clients", 8, "concurrent clients of TestCrash")
 	crashMaxRun  = flag.Duration("crash.max-run", 1500*time.Millisecond, "longest write storm before a kill in TestCrash")
+	crashHistory = flag.Int("crash.history-clients", 2, "clients of TestCrash whose history is checked for linearizability")
 )
 
 // crashScopeValues are the method scope values the clients add and remove.
@@ -336,6 +338,7 @@ func TestCrash(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 16))
 	m := &crashModel{}
+	hist := &histRecorder{start: time.Now()}
 	lost := 0
 	for round := 1; round <= *crashRounds; round++ {
 		s := startCrashServer(t, bin, db)
@@ -351,10 +354,20 @@ func TestCrash(t *testing.T) {
 				crashClient(c, s.addr, m, stop, r)
 			}()
 		}
+		for i := 0; i < *crashHistory; i++ {
+			wg.Add(1)
+			r := rand.New(rand.NewPCG(rng.Uint64(), uint64(i)))
+			go func() {
+				defer wg.Done()
+				histClient(c, s.addr, hist, i, math.MaxInt, stop, r)
+			}()
+		}
 		time.Sleep(100*time.Millisecond + time.Duration(rng.Int64N(int64(*crashMaxRun))))
 		s.kill()
+		killedAt := hist.now()
 		close(stop)
 		wg.Wait()
+		hist.settle(killedAt)
 		c.CloseIdleConnections()
 		checkCrashFile(t, db)
 		m.mu.Lock()
@@ -363,6 +376,7 @@ func TestCrash(t *testing.T) {
 	}
 	s := startCrashServer(t, bin, db)
 	lost += verifyCrashModel(t, c, s.addr, m)
+	require.True(t, hist.readAll(c, s.addr, 0), "no reply from the restarted server")
 	s.kill()
 	m.mu.Lock()
 	summary := fmt.Sprintf("%d rounds, %d acknowledged writes, %d lost", *crashRounds, m.acks, lost)
@@ -370,4 +384,9 @@ func TestCrash(t *testing.T) {
 	t.Log(summary)
 	require.Zero(t, lost, summary)
 	require.NotZero(t, m.acks, "no write was acknowledged: the test tested nothing")
+	if *crashHistory > 0 {
+		t.Logf("history: %d operations on %d keys, %d calls cut off by kills", len(hist.ops), len(hist.keys), hist.lost)
+		ok, summary := histCheck(hist.ops)
+		require.True(t, ok, summary)
+	}
 }
