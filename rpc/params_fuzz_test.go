@@ -171,7 +171,7 @@ func namesParam(field string, params []Param) bool {
 // isUnknownKey reports whether field is how a refusal names a top-level key
 // of raw that the method does not take.
 func isUnknownKey(raw []byte, field string, params []Param) bool {
-	if field == "(a long or invalid key)" {
+	if field == "(a long or invalid key)" || field == "(an empty key)" {
 		return true
 	}
 	var members map[string]json.RawMessage // lenient: a name may repeat below
