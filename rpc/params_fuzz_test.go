@@ -167,7 +167,6 @@ func namesParam(field string, params []Param) bool {
 	return false
 }
 
-
 // isUnknownKey reports whether field is how a refusal names a top-level key
 // of raw that the method does not take.
 func isUnknownKey(raw []byte, field string, params []Param) bool {
