@@ -11,6 +11,7 @@ NODE_CLIENTS := testdata/clients/node
 .PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale bench-flood bench-compare bench-writes pgo cover clean
 .PHONY: crash timing
 .PHONY: soak
+.PHONY: fuzz
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/apikeyd
@@ -110,3 +111,18 @@ soak:
 
 clean:
 	rm -rf bin cover.out
+
+# Runs each fuzz target for FUZZTIME (one at a time: go test fuzzes one
+# target per run). Plain go test, and so make test and CI, runs only each
+# target's seeds. A failing input is written to the package's
+# testdata/fuzz/FuzzX/; commit it with the fix.
+FUZZTIME ?= 1m
+FUZZ_TARGETS := rpc:FuzzCallPath rpc:FuzzParamsDecode rpc:FuzzH1Head rpc:FuzzServeHTTP rpc:FuzzServeURL \
+	rpc:FuzzValidJSON rpc:FuzzValidObject rpc:FuzzValidJSONStrict rpc:FuzzSkipString rpc:FuzzAppendJSONString \
+	cmd/apikeyd:FuzzFraming
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
+	done

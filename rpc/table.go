@@ -162,6 +162,8 @@ func unknownParam(m *Method, key string) *Error {
 	shown := key
 	if utf8.RuneCountInString(shown) > 64 || !utf8.ValidString(shown) {
 		shown = "(a long or invalid key)"
+	} else if shown == "" {
+		shown = "(an empty key)" // data.field would otherwise be left out
 	}
 	return &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams, Field: shown,
 		Message: fmt.Sprintf("invalid params: %s takes %s; %q is not one of them", m.Name, want, shown)}
