@@ -91,7 +91,7 @@ type methodMetrics struct {
 
 func newMetrics(st *store.Store, version string) *metrics {
 	reg := prometheus.NewRegistry()
-	f := promauto(reg)
+	f := registerAll(reg)
 	m := &metrics{reg: reg}
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "apikeyd_calls_total",
@@ -145,9 +145,9 @@ func newMetrics(st *store.Store, version string) *metrics {
 	return m
 }
 
-// promauto returns a function registering collectors in reg, panicking on
+// registerAll returns a function registering collectors in reg, panicking on
 // a clash: a programming error found at start-up.
-func promauto(reg *prometheus.Registry) func(...prometheus.Collector) {
+func registerAll(reg *prometheus.Registry) func(...prometheus.Collector) {
 	return func(cs ...prometheus.Collector) { reg.MustRegister(cs...) }
 }
 
