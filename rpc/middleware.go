@@ -71,7 +71,14 @@ func (s *Server) recoverPanic(next handlerFunc) handlerFunc {
 func (s *Server) logCall(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
 		start := time.Now()
+		if s.metrics != nil {
+			s.metrics.inFlight.Inc()
+		}
 		res, err := next(ctx, c)
+		if s.metrics != nil {
+			s.metrics.inFlight.Dec()
+			s.metrics.observeCall(c, start, err)
+		}
 		lvl := s.log.Info()
 		if err != nil {
 			lvl = s.log.Warn()
@@ -187,10 +194,16 @@ func (s *Server) authenticate(next handlerFunc) handlerFunc {
 		}
 		k, err := s.keyOf(c.cred)
 		if err != nil {
+			if s.metrics != nil {
+				s.metrics.authFailed(err)
+			}
 			return nil, err
 		}
 		c.key = k
 		if _, err := s.store.Spend(k); err != nil { // every call of a batch counts
+			if s.metrics != nil {
+				s.metrics.spendFailed(err)
+			}
 			return nil, err
 		}
 		s.store.RecordUse(k.ID)

@@ -44,6 +44,9 @@ type Options struct {
 	// in gateway mode, where a batch of forwarded calls could otherwise
 	// outlast the HTTP server's write timeout; set it below that.
 	RequestTimeout time.Duration
+	// NoMetrics turns the Prometheus metrics off: MetricsHandler is then
+	// nil and calls are not counted.
+	NoMetrics bool
 }
 
 // Server serves JSON-RPC 2.0 over HTTP POST from one method table. Register
@@ -62,6 +65,8 @@ type Server struct {
 	wsIdle  time.Duration  // wsIdle, but for tests
 
 	forwarding bool // some methods are forwarded upstream
+
+	metrics *metrics // nil when Options.NoMetrics (metrics.go)
 }
 
 // New returns a Server over st with the built-in methods registered.
@@ -74,6 +79,9 @@ func New(st *store.Store, opts Options) *Server {
 	}
 	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}, wsIdle: wsIdle, date: newDateHeader()}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
+	if !opts.NoMetrics {
+		s.metrics = newMetrics(st, opts.Version)
+	}
 	s.chain = s.middleware()
 	registerAPIKey(s)
 	registerAccount(s)
@@ -109,6 +117,10 @@ func (s *Server) Register(m Method) {
 		}
 		seen[p.Name] = true
 		m.paramKeys = append(m.paramKeys, []byte(p.Name))
+	}
+	m.metrics = nil
+	if s.metrics != nil {
+		m.metrics = s.metrics.forMethod(m.Name)
 	}
 	s.methods[m.Name] = &m
 }

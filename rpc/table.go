@@ -60,7 +60,8 @@ type Method struct {
 	// appendHandler, when set, is Handler appending its result to dst
 	// rather than returning it boxed (typedAppend).
 	appendHandler func(ctx context.Context, p *Params, dst []byte) ([]byte, error)
-	forwarded     bool // served by an upstream (gateway mode)
+	forwarded     bool           // served by an upstream (gateway mode)
+	metrics       *methodMetrics // made by Register; nil when metrics are off
 }
 
 // Param describes one parameter.

@@ -258,7 +258,10 @@ func (s *Store) AuthKey(secret string) (*Key, error) {
 	}
 	d := digest(secret)
 	c, ok, gen := s.cache.get(d)
-	if !ok {
+	if ok {
+		s.stats.cacheHits.Add(1)
+	} else {
+		s.stats.cacheMisses.Add(1)
 		var err error
 		if c, err = s.bySecretDigest(d); err != nil {
 			return nil, err

@@ -69,6 +69,7 @@ type Store struct {
 	stop, done chan struct{}
 
 	hashRuns, hashInFlight, hashPeak atomic.Int64
+	stats                            stats // read by Stats (stats.go)
 }
 
 // Open opens or creates the data file at path, creates missing buckets and
@@ -135,6 +136,7 @@ func Open(path string, opts Options) (*Store, error) {
 	} else {
 		every = 5 * time.Second
 	}
+	s.stats.lastFlush.Store(time.Now().UnixNano())
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go s.flushLoop(every)
 	return s, nil

@@ -60,7 +60,12 @@ func (s *Store) RecordUse(id string) {
 
 // FlushUsage writes the uses gathered since the last flush into the key
 // records, in one transaction. Uses of keys deleted meanwhile are dropped.
-func (s *Store) FlushUsage() error {
+func (s *Store) FlushUsage() (err error) {
+	defer func() {
+		if err == nil {
+			s.stats.lastFlush.Store(time.Now().UnixNano())
+		}
+	}()
 	if s.limits.dirtyQuotas() {
 		if err := s.flushQuotas(); err != nil {
 			return err
@@ -76,7 +81,7 @@ func (s *Store) FlushUsage() error {
 	if len(pending) == 0 {
 		return nil
 	}
-	err := s.updateKeys(func(tx *bolt.Tx) error {
+	err = s.updateKeys(func(tx *bolt.Tx) error {
 		keys := tx.Bucket(bucketKeys)
 		for id, u := range pending {
 			rec, err := decodeRecord(keys.Get([]byte(id)))

@@ -2,6 +2,7 @@ package store
 
 import (
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -32,6 +33,7 @@ import (
 func (s *Store) update(fn func(*bolt.Tx) error) error {
 	s.reads.beginWrite()
 	defer s.reads.endWrite()
+	defer s.observeWrite(time.Now())
 	return s.db.Update(s.guarded(func(tx *bolt.Tx) error {
 		tx.OnCommit(s.cache.dropAll)
 		return fn(tx)
@@ -44,6 +46,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 func (s *Store) batch(fn func(*bolt.Tx) error) error {
 	s.reads.beginWrite()
 	defer s.reads.endWrite()
+	defer s.observeWrite(time.Now())
 	return s.db.Batch(s.guarded(func(tx *bolt.Tx) error {
 		tx.OnCommit(s.cache.dropAll)
 		return fn(tx)
@@ -55,6 +58,7 @@ func (s *Store) batch(fn func(*bolt.Tx) error) error {
 func (s *Store) updateKeys(fn func(*bolt.Tx) error) error {
 	s.reads.beginWrite()
 	defer s.reads.endWrite()
+	defer s.observeWrite(time.Now())
 	return s.db.Update(s.guarded(fn))
 }
 
@@ -63,6 +67,7 @@ func (s *Store) updateKeys(fn func(*bolt.Tx) error) error {
 func (s *Store) batchKeys(fn func(*bolt.Tx) error) error {
 	s.reads.beginWrite()
 	defer s.reads.endWrite()
+	defer s.observeWrite(time.Now())
 	return s.db.Batch(s.guarded(fn))
 }
 

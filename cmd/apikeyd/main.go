@@ -134,6 +134,8 @@ type Config struct {
 	LockTimeout       time.Duration
 	LogFlush          time.Duration // 0: write each log line at once
 	DebugAddr         string        // where to serve /debug/pprof; empty: nowhere
+	Metrics           bool          // serve Prometheus metrics at GET /metrics
+	MetricsAddr       string        // where to serve /metrics; empty: on Addr
 	TrustedProxies    string        // comma-separated CIDR ranges whose X-Forwarded-For is believed
 	UsageFlush        time.Duration // how often key usage is written; 0: not tracked
 	AuditRetention    time.Duration // how long audit records are kept; 0: forever
@@ -167,6 +169,7 @@ func DefaultConfig() Config {
 		AuditRetention:    store.DefaultAuditRetention,
 		UpstreamTimeout:   10 * time.Second,
 		FastPath:          true,
+		Metrics:           true,
 	}
 }
 
@@ -193,7 +196,10 @@ type Main struct {
 	log        zerolog.Logger // set by Run, for the line at shutdown
 	fast       *fastServer    // nil when net/http serves every request
 	debug      *http.Server
-	probing    atomic.Bool // a /readyz probe of the store is running (ops.go)
+	metrics    *http.Server // serves /metrics on MetricsAddr; nil when on Addr or off
+	// metricsListener is metrics' listener.
+	metricsListener net.Listener
+	probing         atomic.Bool // a /readyz probe of the store is running (ops.go)
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
 	Setup func(*rpc.Server)
@@ -274,6 +280,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	dur(&c.UsageFlush, "USAGE_FLUSH", "usage-flush", "how often keys' last_used_at and use_count, gathered in memory, are written; 0 turns tracking off")
 	dur(&c.AuditRetention, "AUDIT_RETENTION", "audit-retention", "how long audit records are kept (2160h is 90 days); older ones are deleted in the background; 0 keeps them forever")
 	dur(&c.LogFlush, "LOG_FLUSH", "log-flush", "gather log lines and write them out this often; 0 writes each line at once")
+	boolean(&c.Metrics, "METRICS", "metrics", "serve Prometheus metrics at GET /metrics (on --metrics-addr when set, else on --addr); false turns them off")
+	str(&c.MetricsAddr, "METRICS_ADDR", "metrics-addr", "serve /metrics on this address instead of --addr (keep it private); empty: on --addr")
 	boolean(&c.FastPath, "FAST_PATH", "fast-path", "answer plain POST /rpc requests without net/http's per-request machinery; false leaves every request to net/http (gateway mode always does)")
 	str(&c.Upstream, "UPSTREAM", "upstream", "gateway mode: forward catalogued methods outside apikeyd's namespaces to this JSON-RPC 2.0 URL")
 	str(&c.UpstreamCatalog, "UPSTREAM_CATALOG", "upstream-catalog", "OpenRPC file of the methods to forward, used when the upstream's rpc.discover does not answer")
@@ -426,7 +434,7 @@ func (m *Main) Run() (err error) {
 	}
 	proxies, _ := m.Config.trustedProxies() // validated above
 	m.RPC = rpc.New(m.Store, rpc.Options{Logger: log, MaxBodyBytes: m.Config.MaxBodyBytes, MaxBatch: m.Config.MaxBatch,
-		TrustedProxies: proxies, Version: version,
+		TrustedProxies: proxies, Version: version, NoMetrics: !m.Config.Metrics,
 		// Leave a second of the write timeout to write the reply.
 		RequestTimeout: max(m.Config.WriteTimeout-time.Second, m.Config.WriteTimeout/2)})
 	if m.Setup != nil {
@@ -458,6 +466,9 @@ func (m *Main) Run() (err error) {
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.HandleFunc("/backup", m.RPC.ServeBackup)
+	if h := m.RPC.MetricsHandler(); h != nil && m.Config.MetricsAddr == "" {
+		mux.Handle("GET /metrics", h)
+	}
 	rpcHandler := m.RPC
 	m.http = &http.Server{
 		// /rpc, nearly every request, skips the mux's pattern matching.
@@ -481,6 +492,12 @@ func (m *Main) Run() (err error) {
 	}
 	if m.Config.DebugAddr != "" {
 		if err := m.serveDebug(log); err != nil {
+			_ = m.listener.Close()
+			return err
+		}
+	}
+	if h := m.RPC.MetricsHandler(); h != nil && m.Config.MetricsAddr != "" {
+		if err := m.serveMetrics(h, log); err != nil {
 			_ = m.listener.Close()
 			return err
 		}
@@ -553,6 +570,31 @@ func (m *Main) serveDebug(log zerolog.Logger) error {
 	return nil
 }
 
+// serveMetrics serves h at GET /metrics on its own listener, and nothing
+// else there.
+func (m *Main) serveMetrics(h http.Handler, log zerolog.Logger) error {
+	l, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
+	go func() { _ = m.metrics.Serve(l) }()
+	m.metricsListener = l
+	log.Info().Str("addr", l.Addr().String()).Msg("serving /metrics")
+	return nil
+}
+
+// MetricsAddr is the address of the /metrics listener of --metrics-addr,
+// once Run has returned; empty when there is none.
+func (m *Main) MetricsAddr() string {
+	if m.metricsListener == nil {
+		return ""
+	}
+	return m.metricsListener.Addr().String()
+}
+
 // bootstrap creates the operator's key on a store with no keys.
 func (m *Main) bootstrap(log zerolog.Logger) error {
 	secret, generated := m.Config.AdminKey, false
@@ -588,6 +630,10 @@ func (m *Main) Close(ctx context.Context) error {
 	defer func() { m.http, m.fast, m.Store, m.logFlush, m.debug = nil, nil, nil, nil, nil }()
 	if m.debug != nil {
 		_ = m.debug.Close()
+	}
+	if m.metrics != nil {
+		_ = m.metrics.Close()
+		m.metrics = nil
 	}
 	if m.http != nil {
 		if m.fast != nil {

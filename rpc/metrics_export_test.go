@@ -1,0 +1,4 @@
+package rpc
+
+// OutcomeIDs are the outcomes calls are counted by (metrics.go).
+var OutcomeIDs = outcomeIDs
