@@ -9,6 +9,10 @@
 #   make bench-compare [BENCH_SECONDS=5] [BENCH_ROUNDS=3]
 #   testdata/bench/compare.sh [SECONDS_PER_ROUND] [ROUNDS]   # the same, from anywhere
 #
+# With BENCH_METRICS=1 a second apikeyd, started with --metrics=false on the
+# same data, joins the turns, and the run also reports the ratio of apikeyd
+# (metrics on, the default) to it: what serving /metrics costs each call.
+#
 # Needs: Go, curl, jq, and wrk (installed from Debian's packages if missing).
 # The peers are their own module (testdata/bench/peers/go.mod), so their
 # dependencies stay out of the project's go.mod.
@@ -32,7 +36,7 @@ pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then exec task
 
 admin=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 port_free() { ! (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null || { echo "compare: port $1 is already in use" >&2; exit 2; }; }
-for p in 18090 18081 18082 18083 18084 18085; do port_free "$p"; done
+for p in 18090 18091 18081 18082 18083 18084 18085; do port_free "$p"; done
 wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "compare: port $1 never opened" >&2; return 1; }
 call() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18090/rpc; }
 
@@ -57,6 +61,15 @@ for impl in gorilla jrpc2 geth nethttp fasthttp; do
 done
 
 names=(apikeyd gorilla jrpc2 geth nethttp fasthttp)
+if [ "${BENCH_METRICS:-}" = 1 ]; then
+  # The first server holds the data file's lock; the second gets a copy of it.
+  call '{"jsonrpc":"2.0","method":"apikey.info","params":{"id":"'"$id"'"},"id":1}' >/dev/null
+  curl -sS -H "Authorization: Bearer $admin" -o "$work/nometrics.db" http://127.0.0.1:18090/backup
+  pin 0 "$work/apikeyd" serve --addr 127.0.0.1:18091 --db "$work/nometrics.db" --metrics=false >"$work/nometrics.log" 2>&1 &
+  pids+=($!); wait_port 18091
+  port[nometrics]=18091; body[nometrics]=${body[apikeyd]}; auth[nometrics]=${auth[apikeyd]}
+  names+=(nometrics)
+fi
 for impl in "${names[@]}"; do
   b=${body[$impl]}; a=${auth[$impl]:-}
   reply=$(curl -sS -H 'Content-Type: application/json' ${a:+-H "Authorization: $a"} -d "$b" "http://127.0.0.1:${port[$impl]}/rpc")
@@ -78,7 +91,7 @@ declare -A med
 printf '%-8s %12s   %s\n' server "median req/s" "each round"
 for impl in "${names[@]}"; do med[$impl]=$(echo "${runs[$impl]}" | median); printf '%-8s %12.0f  %s\n' "$impl" "${med[$impl]}" "${runs[$impl]}"; done
 # the ratio is taken round by round (the two ran seconds apart), then its median
-for impl in gorilla jrpc2 geth nethttp fasthttp; do
+for impl in "${names[@]:1}"; do
   paste <(echo "${runs[apikeyd]}" | tr ' ' '\n' | grep -v '^$') <(echo "${runs[$impl]}" | tr ' ' '\n' | grep -v '^$') |
     awk '{printf "%s ", $1/$2}' | median | awk -v n="$impl" '{printf "ratio apikeyd/%s %.2f\n", n, $1}'
 done
