@@ -73,7 +73,8 @@ account, not one held by a user or service account.`,
 		`  apikeyctl account create acme --comment 'Acme Ltd'
   apikeyctl account create acme --json | jq -r .first_key.key`,
 		func(res json.RawMessage) error {
-			if err := printObject(a.stdout, res, accountFields); err != nil {
+			// first_key is shown apart, below the account.
+			if err := printObject(a.stdout, res, accountFields, "first_key"); err != nil {
 				return err
 			}
 			var r struct {
@@ -92,8 +93,6 @@ account, not one held by a user or service account.`,
 	create.Long = `Create an account and its first key, unrestricted within the account. The
 first key's secret is printed once: hand it to the tenant.`
 	create.Flags().String("comment", "", "a comment (at most 255 characters)")
-	// The table above shows first_key apart, so leave it out of the
-	// account's own lines.
 	update := a.nameCommand("update NAME", "account.update", "Set an account's comment",
 		`  apikeyctl account update acme --comment 'Acme Ltd, EU'`, a.showObject(accountFields...), comment)
 	update.Flags().String("comment", "", "the new comment (absent: empty)")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -112,13 +113,16 @@ func scopesText(v json.RawMessage) string {
 
 // printObject prints a JSON object as a two-column table: one line per
 // member, those in order first.
-func printObject(w io.Writer, raw json.RawMessage, order []string) error {
+func printObject(w io.Writer, raw json.RawMessage, order []string, skip ...string) error {
 	fs, err := objectFields(raw)
 	if err != nil {
 		return printValue(w, raw)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, f := range ordered(fs, order) {
+		if slices.Contains(skip, f.name) {
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\n", f.name, text(f.name, f.value))
 	}
 	return tw.Flush()
