@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -165,5 +166,24 @@ func TestHelp(t *testing.T) {
 	r = ts.ok("__complete", "key", "")
 	for _, sub := range []string{"create", "list", "info", "update", "rotate", "delete", "add-scope", "delete-scope"} {
 		assert.Contains(t, r.stdout, sub+"\t")
+	}
+}
+
+// TestNoServerCode: the client binary links none of the server's packages
+// and no bbolt, so it can be shipped alone (and survives the server's
+// packages moving about).
+func TestNoServerCode(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to list the binary's packages")
+	}
+	out, err := exec.Command(goBin, "list", "-deps", ".").Output()
+	require.NoError(t, err)
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/apikeyd/apikeyd/") {
+			assert.True(t, strings.HasPrefix(pkg, "github.com/apikeyd/apikeyd/cmd/apikeyctl"), "apikeyctl imports %s", pkg)
+		}
+		assert.NotContains(t, pkg, "bbolt")
+		assert.NotContains(t, pkg, "sourcegraph/jsonrpc2")
 	}
 }

@@ -306,6 +306,10 @@ func (a *app) printPage(res json.RawMessage, columns []string) error {
 	if err := json.Unmarshal(res, &pg); err != nil || pg.Items == nil {
 		return printValue(a.stdout, res)
 	}
+	if pg.Total == 0 {
+		_, err := fmt.Fprintln(a.stdout, "no keys match")
+		return err
+	}
 	if err := printRows(a.stdout, pg.Items, columns); err != nil {
 		return err
 	}

@@ -175,6 +175,9 @@ func TestKey_ListAllFollowsTheCursor(t *testing.T) {
 	}
 	assert.Equal(t, want, got)
 
+	r = ts.ok("key", "list", "--name", "nobody")
+	assert.Equal(t, "no keys match\n", r.stdout)
+
 	// --all with no match is an empty array, not null.
 	r = ts.ok("key", "list", "--name", "nobody", "--all", "--json")
 	assert.Equal(t, "[]\n", r.stdout)
