@@ -34,7 +34,9 @@ type Client struct {
 
 // New returns a client for the server at base (http://host:port, with or
 // without a trailing /rpc). key may be empty: the call then carries no
-// credential. hc nil means a client with no timeout of its own.
+// credential; it must be visible ASCII (an HTTP header carries it). hc
+// gives the timeout and transport (nil: none of its own, the default);
+// redirects are never followed, whatever hc says.
 func New(base, key string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -48,10 +50,19 @@ func New(base, key string, hc *http.Client) (*Client, error) {
 		u.Path += "/rpc"
 	}
 	u.RawPath = ""
-	if hc == nil {
-		hc = &http.Client{}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] >= 0x7f {
+			return nil, errors.New("the API key holds characters an HTTP header cannot carry (a line break or space from pasting?)")
+		}
 	}
-	return &Client{endpoint: u.String(), redacted: u.Redacted(), key: key, http: hc}, nil
+	own := http.Client{}
+	if hc != nil {
+		own = *hc
+	}
+	// The key goes only to the URL the user gave: a redirect, to another
+	// host or from https to http, is answered as it is, never followed.
+	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{endpoint: u.String(), redacted: u.Redacted(), key: key, http: &own}, nil
 }
 
 // redact keeps a malformed URL's text out of messages when it may hold
@@ -158,6 +169,9 @@ func (c *Client) Call(ctx context.Context, method string, params any) (json.RawM
 	}
 	var r response
 	if err := json.Unmarshal(raw, &r); err != nil || r.JSONRPC != "2.0" || (r.Error == nil && r.Result == nil) {
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			return nil, &TransportError{Endpoint: c.redacted, Err: fmt.Errorf("HTTP %s to %s: redirects are not followed, so that the key goes only where it was meant to; give that URL instead if it is the server", resp.Status, redactLocation(resp.Header.Get("Location")))}
+		}
 		if resp.StatusCode != http.StatusOK {
 			return nil, &TransportError{Endpoint: c.redacted, Err: fmt.Errorf("HTTP %s without a JSON-RPC reply (is this an apikeyd server?)", resp.Status)}
 		}
@@ -167,6 +181,16 @@ func (c *Client) Call(ctx context.Context, method string, params any) (json.RawM
 		return nil, r.Error
 	}
 	return r.Result, nil
+}
+
+// redactLocation is a Location header without user info or query.
+func redactLocation(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil || loc == "" {
+		return "(no usable Location)"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.Redacted()
 }
 
 // unwrapURLError drops *url.Error's "Post URL:" prefix, which repeats the
