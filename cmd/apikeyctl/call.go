@@ -20,7 +20,11 @@ string param takes VALUE as it is; an integer, number, boolean, array or
 object param takes it as JSON (size=10, active=true,
 scopes='{"method":["server.list"]}'). PARAM:=JSON always sends VALUE as
 raw JSON (comment:='"42"'). A method that discovery does not list for the
-key (or with no key at all) gets every PARAM=VALUE as a string.`,
+key (or with no key at all) gets every PARAM=VALUE as a string.
+
+Typing costs one rpc.discover call first, which counts against a key's rate
+limit and quota like any call; with only PARAM:=JSON (or no params) there
+is none.`,
 		Example: `  apikeyctl call system.list_methods
   apikeyctl call apikey.list size=2 sort_by=desc:created active=true
   apikeyctl call apikey.create 'scopes={"method":["server.list"]}' comment='backup script'
@@ -55,8 +59,12 @@ key (or with no key at all) gets every PARAM=VALUE as a string.`,
 				}
 				parsed = append(parsed, arg{name, value, raw})
 			}
+			typed := false
+			for _, x := range parsed {
+				typed = typed || !x.raw
+			}
 			var schemas map[string]paramSchema
-			if len(parsed) > 0 && a.hasKey() {
+			if typed && a.hasKey() {
 				var err error
 				if schemas, err = a.paramSchemas(cmd, method); err != nil {
 					return err

@@ -89,3 +89,22 @@ func TestCall_WithoutKey(t *testing.T) {
 	require.NotNil(t, k.Key)
 	assert.NotContains(t, r.stdout+r.stderr, "correct horse battery", "the password is never printed")
 }
+
+// TestCall_RawParamsNeedNoDiscovery: with only PARAM:=JSON, call makes
+// the one call asked for, so a key with a rate limit of one call can make
+// it; PARAM=VALUE first asks rpc.discover, which counts.
+func TestCall_RawParamsNeedNoDiscovery(t *testing.T) {
+	ts := startServer(t)
+	var k apiKey
+	ts.okJSON(&k, "key", "create", "--method", "apikey.info", "--rate-limit", "1", "--rate-interval", "3600")
+	limited := map[string]string{"APIKEYD_KEY": *k.Key}
+	r := ts.run(limited, "call", "apikey.info", `id:="`+k.ID+`"`, "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, k.ID)
+
+	ts.okJSON(&k, "key", "create", "--method", "apikey.info", "--rate-limit", "1", "--rate-interval", "3600")
+	limited = map[string]string{"APIKEYD_KEY": *k.Key}
+	r = ts.run(limited, "call", "apikey.info", "id="+k.ID)
+	assert.Equal(t, exitLimited, r.code, "rpc.discover spent the one call")
+	assert.Contains(t, r.stderr, "[rate_limited]")
+}
