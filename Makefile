@@ -1,6 +1,8 @@
 # apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | bench-flood | bench-compare | bench-writes | pgo | node-deps
 GO      ?= go
 BIN     ?= bin/apikeyd
+# The command-line client, a binary of its own (docs/cli.md).
+CTL_BIN ?= bin/apikeyctl
 # make run serves on $(ADDR) with $(DB); APIKEYD_ADDR and APIKEYD_DB in the
 # environment set them, as they set apikeyd's own --addr and --db.
 ADDR    ?= $(or $(APIKEYD_ADDR),127.0.0.1:8080)
@@ -15,6 +17,7 @@ NODE_CLIENTS := testdata/clients/node
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/apikeyd
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(CTL_BIN) ./cmd/apikeyctl
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
