@@ -88,7 +88,6 @@ func New(st *store.Store, opts Options) *Server {
 	registerUser(s)
 	registerServiceAccount(s)
 	registerAudit(s)
-	registerLifecycle(s)
 	registerDiscovery(s)
 	return s
 }
