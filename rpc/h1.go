@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -520,8 +521,9 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 		}
 		s.log.Debug().Err(err).Str("remote", f.remote).Msg("read request body")
 		e := invalidRequest(ErrIDInvalidRequest, "the request body could not be read")
-		s.logRefused(f.remote, 400, e)
-		f.writeReply("400 Bad Request", appendResponse(nil, nil, nil, e), true)
+		status := HTTPStatus(e)
+		s.logRefused(f.remote, status, e)
+		f.writeReply(strconv.Itoa(status)+" "+http.StatusText(status), appendResponse(nil, nil, nil, e), true)
 		return false
 	}
 	out := s.bufs.Get().(*bytes.Buffer)

@@ -160,26 +160,26 @@ func validMethodName(name string) bool {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		s.writeError(w, r, http.StatusMethodNotAllowed, invalidRequest(ErrIDHTTPMethod, "use HTTP POST"))
+		s.writeError(w, r, invalidRequest(ErrIDHTTPMethod, "use HTTP POST"))
 		return
 	}
 	if !jsonContentType(headerValue(r.Header, "Content-Type")) {
-		s.writeError(w, r, http.StatusUnsupportedMediaType, invalidRequest(ErrIDMediaType, "send Content-Type: application/json"))
+		s.writeError(w, r, invalidRequest(ErrIDMediaType, "send Content-Type: application/json"))
 		return
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		s.writeError(w, r, http.StatusRequestEntityTooLarge, s.tooLarge())
+		s.writeError(w, r, s.tooLarge())
 		return
 	}
 	in := s.bufs.Get().(*bytes.Buffer)
 	defer s.putBuf(in)
 	in.Reset()
 	if err := readBody(in, r.Body, s.opts.MaxBodyBytes); err == errTooLarge {
-		s.writeError(w, r, http.StatusRequestEntityTooLarge, s.tooLarge())
+		s.writeError(w, r, s.tooLarge())
 		return
 	} else if err != nil {
 		s.log.Debug().Err(err).Str("remote", r.RemoteAddr).Msg("read request body")
-		s.writeError(w, r, http.StatusBadRequest, invalidRequest(ErrIDInvalidRequest, "the request body could not be read"))
+		s.writeError(w, r, invalidRequest(ErrIDInvalidRequest, "the request body could not be read"))
 		return
 	}
 	out := s.bufs.Get().(*bytes.Buffer)
@@ -265,7 +265,14 @@ func jsonContentType(ct string) bool {
 		strings.EqualFold(mt, "application/jsonrequest")
 }
 
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, e *Error) {
+// writeError refuses request r with e, under e's HTTPStatus.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	s.writeErrorStatus(w, r, HTTPStatus(e), e)
+}
+
+// writeErrorStatus is writeError under a status some other code chose (a
+// WebSocket upgrade the library refused).
+func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *Error) {
 	s.logRefused(r.RemoteAddr, status, e)
 	body := appendResponse(nil, nil, nil, e)
 	w.Header()["Content-Type"] = contentTypeJSON

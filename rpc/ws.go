@@ -139,22 +139,13 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	ex := s.newExchange(r)
 	k, e := s.wsKey(&ex)
 	if e != nil {
-		status := http.StatusUnauthorized
-		switch e.Code {
-		case CodeForbidden:
-			status = http.StatusForbidden
-		case CodeRateLimited:
-			status = http.StatusTooManyRequests
-		case CodeInternalError:
-			status = http.StatusInternalServerError
-		}
-		if status == http.StatusUnauthorized {
+		if HTTPStatus(e) == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
 		if e.Code != CodeInternalError {
 			s.auditUpgrade(&ex, k, e.ID)
 		}
-		s.writeError(w, r, status, e)
+		s.writeError(w, r, e)
 		return
 	}
 	defer s.wsRelease(k.ID)
@@ -168,7 +159,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 				e = invalidRequest(ErrIDHTTPMethod, "use HTTP GET")
 			}
 			w.Header().Set("Sec-Websocket-Version", "13")
-			s.writeError(w, r, status, e)
+			s.writeErrorStatus(w, r, status, e) // the library's status
 		},
 	}
 	ws, err := up.Upgrade(w, r, nil)
