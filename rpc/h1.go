@@ -497,10 +497,7 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	s := f.s
 	// The head's bytes are read out of the buffer before the body may
 	// overwrite them.
-	ex := exchange{cred: parseAuthorization(string(req.auth)), remote: f.remote}
-	if len(s.opts.TrustedProxies) > 0 {
-		ex.xff = string(req.xff)
-	}
+	peer := s.NewPeer(string(req.auth), f.remote, req.xff)
 	_, _ = f.br.Discard(req.headLen)
 	if d := f.lim.ReadTimeout; d > 0 && f.lim.ReadHeaderTimeout > 0 {
 		f.setReadDeadline(req.start.Add(d))
@@ -530,7 +527,7 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	defer s.putBuf(out)
 	out.Reset()
 	call := &h1CallContext{Context: ctx, r: &f.cr}
-	reply := s.serveBody(call, ex, in.Bytes(), out.AvailableBuffer())
+	reply := s.Call(call, in.Bytes(), peer, out.AvailableBuffer())
 	call.end()
 	// In a shutdown the reply says it is the last, as net/http's does.
 	last := f.hooks.Closing()

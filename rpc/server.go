@@ -185,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := s.bufs.Get().(*bytes.Buffer)
 	defer s.putBuf(out)
 	out.Reset()
-	ex := s.newExchange(r)
+	peer := s.PeerOf(r)
 	ctx := r.Context()
 	if s.opts.RequestTimeout > 0 && s.forwarding {
 		// A batch of forwarded calls must end before the HTTP write
@@ -194,7 +194,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
 		defer cancel()
 	}
-	reply := s.serveBody(ctx, ex, in.Bytes(), out.AvailableBuffer())
+	reply := s.Call(ctx, in.Bytes(), peer, out.AvailableBuffer())
 	if len(reply) == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return

@@ -85,8 +85,7 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 		writeURLError(w, e)
 		return
 	}
-	ex := s.newExchange(r)
-	reply, e := s.serveCall(r.Context(), ex, s.urlRequest(method, name, hasName, values), nil)
+	reply, e := s.CallOne(r.Context(), s.urlRequest(method, name, hasName, values), s.PeerOf(r), nil)
 	if e != nil {
 		writeURLError(w, e)
 		return
