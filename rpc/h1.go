@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/apikeyd/apikeyd/rpc/internal/httpio"
 )
 
 // H1Limits are the HTTP limits ServeH1 keeps, as net/http.Server's fields
@@ -250,7 +252,7 @@ func (f *h1Conn) parseHead(head []byte, req *h1Request) bool {
 			}
 		case asciiEqualFold(name, "Content-Type"):
 			ctype++
-			if !jsonContentType(string(value)) {
+			if !httpio.JSONContentType(string(value)) {
 				return false
 			}
 		case asciiEqualFold(name, "Content-Length"):
@@ -507,12 +509,11 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	if d := f.lim.WriteTimeout; d > 0 {
 		_ = f.c.SetWriteDeadline(time.Now().Add(d))
 	}
-	in := s.bufs.Get().(*bytes.Buffer)
-	defer s.putBuf(in)
-	in.Reset()
+	in := s.bufs.Get()
+	defer s.bufs.Put(in)
 	// Grown as the body arrives, not by the length the client declared.
 	n := req.contentLength
-	if err := readBody(in, io.LimitReader(f.br, n), n); err != nil || int64(in.Len()) != n {
+	if err := httpio.ReadBody(in, io.LimitReader(f.br, n), n); err != nil || int64(in.Len()) != n {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
@@ -523,9 +524,8 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 		f.writeReply(strconv.Itoa(status)+" "+http.StatusText(status), appendResponse(nil, nil, nil, e), true)
 		return false
 	}
-	out := s.bufs.Get().(*bytes.Buffer)
-	defer s.putBuf(out)
-	out.Reset()
+	out := s.bufs.Get()
+	defer s.bufs.Put(out)
 	call := &h1CallContext{Context: ctx, r: &f.cr}
 	reply := s.Call(call, in.Bytes(), peer, out.AvailableBuffer())
 	call.end()
@@ -548,7 +548,7 @@ func (f *h1Conn) writeReply(status string, body []byte, last bool) bool {
 		w.WriteString("\r\nContent-Type: application/json")
 	}
 	w.WriteString("\r\nDate: ")
-	w.WriteString(f.s.date.at(time.Now())[0])
+	w.WriteString(httpio.Date.At(time.Now())[0])
 	if body != nil {
 		w.WriteString("\r\nContent-Length: ")
 		w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(body)), 10))
