@@ -215,7 +215,7 @@ func floodServer(b *testing.B) (st *store.Store, url string) {
 				return
 			}
 			go func() {
-				_ = srv.ServeH1(ctx, c, rpc.H1Limits{MaxHeaderBytes: 16 << 10, ReadTimeout: 10 * time.Second,
+				_ = rpc.ServeH1(ctx, srv, c, &http.Server{MaxHeaderBytes: 16 << 10, ReadTimeout: 10 * time.Second,
 					ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second}, hooks)
 				_ = c.Close()
 			}()

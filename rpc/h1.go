@@ -15,15 +15,8 @@ import (
 	"github.com/apikeyd/apikeyd/rpc/internal/httpio"
 )
 
-// H1Limits are the HTTP limits ServeH1 keeps, as net/http.Server's fields
-// of the same names do.
-type H1Limits struct {
-	MaxHeaderBytes    int // a head longer is handed to net/http, which refuses it
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-}
+// h1Bufs recycles the buffers of request and reply bodies.
+var h1Bufs httpio.Buffers
 
 // h1BufSize is the size of ServeH1's read and write buffers, net/http's own.
 // A request head must fit the read buffer to be served here.
@@ -51,13 +44,17 @@ const h1BufSize = 4 << 10
 // connection is doing, for a graceful shutdown; see H1Hooks. A server in gateway mode hands every connection
 // to net/http at once: a forwarded call may wait on the upstream, and
 // net/http cancels it when its client goes away.
-func (s *Server) ServeH1(ctx context.Context, c net.Conn, lim H1Limits, hooks H1Hooks) net.Conn {
-	f := h1Conn{s: s, c: c, lim: lim, remote: c.RemoteAddr().String(), hooks: hooks,
+//
+// hs is the net/http server the connection is handed to: ServeH1 keeps its
+// limits (MaxHeaderBytes, ReadHeaderTimeout, ReadTimeout, WriteTimeout,
+// IdleTimeout) as hs would, and serves nothing else of it.
+func ServeH1(ctx context.Context, s *Server, c net.Conn, hs *http.Server, hooks H1Hooks) net.Conn {
+	f := h1Conn{s: s, c: c, lim: hs, maxBody: s.MaxBodyBytes(), remote: c.RemoteAddr().String(), hooks: hooks,
 		bw: bufio.NewWriterSize(c, h1BufSize)}
 	f.cr.c = c
 	f.cr.cond.L = &f.cr.mu
 	f.br = bufio.NewReaderSize(&f.cr, h1BufSize)
-	if s.forwarding {
+	if s.Forwards() {
 		return f.handoff()
 	}
 	// The first request's clock starts now, as net/http's does: a client
@@ -126,14 +123,15 @@ type H1Hooks struct {
 }
 
 type h1Conn struct {
-	s      *Server
-	c      net.Conn
-	lim    H1Limits
-	remote string
-	hooks  H1Hooks
-	cr     h1Reader // between c and br
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	s       *Server
+	c       net.Conn
+	lim     *http.Server // its limits only
+	maxBody int64
+	remote  string
+	hooks   H1Hooks
+	cr      h1Reader // between c and br
+	br      *bufio.Reader
+	bw      *bufio.Writer
 }
 
 // h1Request is what a plain request's head says.
@@ -258,7 +256,7 @@ func (f *h1Conn) parseHead(head []byte, req *h1Request) bool {
 		case asciiEqualFold(name, "Content-Length"):
 			clen++
 			n, ok := parseContentLength(value)
-			if !ok || n > f.s.opts.MaxBodyBytes {
+			if !ok || n > f.maxBody {
 				return false
 			}
 			req.contentLength = n
@@ -509,23 +507,20 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	if d := f.lim.WriteTimeout; d > 0 {
 		_ = f.c.SetWriteDeadline(time.Now().Add(d))
 	}
-	in := s.bufs.Get()
-	defer s.bufs.Put(in)
+	in := h1Bufs.Get()
+	defer h1Bufs.Put(in)
 	// Grown as the body arrives, not by the length the client declared.
 	n := req.contentLength
 	if err := httpio.ReadBody(in, io.LimitReader(f.br, n), n); err != nil || int64(in.Len()) != n {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
-		s.log.Debug().Err(err).Str("remote", f.remote).Msg("read request body")
-		e := invalidRequest(ErrIDInvalidRequest, "the request body could not be read")
-		status := HTTPStatus(e)
-		s.logRefused(f.remote, status, e)
-		f.writeReply(strconv.Itoa(status)+" "+http.StatusText(status), appendResponse(nil, nil, nil, e), true)
+		status, reply := s.RefuseUnreadable(f.remote, err)
+		f.writeReply(strconv.Itoa(status)+" "+http.StatusText(status), reply, true)
 		return false
 	}
-	out := s.bufs.Get()
-	defer s.bufs.Put(out)
+	out := h1Bufs.Get()
+	defer h1Bufs.Put(out)
 	call := &h1CallContext{Context: ctx, r: &f.cr}
 	reply := s.Call(call, in.Bytes(), peer, out.AvailableBuffer())
 	call.end()

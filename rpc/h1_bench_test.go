@@ -30,7 +30,7 @@ func BenchmarkServeH1_Info(b *testing.B) {
 				return
 			}
 			go func() {
-				srv.ServeH1(context.Background(), c, rpc.H1Limits{MaxHeaderBytes: 16 << 10, ReadTimeout: 10 * time.Second,
+				rpc.ServeH1(context.Background(), srv, c, &http.Server{MaxHeaderBytes: 16 << 10, ReadTimeout: 10 * time.Second,
 					ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second},
 					rpc.H1Hooks{Idle: func() bool { return false }, Active: func() {}, Closing: func() bool { return false }})
 				_ = c.Close()

@@ -24,12 +24,12 @@ type h1Server struct {
 	handoffs atomic.Int64
 }
 
-func newH1Server(t *testing.T, ts *testServer, lim rpc.H1Limits) *h1Server {
+func newH1Server(t *testing.T, ts *testServer, hs *http.Server) *h1Server {
 	t.Helper()
 	mux := http.NewServeMux() // as newTestServer's
 	mux.Handle("/rpc", ts.RPC)
 	h := &h1Server{}
-	h.addr = serveFast(t, ts.RPC, mux, &h.handoffs, lim)
+	h.addr = serveFast(t, ts.RPC, mux, &h.handoffs, hs)
 	return h
 }
 
@@ -96,7 +96,7 @@ func summary(t *testing.T, resp *http.Response) string {
 // the requests ServeH1 serves itself and those it hands over alike.
 func TestServeH1_AnswersAsNetHTTP(t *testing.T) {
 	ts := newTestServer(t, func(o *rpc.Options) { o.MaxBodyBytes = 1024 })
-	h := newH1Server(t, ts, rpc.H1Limits{MaxHeaderBytes: 1 << 20})
+	h := newH1Server(t, ts, &http.Server{MaxHeaderBytes: 1 << 20})
 	plain := strings.TrimPrefix(ts.URL, "http://")
 	plain = strings.TrimSuffix(plain, "/rpc")
 
@@ -173,7 +173,7 @@ func TestServeH1_AnswersAsNetHTTP(t *testing.T) {
 // head said (here, the key).
 func TestServeH1_BodyInLaterSegment(t *testing.T) {
 	ts := newTestServer(t)
-	h := newH1Server(t, ts, rpc.H1Limits{MaxHeaderBytes: 1 << 20})
+	h := newH1Server(t, ts, &http.Server{MaxHeaderBytes: 1 << 20})
 	body := `{"jsonrpc":"2.0","method":"server.list","id":7}` + strings.Repeat(" ", 300)
 	conn, err := net.Dial("tcp", h.addr)
 	require.NoError(t, err)

@@ -39,6 +39,27 @@ func (s *Server) PeerOf(r *http.Request) Peer { return Peer{s.newExchange(r)} }
 // RemoteAddr is the address of the connection the peer's request came on.
 func (p Peer) RemoteAddr() string { return p.ex.remote }
 
+// MaxBodyBytes is the largest request body the server reads
+// (Options.MaxBodyBytes): a transport refuses a larger one unread.
+func (s *Server) MaxBodyBytes() int64 { return s.opts.MaxBodyBytes }
+
+// Forwards reports whether some method is forwarded to an upstream
+// (gateway mode): such a call may wait on the upstream, so a transport
+// should cancel it when its client goes away.
+func (s *Server) Forwards() bool { return s.forwarding }
+
+// RefuseUnreadable refuses a request whose body could not be read: it
+// logs the refusal as every refused request is logged (err, which says
+// why, at debug level; it never reaches the client) and returns the HTTP
+// status and the JSON-RPC reply to send.
+func (s *Server) RefuseUnreadable(remote string, err error) (status int, reply []byte) {
+	s.log.Debug().Err(err).Str("remote", remote).Msg("read request body")
+	e := invalidRequest(ErrIDInvalidRequest, "the request body could not be read")
+	status = HTTPStatus(e)
+	s.logRefused(remote, status, e)
+	return status, appendResponse(nil, nil, nil, e)
+}
+
 // Call answers one request body from p: a JSON-RPC 2.0 request object or
 // a batch of them. It appends the reply to dst and returns it; an empty
 // reply means there is nothing to send (the body held notifications

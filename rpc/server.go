@@ -173,8 +173,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.tooLarge())
 		return
 	} else if err != nil {
-		s.log.Debug().Err(err).Str("remote", r.RemoteAddr).Msg("read request body")
-		s.writeError(w, r, invalidRequest(ErrIDInvalidRequest, "the request body could not be read"))
+		status, reply := s.RefuseUnreadable(r.RemoteAddr, err)
+		w.Header()["Content-Type"] = contentTypeJSON
+		w.WriteHeader(status)
+		_, _ = w.Write(reply)
 		return
 	}
 	out := s.bufs.Get()

@@ -76,21 +76,22 @@ func transportOf(tb testing.TB) transport {
 // serveFast serves srv with ServeH1 on 127.0.0.1, handing the connections
 // it does not serve to net/http with handler, as cmd/apikeyd's fast path
 // does, and counting them in handoffs. It returns the address. lim, if
-// given, are ServeH1's limits (default: a 1 MiB head and no timeouts).
-func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *atomic.Int64, lim ...rpc.H1Limits) string {
+// given, is the net/http server it hands them to, whose limits ServeH1
+// keeps too (default: a 1 MiB head and no timeouts).
+func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *atomic.Int64, with ...*http.Server) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
 	hl := &chanListener{addr: l.Addr(), ch: make(chan net.Conn), done: make(chan struct{})}
-	hs := &http.Server{Handler: handler}
+	hs := &http.Server{MaxHeaderBytes: 1 << 20}
+	if len(with) > 0 {
+		hs = with[0]
+	}
+	hs.Handler = handler
 	go func() { _ = hs.Serve(hl) }()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{} // open, and ServeH1's
-	limits := rpc.H1Limits{MaxHeaderBytes: 1 << 20}
-	if len(lim) > 0 {
-		limits = lim[0]
-	}
 	hooks := rpc.H1Hooks{Idle: func() bool { return false }, Active: func() {}, Closing: func() bool { return false }}
 	go func() {
 		for {
@@ -109,7 +110,7 @@ func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *a
 			mu.Unlock()
 			go func() {
 				defer wg.Done()
-				hc := srv.ServeH1(context.Background(), c, limits, hooks)
+				hc := rpc.ServeH1(context.Background(), srv, c, hs, hooks)
 				mu.Lock()
 				delete(conns, c)
 				mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,7 @@ import (
 // net/http's from then on.
 type fastServer struct {
 	rpc     *rpc.Server
-	lim     rpc.H1Limits
+	hs      *http.Server // the server handed the rest; its limits are kept
 	base    context.Context
 	l       net.Listener
 	handoff *handoffListener
@@ -34,8 +35,8 @@ type fastServer struct {
 	done    chan struct{} // the accept loop has ended
 }
 
-func newFastServer(r *rpc.Server, lim rpc.H1Limits, base context.Context, l net.Listener, log zerolog.Logger) *fastServer {
-	return &fastServer{rpc: r, lim: lim, base: base, l: l, log: log,
+func newFastServer(r *rpc.Server, hs *http.Server, base context.Context, l net.Listener, log zerolog.Logger) *fastServer {
+	return &fastServer{rpc: r, hs: hs, base: base, l: l, log: log,
 		handoff: newHandoffListener(l.Addr()), conns: map[net.Conn]bool{}, done: make(chan struct{})}
 }
 
@@ -99,7 +100,7 @@ func (f *fastServer) serveConn(c net.Conn) {
 		},
 		Closing: f.closing.Load,
 	}
-	if hc := f.rpc.ServeH1(f.base, c, f.lim, hooks); hc != nil {
+	if hc := rpc.ServeH1(f.base, f.rpc, c, f.hs, hooks); hc != nil {
 		// From here net/http reads the requests, watched for ambiguous
 		// framing as on a connection it accepted itself.
 		handed = f.handoff.give(newFramingConn(hc))

@@ -510,9 +510,7 @@ func (m *Main) Run() (err error) {
 	if m.Config.FastPath && m.Config.Upstream == "" {
 		// In gateway mode a call may wait on the upstream, and net/http
 		// cancels it when the client goes away: worth its cost there.
-		m.fast = newFastServer(m.RPC, rpc.H1Limits{MaxHeaderBytes: c.MaxHeaderBytes,
-			ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
-			WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout}, m.base, m.listener, log)
+		m.fast = newFastServer(m.RPC, m.http, m.base, m.listener, log)
 		go m.fast.serve()
 		go func() { m.served <- m.http.Serve(m.fast.handoff) }()
 	} else {
