@@ -197,7 +197,7 @@ func toError(err error) *Error {
 
 // HTTPStatus is the HTTP status of a request refused with e, wherever a
 // way in answers a refusal with a status of its own: a request refused
-// before any call ran (ServeHTTP, ServeH1), a URL-style call, a WebSocket
+// before any call ran (ServeHTTP, the fast path of package h1), a URL-style call, a WebSocket
 // upgrade, a backup. It is the one table from errors to HTTP statuses, as
 // toError is the one from Go errors to JSON-RPC codes. A call answered
 // inside a JSON-RPC reply goes out with 200, whatever its error.

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/h1"
 	"github.com/rs/zerolog"
 )
 
 // fastServer accepts the API's connections and serves each with
-// rpc.ServeH1, which answers plain POST /rpc requests without net/http's
+// h1.ServeConn, which answers plain POST /rpc requests without net/http's
 // per-request machinery. A connection that sends any other request is
 // handed, with that request, to net/http through handoff, and is
 // net/http's from then on.
@@ -86,7 +87,7 @@ func (f *fastServer) serveConn(c net.Conn) {
 		}
 		f.wg.Done()
 	}()
-	hooks := rpc.H1Hooks{
+	hooks := h1.Hooks{
 		Idle: func() bool {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -100,7 +101,7 @@ func (f *fastServer) serveConn(c net.Conn) {
 		},
 		Closing: f.closing.Load,
 	}
-	if hc := rpc.ServeH1(f.base, f.rpc, c, f.hs, hooks); hc != nil {
+	if hc := h1.ServeConn(f.base, f.rpc, c, f.hs, hooks); hc != nil {
 		// From here net/http reads the requests, watched for ambiguous
 		// framing as on a connection it accepted itself.
 		handed = f.handoff.give(newFramingConn(hc))

@@ -140,7 +140,7 @@ type Config struct {
 	UsageFlush        time.Duration // how often key usage is written; 0: not tracked
 	AuditRetention    time.Duration // how long audit records are kept; 0: forever
 	// FastPath serves plain POST /rpc requests off the connection, without
-	// net/http's per-request machinery (rpc.Server.ServeH1).
+	// net/http's per-request machinery (h1.ServeConn).
 	FastPath bool
 	// Gateway mode: forward catalogued methods to this JSON-RPC endpoint.
 	Upstream        string

@@ -1,4 +1,4 @@
-package rpc
+package h1
 
 import (
 	"bufio"
@@ -12,43 +12,44 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apikeyd/apikeyd/rpc"
 	"github.com/apikeyd/apikeyd/rpc/internal/httpio"
 )
 
 // h1Bufs recycles the buffers of request and reply bodies.
 var h1Bufs httpio.Buffers
 
-// h1BufSize is the size of ServeH1's read and write buffers, net/http's own.
+// h1BufSize is the size of ServeConn's read and write buffers, net/http's own.
 // A request head must fit the read buffer to be served here.
 const h1BufSize = 4 << 10
 
-// ServeH1 serves the HTTP/1.1 connection c itself for as long as its
+// ServeConn serves the HTTP/1.1 connection c itself for as long as its
 // requests are the plain kind nearly every call is: POST /rpc, HTTP/1.1, a
 // JSON Content-Type, a Content-Length within MaxBodyBytes and no header that
 // asks for more (Transfer-Encoding, Connection other than keep-alive,
 // Expect, Upgrade, a repeated
 // Host, Content-Type, Content-Length or Authorization, or anything
-// malformed). Each is answered exactly as ServeHTTP under net/http would
+// malformed). Each is answered exactly as rpc.Server.ServeHTTP under net/http would
 // answer it, with none of net/http's machinery per request: no request
 // object, header map, context or background-read goroutine.
 // Only calls that may wait (a login waiting for a hashing slot) ask their
 // context for Done, which starts one background read: the context is then
 // canceled when the client goes away, as net/http's would be.
 //
-// The first request of any other kind ends the loop: ServeH1 returns a
+// The first request of any other kind ends the loop: ServeConn returns a
 // connection that replays that request from its first byte, for the caller
 // to hand to net/http, which serves it and the rest of the connection as it
-// would have from the start. Otherwise ServeH1 returns nil once the
+// would have from the start. Otherwise ServeConn returns nil once the
 // connection is closed, has failed or timed out, or the server is shutting
 // down; the caller then closes c. The hooks tell the caller what the
-// connection is doing, for a graceful shutdown; see H1Hooks. A server in gateway mode hands every connection
+// connection is doing, for a graceful shutdown; see Hooks. A server in gateway mode hands every connection
 // to net/http at once: a forwarded call may wait on the upstream, and
 // net/http cancels it when its client goes away.
 //
-// hs is the net/http server the connection is handed to: ServeH1 keeps its
+// hs is the net/http server the connection is handed to: ServeConn keeps its
 // limits (MaxHeaderBytes, ReadHeaderTimeout, ReadTimeout, WriteTimeout,
 // IdleTimeout) as hs would, and serves nothing else of it.
-func ServeH1(ctx context.Context, s *Server, c net.Conn, hs *http.Server, hooks H1Hooks) net.Conn {
+func ServeConn(ctx context.Context, s *rpc.Server, c net.Conn, hs *http.Server, hooks Hooks) net.Conn {
 	f := h1Conn{s: s, c: c, lim: hs, maxBody: s.MaxBodyBytes(), remote: c.RemoteAddr().String(), hooks: hooks,
 		bw: bufio.NewWriterSize(c, h1BufSize)}
 	f.cr.c = c
@@ -106,12 +107,12 @@ func ServeH1(ctx context.Context, s *Server, c net.Conn, hs *http.Server, hooks 
 	}
 }
 
-// H1Hooks let ServeH1's caller end connections gracefully: set a flag that
+// Hooks let ServeConn's caller end connections gracefully: set a flag that
 // Idle reports, then set a read deadline in the past on each connection
 // that is idle. A connection waiting for its next request then ends at
 // once; one in the middle of a request ends after its reply, which says
 // Connection: close.
-type H1Hooks struct {
+type Hooks struct {
 	// Idle is called when the connection starts waiting for a request
 	// (and before its first), and reports whether it should end instead.
 	Idle func() bool
@@ -123,12 +124,12 @@ type H1Hooks struct {
 }
 
 type h1Conn struct {
-	s       *Server
+	s       *rpc.Server
 	c       net.Conn
 	lim     *http.Server // its limits only
 	maxBody int64
 	remote  string
-	hooks   H1Hooks
+	hooks   Hooks
 	cr      h1Reader // between c and br
 	br      *bufio.Reader
 	bw      *bufio.Writer
