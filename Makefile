@@ -119,7 +119,7 @@ clean:
 FUZZTIME ?= 1m
 FUZZ_TARGETS := rpc:FuzzCallPath rpc:FuzzParamsDecode rpc/h1:FuzzH1Head rpc:FuzzServeHTTP rpc:FuzzServeURL \
 	rpc:FuzzValidJSON rpc:FuzzValidObject rpc:FuzzValidJSONStrict rpc:FuzzSkipString rpc:FuzzAppendJSONString \
-	cmd/apikeyd:FuzzFraming
+	rpc/h1:FuzzFraming
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; \

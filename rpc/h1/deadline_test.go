@@ -1,4 +1,4 @@
-package main
+package h1
 
 import (
 	"errors"
@@ -47,10 +47,10 @@ func blockedFor(t *testing.T, c net.Conn, op func() error) time.Duration {
 }
 
 func TestWatchdogTick(t *testing.T) {
-	assert.Equal(t, time.Second, watchdogTick(10*time.Second, 0, 30*time.Second, 2*time.Minute))
-	assert.Equal(t, 30*time.Millisecond, watchdogTick(300*time.Millisecond, 600*time.Millisecond))
-	assert.Equal(t, 5*time.Millisecond, watchdogTick(time.Millisecond))
-	assert.Equal(t, time.Second, watchdogTick(0, 0))
+	assert.Equal(t, time.Second, WatchdogTick(10*time.Second, 0, 30*time.Second, 2*time.Minute))
+	assert.Equal(t, 30*time.Millisecond, WatchdogTick(300*time.Millisecond, 600*time.Millisecond))
+	assert.Equal(t, 5*time.Millisecond, WatchdogTick(time.Millisecond))
+	assert.Equal(t, time.Second, WatchdogTick(0, 0))
 }
 
 func TestWatchedConn_ReadDeadline(t *testing.T) {
