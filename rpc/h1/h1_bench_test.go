@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// BenchmarkServeConn_Info is compare.sh's request over one keep-alive
+// BenchmarkServeH1_Info is compare.sh's request over one keep-alive
 // connection served by ServeConn: the fast path with its socket.
-func BenchmarkServeConn_Info(b *testing.B) {
+func BenchmarkServeH1_Info(b *testing.B) {
 	srv, body := benchServer(b)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
