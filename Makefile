@@ -120,9 +120,9 @@ clean:
 # target's seeds. A failing input is written to the package's
 # testdata/fuzz/FuzzX/; commit it with the fix.
 FUZZTIME ?= 1m
-FUZZ_TARGETS := rpc:FuzzCallPath rpc:FuzzParamsDecode rpc:FuzzH1Head rpc:FuzzServeHTTP rpc:FuzzServeURL \
+FUZZ_TARGETS := rpc:FuzzCallPath rpc:FuzzParamsDecode rpc/h1:FuzzH1Head rpc:FuzzServeHTTP rpc:FuzzServeURL \
 	rpc:FuzzValidJSON rpc:FuzzValidObject rpc:FuzzValidJSONStrict rpc:FuzzSkipString rpc:FuzzAppendJSONString \
-	cmd/apikeyd:FuzzFraming
+	rpc/h1:FuzzFraming
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; \

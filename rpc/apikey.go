@@ -239,8 +239,11 @@ type scopeParams struct {
 	Value     string `json:"value" rpc:"required"`
 }
 
+// registerAPIKey registers every apikey method: the handlers of
+// apikey.list are in apikey_list.go, those of update, rotate and verify in
+// apikey_lifecycle.go.
 func registerAPIKey(s *Server) {
-	h := apikeyHandlers{store: s.store}
+	h := apikeyHandlers{store: s.store, server: s}
 	for _, m := range []Method{
 		typedAppend(Method{Name: "apikey.create", Mutates: true, Summary: "Create a key in this account, at most as wide as the calling key."}, h.create),
 		typedAppend(Method{Name: "apikey.info", Summary: "Describe a key of this account."}, h.info),
@@ -248,6 +251,9 @@ func registerAPIKey(s *Server) {
 		Typed(Method{Name: "apikey.delete", Mutates: true, Summary: "Delete a key of this account."}, h.delete),
 		typedAppend(Method{Name: "apikey.add_scope", Mutates: true, Summary: "Add one value to one scope type of a key."}, h.addScope),
 		typedAppend(Method{Name: "apikey.delete_scope", Mutates: true, Summary: "Remove one value from one scope type of a key."}, h.deleteScope),
+		typedAppend(Method{Name: "apikey.update", Mutates: true, Summary: "Change a key's name, description, comment, active flag or validity period."}, h.update),
+		typedAppend(Method{Name: "apikey.rotate", Mutates: true, Summary: "Give a key a new secret, keeping the old one for a grace period."}, h.rotate),
+		Typed(Method{Name: "apikey.verify", Summary: "Say whether a key may make a given call, and why not."}, h.verify),
 	} {
 		m.Access = scope.Manage // managing keys is MANAGE
 		s.Register(m)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/h1"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -207,7 +208,7 @@ func floodServer(b *testing.B) (st *store.Store, url string) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	hooks := rpc.H1Hooks{Idle: func() bool { return ctx.Err() != nil }, Active: func() {}, Closing: func() bool { return false }}
+	hooks := h1.Hooks{Idle: func() bool { return ctx.Err() != nil }, Active: func() {}, Closing: func() bool { return false }}
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -215,7 +216,7 @@ func floodServer(b *testing.B) (st *store.Store, url string) {
 				return
 			}
 			go func() {
-				_ = srv.ServeH1(ctx, c, rpc.H1Limits{MaxHeaderBytes: 16 << 10, ReadTimeout: 10 * time.Second,
+				_ = h1.ServeConn(ctx, srv, c, &http.Server{MaxHeaderBytes: 16 << 10, ReadTimeout: 10 * time.Second,
 					ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second}, hooks)
 				_ = c.Close()
 			}()

@@ -25,7 +25,7 @@ var backupMethod = &Method{Name: "(backup)", Access: scope.Manage, OperatorOnly:
 func (s *Server) ServeBackup(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		s.writeError(w, r, http.StatusMethodNotAllowed, invalidRequest(ErrIDHTTPMethod, "use HTTP GET"))
+		s.writeError(w, r, invalidRequest(ErrIDHTTPMethod, "use HTTP GET"))
 		return
 	}
 	ex := s.newExchange(r)
@@ -35,21 +35,15 @@ func (s *Server) ServeBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		e := toError(err)
-		status := http.StatusUnauthorized
-		switch e.Code {
-		case CodeForbidden:
-			status = http.StatusForbidden
-		case CodeInternalError:
-			status = http.StatusInternalServerError
+		if e.Code == CodeInternalError {
 			s.log.Error().Err(err).Str("remote", ex.remote).Msg("backup: look up key")
-		}
-		if status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-		}
-		if e.Code != CodeInternalError {
+		} else {
 			s.auditBackup(&ex, k, e.ID)
 		}
-		s.writeError(w, r, status, e)
+		if HTTPStatus(e) == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+		}
+		s.writeError(w, r, e)
 		return
 	}
 	s.auditBackup(&ex, k, "ok")

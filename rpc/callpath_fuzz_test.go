@@ -161,7 +161,7 @@ func (c *fastClient) close() {
 }
 
 // FuzzCallPath sends arbitrary bodies down the whole request path, body to
-// reply, over ServeHTTP and over ServeH1 (the fast path), under a key that
+// reply, over ServeHTTP and over h1.ServeConn (the fast path), under a key that
 // may read and call probe.allowed for names web*, and under the admin key.
 // Invariants:
 //   - every reply is 204 with no body or 200 with valid JSON-RPC 2.0 in

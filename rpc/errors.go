@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
@@ -192,6 +193,47 @@ func toError(err error) *Error {
 		return Errorf(CodeConflict, ErrIDConflict, "the change conflicts with stored data")
 	}
 	return Errorf(CodeInternalError, ErrIDInternal, "internal error")
+}
+
+// HTTPStatus is the HTTP status of a request refused with e, wherever a
+// way in answers a refusal with a status of its own: a request refused
+// before any call ran (ServeHTTP, the fast path of package h1), a URL-style call, a WebSocket
+// upgrade, a backup. It is the one table from errors to HTTP statuses, as
+// toError is the one from Go errors to JSON-RPC codes. A call answered
+// inside a JSON-RPC reply goes out with 200, whatever its error.
+func HTTPStatus(e *Error) int {
+	switch e.ID {
+	case ErrIDHTTPMethod:
+		return http.StatusMethodNotAllowed
+	case ErrIDMediaType:
+		return http.StatusUnsupportedMediaType
+	case ErrIDBodyTooLarge:
+		return http.StatusRequestEntityTooLarge
+	}
+	if e.PassThrough { // an upstream's own error: its codes are its own
+		return http.StatusBadRequest
+	}
+	switch e.Code {
+	case CodeParseError, CodeInvalidRequest, CodeInvalidParams:
+		return http.StatusBadRequest
+	case CodeMethodNotFound, CodeNotFound:
+		return http.StatusNotFound
+	case CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeConflict:
+		return http.StatusConflict
+	case CodeRateLimited:
+		return http.StatusTooManyRequests
+	case CodeInternalError:
+		return http.StatusInternalServerError
+	case CodeUpstreamUnavailable, CodeUpstreamBadReply:
+		return http.StatusBadGateway
+	case CodeUpstreamTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadRequest
 }
 
 // wire returns err as a JSON-RPC error object.

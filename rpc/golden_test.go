@@ -37,7 +37,7 @@ var update = flag.Bool("update", false, "rewrite the replies of the golden trans
 // Every transcript runs over each transport (subtests net/http, fast path,
 // websocket), each on a fresh server; -update records over net/http. Over
 // the fast path no request may be handed to net/http: the transcripts are
-// plain calls, which production answers with ServeH1. Over WebSocket,
+// plain calls, which production answers with h1.ServeConn. Over WebSocket,
 // where a transport legitimately differs, only what applies is checked:
 //   - a WebSocket has no HTTP status per message: a reply counts as 200;
 //   - single calls are answered by jsonrpc2's Conn, which writes the

@@ -243,7 +243,7 @@ func keysOf(m map[string]rpc.FilebinKey) []string {
 func TestLogin_AbandonedOnFastPath(t *testing.T) {
 	ts := newTestServer(t)
 	newAcmeWithAlice(ts)
-	h := newH1Server(t, ts, rpc.H1Limits{MaxHeaderBytes: 16 << 10})
+	h := newH1Server(t, ts, &http.Server{MaxHeaderBytes: 16 << 10})
 	runs := ts.hashRuns()
 
 	const abandoned = 40
@@ -341,7 +341,7 @@ func h1Post(t *testing.T, addr, body string) wireResponse {
 func TestLogin_FastPathKeepsConnection(t *testing.T) {
 	ts := newTestServer(t)
 	newAcmeWithAlice(ts)
-	h := newH1Server(t, ts, rpc.H1Limits{MaxHeaderBytes: 16 << 10, ReadTimeout: 5 * time.Second,
+	h := newH1Server(t, ts, &http.Server{MaxHeaderBytes: 16 << 10, ReadTimeout: 5 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second})
 	c, err := net.Dial("tcp", h.addr)
 	require.NoError(t, err)

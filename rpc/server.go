@@ -1,11 +1,8 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -14,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/httpio"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
@@ -57,8 +55,7 @@ type Server struct {
 	opts    Options
 	methods map[string]*Method
 	chain   handlerFunc
-	bufs    sync.Pool
-	date    *perSecond[[]string] // the Date header
+	bufs    httpio.Buffers
 
 	wsMu    sync.Mutex
 	wsConns map[string]int // open WebSocket connections by key id
@@ -77,8 +74,7 @@ func New(st *store.Store, opts Options) *Server {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
-	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}, wsIdle: wsIdle, date: newDateHeader()}
-	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}, wsIdle: wsIdle}
 	if !opts.NoMetrics {
 		s.metrics = newMetrics(st, opts.Version)
 	}
@@ -88,7 +84,6 @@ func New(st *store.Store, opts Options) *Server {
 	registerUser(s)
 	registerServiceAccount(s)
 	registerAudit(s)
-	registerLifecycle(s)
 	registerDiscovery(s)
 	return s
 }
@@ -161,32 +156,32 @@ func validMethodName(name string) bool {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		s.writeError(w, r, http.StatusMethodNotAllowed, invalidRequest(ErrIDHTTPMethod, "use HTTP POST"))
+		s.writeError(w, r, invalidRequest(ErrIDHTTPMethod, "use HTTP POST"))
 		return
 	}
-	if !jsonContentType(headerValue(r.Header, "Content-Type")) {
-		s.writeError(w, r, http.StatusUnsupportedMediaType, invalidRequest(ErrIDMediaType, "send Content-Type: application/json"))
+	if !httpio.JSONContentType(headerValue(r.Header, "Content-Type")) {
+		s.writeError(w, r, invalidRequest(ErrIDMediaType, "send Content-Type: application/json"))
 		return
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		s.writeError(w, r, http.StatusRequestEntityTooLarge, s.tooLarge())
+		s.writeError(w, r, s.tooLarge())
 		return
 	}
-	in := s.bufs.Get().(*bytes.Buffer)
-	defer s.putBuf(in)
-	in.Reset()
-	if err := readBody(in, r.Body, s.opts.MaxBodyBytes); err == errTooLarge {
-		s.writeError(w, r, http.StatusRequestEntityTooLarge, s.tooLarge())
+	in := s.bufs.Get()
+	defer s.bufs.Put(in)
+	if err := httpio.ReadBody(in, r.Body, s.opts.MaxBodyBytes); err == httpio.ErrTooLarge {
+		s.writeError(w, r, s.tooLarge())
 		return
 	} else if err != nil {
-		s.log.Debug().Err(err).Str("remote", r.RemoteAddr).Msg("read request body")
-		s.writeError(w, r, http.StatusBadRequest, invalidRequest(ErrIDInvalidRequest, "the request body could not be read"))
+		status, reply := s.RefuseUnreadable(r.RemoteAddr, err)
+		w.Header()["Content-Type"] = contentTypeJSON
+		w.WriteHeader(status)
+		_, _ = w.Write(reply)
 		return
 	}
-	out := s.bufs.Get().(*bytes.Buffer)
-	defer s.putBuf(out)
-	out.Reset()
-	ex := s.newExchange(r)
+	out := s.bufs.Get()
+	defer s.bufs.Put(out)
+	peer := s.PeerOf(r)
 	ctx := r.Context()
 	if s.opts.RequestTimeout > 0 && s.forwarding {
 		// A batch of forwarded calls must end before the HTTP write
@@ -195,14 +190,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
 		defer cancel()
 	}
-	reply := s.serveBody(ctx, ex, in.Bytes(), out.AvailableBuffer())
+	reply := s.Call(ctx, in.Bytes(), peer, out.AvailableBuffer())
 	if len(reply) == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
-	h["Date"] = s.date.at(time.Now())
+	h["Date"] = httpio.Date.At(time.Now())
 	if len(reply) > 2048 {
 		// Smaller replies fit net/http's buffer, which then sets it.
 		h["Content-Length"] = []string{strconv.Itoa(len(reply))}
@@ -219,54 +214,20 @@ func headerValue(h http.Header, key string) string {
 	return ""
 }
 
-var errTooLarge = errors.New("body too large")
-
-// readBody reads body into buf, failing with errTooLarge as soon as it holds
-// more than limit bytes: an oversized body is never read whole.
-func readBody(buf *bytes.Buffer, body io.Reader, limit int64) error {
-	for {
-		buf.Grow(512)
-		b := buf.AvailableBuffer()
-		if room := limit + 1 - int64(buf.Len()); int64(cap(b)) > room {
-			b = b[:room]
-		} else {
-			b = b[:cap(b)]
-		}
-		n, err := body.Read(b)
-		buf.Write(b[:n])
-		if int64(buf.Len()) > limit {
-			return errTooLarge
-		}
-		if err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	}
-}
-
 var contentTypeJSON = []string{"application/json"}
 
 func (s *Server) tooLarge() *Error {
 	return invalidRequest(ErrIDBodyTooLarge, "the request body is larger than %d bytes", s.opts.MaxBodyBytes)
 }
 
-func (s *Server) putBuf(b *bytes.Buffer) {
-	if b.Cap() <= 64<<10 {
-		s.bufs.Put(b)
-	}
+// writeError refuses request r with e, under e's HTTPStatus.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	s.writeErrorStatus(w, r, HTTPStatus(e), e)
 }
 
-// jsonContentType accepts application/json (with parameters) and the two
-// older JSON-RPC media types some clients send.
-func jsonContentType(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.TrimSpace(mt)
-	return strings.EqualFold(mt, "application/json") || strings.EqualFold(mt, "application/json-rpc") ||
-		strings.EqualFold(mt, "application/jsonrequest")
-}
-
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, e *Error) {
+// writeErrorStatus is writeError under a status some other code chose (a
+// WebSocket upgrade the library refused).
+func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *Error) {
 	s.logRefused(r.RemoteAddr, status, e)
 	body := appendResponse(nil, nil, nil, e)
 	w.Header()["Content-Type"] = contentTypeJSON

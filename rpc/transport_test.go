@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/h1"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +26,7 @@ type transport string
 const (
 	// overNetHTTP serves with rpc.Server.ServeHTTP under net/http.
 	overNetHTTP transport = "nethttp"
-	// overFastPath serves with rpc.Server.ServeH1, handing what it does not
+	// overFastPath serves with h1.ServeConn, handing what it does not
 	// serve itself to net/http, as apikeyd does in production (--fast-path).
 	// ts.URL points at it, so requests a test makes itself take it too.
 	overFastPath transport = "fastpath"
@@ -73,25 +74,26 @@ func transportOf(tb testing.TB) transport {
 	return overNetHTTP
 }
 
-// serveFast serves srv with ServeH1 on 127.0.0.1, handing the connections
+// serveFast serves srv with h1.ServeConn on 127.0.0.1, handing the connections
 // it does not serve to net/http with handler, as cmd/apikeyd's fast path
 // does, and counting them in handoffs. It returns the address. lim, if
-// given, are ServeH1's limits (default: a 1 MiB head and no timeouts).
-func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *atomic.Int64, lim ...rpc.H1Limits) string {
+// given, is the net/http server it hands them to, whose limits h1.ServeConn
+// keeps too (default: a 1 MiB head and no timeouts).
+func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *atomic.Int64, with ...*http.Server) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
 	hl := &chanListener{addr: l.Addr(), ch: make(chan net.Conn), done: make(chan struct{})}
-	hs := &http.Server{Handler: handler}
+	hs := &http.Server{MaxHeaderBytes: 1 << 20}
+	if len(with) > 0 {
+		hs = with[0]
+	}
+	hs.Handler = handler
 	go func() { _ = hs.Serve(hl) }()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	conns := map[net.Conn]bool{} // open, and ServeH1's
-	limits := rpc.H1Limits{MaxHeaderBytes: 1 << 20}
-	if len(lim) > 0 {
-		limits = lim[0]
-	}
-	hooks := rpc.H1Hooks{Idle: func() bool { return false }, Active: func() {}, Closing: func() bool { return false }}
+	conns := map[net.Conn]bool{} // open, and h1.ServeConn's
+	hooks := h1.Hooks{Idle: func() bool { return false }, Active: func() {}, Closing: func() bool { return false }}
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -109,7 +111,7 @@ func serveFast(tb testing.TB, srv *rpc.Server, handler http.Handler, handoffs *a
 			mu.Unlock()
 			go func() {
 				defer wg.Done()
-				hc := srv.ServeH1(context.Background(), c, limits, hooks)
+				hc := h1.ServeConn(context.Background(), srv, c, hs, hooks)
 				mu.Lock()
 				delete(conns, c)
 				mu.Unlock()
@@ -209,7 +211,7 @@ func wantsReply(body []byte) bool {
 }
 
 // TestHarness_Transports: the test server serves what its transport says.
-// Over the fast path a plain call is ServeH1's, not handed to net/http;
+// Over the fast path a plain call is h1.ServeConn's, not handed to net/http;
 // over WebSocket a call with a key goes on a connection opened with it.
 func TestHarness_Transports(t *testing.T) {
 	for _, tr := range transports {
@@ -245,7 +247,7 @@ func TestHarness_Transports(t *testing.T) {
 // own runs are the net/http ones; TestEndToEnd_Transports runs them again
 // over the fast path and over WebSocket. Tests of what only one transport
 // has (HTTP headers and statuses, URL style, the WebSocket's own
-// behaviour, ServeH1 against net/http) are not listed: they test that
+// behaviour, h1.ServeConn against net/http) are not listed: they test that
 // transport directly.
 var endToEnd = []struct {
 	name string
@@ -305,7 +307,7 @@ var endToEnd = []struct {
 }
 
 var notOverFastPath = map[transport]string{overFastPath: "gateway mode serves every connection with net/http " +
-	"(ServeH1 hands each over at once), so the fast path never answers a gateway's calls"}
+	"(h1.ServeConn hands each over at once), so the fast path never answers a gateway's calls"}
 
 // TestEndToEnd_Transports runs the end-to-end tests over the fast path and
 // over WebSocket, a subtest per transport and test.

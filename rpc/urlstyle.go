@@ -37,18 +37,19 @@ type URLError struct {
 // ServeURL answers Memset URL-style calls under URLPrefix.
 func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 	if crossSite(r) {
-		writeURLError(w, http.StatusForbidden, Errorf(CodeForbidden, ErrIDCrossSite,
+		writeURLError(w, Errorf(CodeForbidden, ErrIDCrossSite,
 			"requests from other sites are refused: call from a script, or from a page of this host"))
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		writeURLError(w, http.StatusMethodNotAllowed, Errorf(CodeInvalidRequest, ErrIDHTTPMethod, "use GET or POST"))
+		writeURLError(w, Errorf(CodeInvalidRequest, ErrIDHTTPMethod, "use GET or POST"))
 		return
 	}
 	method, name, hasName := strings.Cut(strings.TrimPrefix(r.URL.Path, URLPrefix), "/")
 	if hasName && (name == "" || strings.Contains(name, "/")) {
-		writeURLError(w, http.StatusNotFound, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the path must be %s<method> or %s<method>/<name>", URLPrefix, URLPrefix))
+		// A path not served is 404, as any path under no handler is.
+		writeURLErrorStatus(w, http.StatusNotFound, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the path must be %s<method> or %s<method>/<name>", URLPrefix, URLPrefix))
 		return
 	}
 	values := r.URL.Query()
@@ -62,43 +63,38 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 			case "multipart/form-data":
 				multipartForm, boundary = true, ps["boundary"]
 			default:
-				writeURLError(w, http.StatusUnsupportedMediaType, Errorf(CodeInvalidRequest, ErrIDMediaType, "post params as application/x-www-form-urlencoded or multipart/form-data"))
+				writeURLError(w, Errorf(CodeInvalidRequest, ErrIDMediaType, "post params as application/x-www-form-urlencoded or multipart/form-data"))
 				return
 			}
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 		if multipartForm {
 			if e := readMultipartFields(r.Body, boundary, values); e != nil {
-				writeURLError(w, http.StatusBadRequest, e)
+				writeURLError(w, e)
 				return
 			}
 		} else {
 			if err := r.ParseForm(); err != nil {
-				writeURLError(w, http.StatusBadRequest, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the form could not be read, or is larger than %d bytes", s.opts.MaxBodyBytes))
+				writeURLError(w, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the form could not be read, or is larger than %d bytes", s.opts.MaxBodyBytes))
 				return
 			}
 			values = r.Form // the query and the body
 		}
 	}
 	if e := urlUTF8(method, name, values); e != nil {
-		writeURLError(w, http.StatusBadRequest, e)
+		writeURLError(w, e)
 		return
 	}
-	ex := s.newExchange(r)
-	reply, e := s.serveCall(r.Context(), ex, s.urlRequest(method, name, hasName, values), nil)
+	reply, e := s.CallOne(r.Context(), s.urlRequest(method, name, hasName, values), s.PeerOf(r), nil)
 	if e != nil {
-		status := urlStatus(e.Code)
-		if e.PassThrough { // an upstream's own error: its codes are its own
-			status = http.StatusBadRequest
-		}
-		writeURLError(w, status, e)
+		writeURLError(w, e)
 		return
 	}
 	var res struct {
 		Result json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(reply, &res); err != nil || res.Result == nil {
-		writeURLError(w, http.StatusInternalServerError, Errorf(CodeInternalError, ErrIDInternal, "internal error"))
+		writeURLError(w, Errorf(CodeInternalError, ErrIDInternal, "internal error"))
 		return
 	}
 	w.Header()["Content-Type"] = contentTypeJSON
@@ -293,32 +289,11 @@ func scalar(typ, v string) []byte {
 	return appendJSONString(nil, v)
 }
 
-// urlStatus is the HTTP status of a URL-style error.
-func urlStatus(code int64) int {
-	switch code {
-	case CodeParseError, CodeInvalidRequest, CodeInvalidParams:
-		return http.StatusBadRequest
-	case CodeMethodNotFound, CodeNotFound:
-		return http.StatusNotFound
-	case CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case CodeForbidden:
-		return http.StatusForbidden
-	case CodeConflict:
-		return http.StatusConflict
-	case CodeRateLimited:
-		return http.StatusTooManyRequests
-	case CodeInternalError:
-		return http.StatusInternalServerError
-	case CodeUpstreamUnavailable, CodeUpstreamBadReply:
-		return http.StatusBadGateway
-	case CodeUpstreamTimeout:
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusBadRequest // an upstream's own error
-}
+// writeURLError answers a failed URL-style call with e, under its
+// HTTPStatus.
+func writeURLError(w http.ResponseWriter, e *Error) { writeURLErrorStatus(w, HTTPStatus(e), e) }
 
-func writeURLError(w http.ResponseWriter, status int, e *Error) {
+func writeURLErrorStatus(w http.ResponseWriter, status int, e *Error) {
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
 	if status == http.StatusUnauthorized {

@@ -136,25 +136,16 @@ func (c *wsConn) ping() {
 // ServeWS returns when the connection ends, after canceling the context of
 // calls still running and waiting for them.
 func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
-	ex := s.newExchange(r)
-	k, e := s.wsKey(&ex)
+	peer := s.PeerOf(r)
+	k, e := s.wsKey(&peer.ex)
 	if e != nil {
-		status := http.StatusUnauthorized
-		switch e.Code {
-		case CodeForbidden:
-			status = http.StatusForbidden
-		case CodeRateLimited:
-			status = http.StatusTooManyRequests
-		case CodeInternalError:
-			status = http.StatusInternalServerError
-		}
-		if status == http.StatusUnauthorized {
+		if HTTPStatus(e) == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
 		if e.Code != CodeInternalError {
-			s.auditUpgrade(&ex, k, e.ID)
+			s.auditUpgrade(&peer.ex, k, e.ID)
 		}
-		s.writeError(w, r, status, e)
+		s.writeError(w, r, e)
 		return
 	}
 	defer s.wsRelease(k.ID)
@@ -168,7 +159,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 				e = invalidRequest(ErrIDHTTPMethod, "use HTTP GET")
 			}
 			w.Header().Set("Sec-Websocket-Version", "13")
-			s.writeError(w, r, status, e)
+			s.writeErrorStatus(w, r, status, e) // the library's status
 		},
 	}
 	ws, err := up.Upgrade(w, r, nil)
@@ -177,7 +168,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(s.opts.MaxBodyBytes)
 	ctx, cancel := context.WithCancel(r.Context())
-	c := &wsConn{s: s, ws: ws, ex: ex, ctx: ctx,
+	c := &wsConn{s: s, ws: ws, peer: peer, ctx: ctx,
 		sem: make(chan struct{}, s.opts.MaxBatch), readDone: make(chan struct{})}
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(s.wsIdle)) })
 	go c.ping()
@@ -193,7 +184,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 type wsConn struct {
 	s        *Server
 	ws       *websocket.Conn
-	ex       exchange
+	peer     Peer
 	ctx      context.Context // canceled when the connection ends
 	wmu      sync.Mutex      // gorilla allows one writer at a time
 	sem      chan struct{}   // a slot per running call
@@ -236,7 +227,7 @@ func (c *wsConn) serveWatched(msg []byte) []byte {
 		ahead <- wsMessage{b, err}
 	}()
 	c.ahead = ahead
-	return c.s.serveBody(ctx, c.ex, msg, nil)
+	return c.s.Call(ctx, msg, c.peer, nil)
 }
 
 // ReadObject implements jsonrpc2.ObjectStream. It passes on the messages
@@ -336,7 +327,7 @@ func (c *wsConn) Close() error {
 }
 
 // Handle implements jsonrpc2.Handler. It runs each call in its own
-// goroutine, through serveOne: the call path of HTTP. It waits for a free
+// goroutine, through CallOne: the call path of HTTP. It waits for a free
 // slot first, so a client cannot start calls without bound.
 func (c *wsConn) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	select {
@@ -352,7 +343,7 @@ func (c *wsConn) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 		}()
 		resp, err := c.serve(ctx, req)
 		if err != nil { // cannot happen: both sides of it are well-formed JSON
-			c.s.log.Error().Err(err).Str("remote", c.ex.remote).Msg("websocket: serve call")
+			c.s.log.Error().Err(err).Str("remote", c.peer.RemoteAddr()).Msg("websocket: serve call")
 			resp = &jsonrpc2.Response{ID: req.ID, Error: Errorf(CodeInternalError, ErrIDInternal, "internal error").wire()}
 		}
 		if resp != nil {
@@ -367,7 +358,7 @@ func (c *wsConn) serve(ctx context.Context, req *jsonrpc2.Request) (*jsonrpc2.Re
 	if err != nil {
 		return nil, err
 	}
-	reply := c.s.serveOne(ctx, c.ex, raw, nil)
+	reply, _ := c.s.CallOne(ctx, raw, c.peer, nil)
 	if len(reply) == 0 {
 		return nil, nil
 	}

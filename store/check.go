@@ -12,10 +12,6 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// ErrInconsistent is returned by CheckKeys for a file whose keys and
-// indexes disagree.
-var ErrInconsistent = errors.New("store: inconsistent keys")
-
 // CheckKeys checks, in one read transaction, that every key is whole and
 // that nothing outlives it: each key's account and holder exist, each of
 // its secrets (current, and retained while one is) leads to it, it is in

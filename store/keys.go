@@ -505,10 +505,6 @@ func deleteRecord(tx *bolt.Tx, rec *keyRecord) error {
 	return tx.Bucket(bucketKeys).Delete([]byte(rec.ID))
 }
 
-// ErrKeyNameTaken is returned when a key name is taken among the keys of
-// the same account and holder. It is also an ErrConflict.
-var ErrKeyNameTaken = fmt.Errorf("%w: key name taken", ErrConflict)
-
 func nameKey(account, owner, name string) []byte {
 	return append(accountKey(account, owner), append([]byte{0}, name...)...)
 }

@@ -53,9 +53,6 @@ func (e *LimitError) Error() string {
 	return "store: rate limited"
 }
 
-// ErrLimited matches every *LimitError with errors.Is.
-var ErrLimited = errors.New("store: limited")
-
 func (e *LimitError) Is(target error) bool { return target == ErrLimited }
 
 type limiter struct {

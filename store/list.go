@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -63,9 +62,6 @@ type KeyPage struct {
 	// follow.
 	Next *Position
 }
-
-// ErrBadQuery is returned for a KeyQuery that makes no sense.
-var ErrBadQuery = errors.New("store: bad key query")
 
 // ListKeys returns one page of account's keys. In created order without
 // Match, a page costs the same at any depth when reached by After, and the

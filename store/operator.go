@@ -15,13 +15,6 @@ import (
 // wrap their function in it), so a new write path is covered without
 // remembering to be.
 
-// ErrLastOperatorKey is returned by a write that would leave the operator
-// account without a full operator key (see IsFullOperatorKey): deleting,
-// switching off, narrowing or limiting the last one, or deleting or
-// switching off its holder. The write changes nothing. It is also an
-// ErrConflict.
-var ErrLastOperatorKey = fmt.Errorf("%w: the change would leave the operator account without a full operator key", ErrConflict)
-
 // IsFullOperatorKey reports whether k is a full operator key at now: a key
 // of the operator account that is active, has no scopes of any type, has no
 // expiry (time alone could end it), is valid already (no not-before, or one

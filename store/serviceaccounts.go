@@ -70,13 +70,6 @@ func (r *serviceAccountRecord) serviceAccount(keys int) ServiceAccount {
 // account holds. Service account names are unique within an account.
 func ServiceAccountOwner(account, name string) string { return "sa:" + account + "/" + name }
 
-var (
-	// ErrServiceAccountNotFound is also an ErrNotFound.
-	ErrServiceAccountNotFound = fmt.Errorf("%w: no such service account", ErrNotFound)
-	// ErrServiceAccountExists is also an ErrConflict.
-	ErrServiceAccountExists = fmt.Errorf("%w: service account exists", ErrConflict)
-)
-
 // CreateServiceAccount creates service account name in account.
 func (s *Store) CreateServiceAccount(account, name, description string, active bool) (ServiceAccount, error) {
 	rec := serviceAccountRecord{Name: name, Account: account, Description: description, Active: active, Created: s.now().UTC().Truncate(time.Second)}

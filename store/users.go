@@ -72,21 +72,6 @@ func (r *userRecord) user() User {
 // ("user:alice@acme", or "user:alice" for a legacy user).
 func UserOwner(login string) string { return "user:" + login }
 
-var (
-	// ErrUserNotFound is returned for a user that does not exist in the
-	// account asked about. It is also an ErrNotFound.
-	ErrUserNotFound = fmt.Errorf("%w: no such user", ErrNotFound)
-	// ErrUserExists is returned when a user name is taken in the account.
-	// It is also an ErrConflict.
-	ErrUserExists = fmt.Errorf("%w: user exists", ErrConflict)
-	// ErrLoginFailed is returned by Login for a wrong name or password,
-	// alike.
-	ErrLoginFailed = errors.New("store: login failed")
-	// ErrBusy is returned when no password-hashing slot came free before
-	// the caller's context ended.
-	ErrBusy = errors.New("store: too many logins at once")
-)
-
 // LockedError is returned by Login while a login name is locked for the
 // client's source address, or for every address, after too many failed
 // logins.

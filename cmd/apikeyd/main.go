@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/h1"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
@@ -140,7 +141,7 @@ type Config struct {
 	UsageFlush        time.Duration // how often key usage is written; 0: not tracked
 	AuditRetention    time.Duration // how long audit records are kept; 0: forever
 	// FastPath serves plain POST /rpc requests off the connection, without
-	// net/http's per-request machinery (rpc.Server.ServeH1).
+	// net/http's per-request machinery (h1.ServeConn).
 	FastPath bool
 	// Gateway mode: forward catalogued methods to this JSON-RPC endpoint.
 	Upstream        string
@@ -194,7 +195,7 @@ type Main struct {
 	ws         sync.WaitGroup
 	logFlush   *flushWriter
 	log        zerolog.Logger // set by Run, for the line at shutdown
-	fast       *fastServer    // nil when net/http serves every request
+	fast       *h1.Server     // nil when net/http serves every request
 	debug      *http.Server
 	metrics    *http.Server // serves /metrics on MetricsAddr; nil when on Addr or off
 	// metricsListener is metrics' listener.
@@ -450,7 +451,7 @@ func (m *Main) Run() (err error) {
 		return err
 	}
 	c := &m.Config
-	m.listener = watchListener(l, watchdogTick(c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout))
+	m.listener = h1.WatchListener(l, h1.WatchdogTick(c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout))
 	m.base, m.cancelBase = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", m.RPC)
@@ -488,7 +489,7 @@ func (m *Main) Run() (err error) {
 		BaseContext:       func(net.Listener) context.Context { return m.base },
 		// Requests whose framing is ambiguous are refused on the bytes
 		// (framingConn); a hijacked connection is watched no more.
-		ConnState: stopFramingOnHijack,
+		ConnState: h1.StopFramingOnHijack,
 	}
 	if m.Config.DebugAddr != "" {
 		if err := m.serveDebug(log); err != nil {
@@ -510,13 +511,11 @@ func (m *Main) Run() (err error) {
 	if m.Config.FastPath && m.Config.Upstream == "" {
 		// In gateway mode a call may wait on the upstream, and net/http
 		// cancels it when the client goes away: worth its cost there.
-		m.fast = newFastServer(m.RPC, rpc.H1Limits{MaxHeaderBytes: c.MaxHeaderBytes,
-			ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
-			WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout}, m.base, m.listener, log)
-		go m.fast.serve()
-		go func() { m.served <- m.http.Serve(m.fast.handoff) }()
+		m.fast = h1.NewServer(m.RPC, m.http, m.base, m.listener, log)
+		go m.fast.Serve()
+		go func() { m.served <- m.http.Serve(m.fast.Handoff()) }()
 	} else {
-		go func() { m.served <- m.http.Serve(framingListener{m.listener}) }()
+		go func() { m.served <- m.http.Serve(h1.FramingListener{Listener: m.listener}) }()
 	}
 	log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).Str("version", version).Msg("serving")
 	return nil
@@ -637,7 +636,7 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	if m.http != nil {
 		if m.fast != nil {
-			m.fast.stop()
+			m.fast.Stop()
 		}
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
@@ -648,7 +647,7 @@ func (m *Main) Close(ctx context.Context) error {
 			}
 		}
 		if m.fast != nil {
-			if err := m.fast.shutdown(ctx); err != nil {
+			if err := m.fast.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
@@ -288,42 +289,52 @@ func TestRun_Serve(t *testing.T) {
 	require.NoError(t, st.Close())
 }
 
-// TestFlushWriter: lines arrive whole, within an interval, and all of them by Close.
+// TestFlushWriter: lines arrive whole, not before an interval has passed
+// and at its end, and all of them by Close. It runs on synctest's clock:
+// the interval passes exactly, and no sooner, whatever the machine's load.
 func TestFlushWriter(t *testing.T) {
-	var mu sync.Mutex
-	var out bytes.Buffer
-	w := newFlushWriter(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.Write(p)
-	}), 20*time.Millisecond)
-	read := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.String()
-	}
-	_, err := w.Write([]byte("one\n"))
-	require.NoError(t, err)
-	assert.Eventually(t, func() bool { return read() == "one\n" }, 2*time.Second, 5*time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var out bytes.Buffer
+		const interval = 20 * time.Millisecond
+		w := newFlushWriter(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return out.Write(p)
+		}), interval)
+		read := func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return out.String()
+		}
+		_, err := w.Write([]byte("one\n"))
+		require.NoError(t, err)
+		time.Sleep(interval - time.Nanosecond)
+		synctest.Wait()
+		assert.Empty(t, read(), "written before the interval ended")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		assert.Equal(t, "one\n", read(), "not written when the interval ended")
 
-	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < 500; j++ {
-				_, _ = w.Write([]byte(strings.Repeat("x", 99) + "\n"))
-			}
-		}()
-	}
-	wg.Wait()
-	require.NoError(t, w.Close())
-	require.NoError(t, w.Close(), "Close twice")
-	lines := strings.Split(strings.TrimSuffix(read(), "\n"), "\n")
-	require.Len(t, lines, 1+8*500)
-	for _, l := range lines[1:] {
-		require.Equal(t, strings.Repeat("x", 99), l)
-	}
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 500; j++ {
+					_, _ = w.Write([]byte(strings.Repeat("x", 99) + "\n"))
+				}
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, w.Close())
+		require.NoError(t, w.Close(), "Close twice")
+		lines := strings.Split(strings.TrimSuffix(read(), "\n"), "\n")
+		require.Len(t, lines, 1+8*500)
+		for _, l := range lines[1:] {
+			require.Equal(t, strings.Repeat("x", 99), l)
+		}
+	})
 }
 
 type writerFunc func([]byte) (int, error)

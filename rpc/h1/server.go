@@ -1,10 +1,11 @@
-package main
+package h1
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -14,14 +15,14 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// fastServer accepts the API's connections and serves each with
-// rpc.ServeH1, which answers plain POST /rpc requests without net/http's
+// Server accepts the API's connections and serves each with
+// ServeConn, which answers plain POST /rpc requests without net/http's
 // per-request machinery. A connection that sends any other request is
 // handed, with that request, to net/http through handoff, and is
 // net/http's from then on.
-type fastServer struct {
+type Server struct {
 	rpc     *rpc.Server
-	lim     rpc.H1Limits
+	hs      *http.Server // the server handed the rest; its limits are kept
 	base    context.Context
 	l       net.Listener
 	handoff *handoffListener
@@ -34,13 +35,18 @@ type fastServer struct {
 	done    chan struct{} // the accept loop has ended
 }
 
-func newFastServer(r *rpc.Server, lim rpc.H1Limits, base context.Context, l net.Listener, log zerolog.Logger) *fastServer {
-	return &fastServer{rpc: r, lim: lim, base: base, l: l, log: log,
+// NewServer returns a Server of r's calls on the connections of l. hs is
+// the net/http server the other requests go to (serve it on Handoff); the
+// fast path keeps its limits. base is the context of the fast path's
+// calls, which ends at shutdown.
+func NewServer(r *rpc.Server, hs *http.Server, base context.Context, l net.Listener, log zerolog.Logger) *Server {
+	return &Server{rpc: r, hs: hs, base: base, l: l, log: log,
 		handoff: newHandoffListener(l.Addr()), conns: map[net.Conn]bool{}, done: make(chan struct{})}
 }
 
-// serve accepts connections until the listener closes.
-func (f *fastServer) serve() {
+// Serve accepts connections until the listener closes. Run net/http's
+// server on Handoff beside it.
+func (f *Server) Serve() {
 	defer close(f.done)
 	var delay time.Duration
 	for {
@@ -70,7 +76,7 @@ func (f *fastServer) serve() {
 	}
 }
 
-func (f *fastServer) serveConn(c net.Conn) {
+func (f *Server) serveConn(c net.Conn) {
 	handed := false
 	defer func() {
 		if p := recover(); p != nil {
@@ -85,7 +91,7 @@ func (f *fastServer) serveConn(c net.Conn) {
 		}
 		f.wg.Done()
 	}()
-	hooks := rpc.H1Hooks{
+	hooks := Hooks{
 		Idle: func() bool {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -99,16 +105,16 @@ func (f *fastServer) serveConn(c net.Conn) {
 		},
 		Closing: f.closing.Load,
 	}
-	if hc := f.rpc.ServeH1(f.base, c, f.lim, hooks); hc != nil {
+	if hc := ServeConn(f.base, f.rpc, c, f.hs, hooks); hc != nil {
 		// From here net/http reads the requests, watched for ambiguous
 		// framing as on a connection it accepted itself.
 		handed = f.handoff.give(newFramingConn(hc))
 	}
 }
 
-// stop stops accepting connections and ends the idle ones. Those in a
+// Stop stops accepting connections and ends the idle ones. Those in a
 // request end after their reply; shutdown waits for them.
-func (f *fastServer) stop() {
+func (f *Server) Stop() {
 	f.mu.Lock()
 	f.closing.Store(true)
 	for c, idle := range f.conns {
@@ -123,11 +129,11 @@ func (f *fastServer) stop() {
 	<-f.done
 }
 
-// shutdown ends the connections, as stop, and waits for those in a
+// Shutdown ends the connections, as Stop, and waits for those in a
 // request to reply. When ctx ends first, it closes them all and returns
 // ctx's error.
-func (f *fastServer) shutdown(ctx context.Context) error {
-	f.stop()
+func (f *Server) Shutdown(ctx context.Context) error {
+	f.Stop()
 	done := make(chan struct{})
 	go func() { f.wg.Wait(); close(done) }()
 	select {
@@ -142,6 +148,11 @@ func (f *fastServer) shutdown(ctx context.Context) error {
 		return fmt.Errorf("connections still in a call at shutdown: %w", ctx.Err())
 	}
 }
+
+// Handoff is the listener for the net/http server given to NewServer: it
+// yields the connections the fast path hands over, wrapped to refuse
+// ambiguous framing (see FramingListener).
+func (f *Server) Handoff() net.Listener { return f.handoff }
 
 // handoffListener is the listener net/http serves: it yields the
 // connections the fast path hands over.

@@ -1,4 +1,4 @@
-package rpc
+package h1
 
 import (
 	"bufio"
@@ -7,54 +7,55 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/internal/httpio"
 )
 
-// H1Limits are the HTTP limits ServeH1 keeps, as net/http.Server's fields
-// of the same names do.
-type H1Limits struct {
-	MaxHeaderBytes    int // a head longer is handed to net/http, which refuses it
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-}
+// h1Bufs recycles the buffers of request and reply bodies.
+var h1Bufs httpio.Buffers
 
-// h1BufSize is the size of ServeH1's read and write buffers, net/http's own.
+// h1BufSize is the size of ServeConn's read and write buffers, net/http's own.
 // A request head must fit the read buffer to be served here.
 const h1BufSize = 4 << 10
 
-// ServeH1 serves the HTTP/1.1 connection c itself for as long as its
+// ServeConn serves the HTTP/1.1 connection c itself for as long as its
 // requests are the plain kind nearly every call is: POST /rpc, HTTP/1.1, a
 // JSON Content-Type, a Content-Length within MaxBodyBytes and no header that
 // asks for more (Transfer-Encoding, Connection other than keep-alive,
 // Expect, Upgrade, a repeated
 // Host, Content-Type, Content-Length or Authorization, or anything
-// malformed). Each is answered exactly as ServeHTTP under net/http would
+// malformed). Each is answered exactly as rpc.Server.ServeHTTP under net/http would
 // answer it, with none of net/http's machinery per request: no request
 // object, header map, context or background-read goroutine.
 // Only calls that may wait (a login waiting for a hashing slot) ask their
 // context for Done, which starts one background read: the context is then
 // canceled when the client goes away, as net/http's would be.
 //
-// The first request of any other kind ends the loop: ServeH1 returns a
+// The first request of any other kind ends the loop: ServeConn returns a
 // connection that replays that request from its first byte, for the caller
 // to hand to net/http, which serves it and the rest of the connection as it
-// would have from the start. Otherwise ServeH1 returns nil once the
+// would have from the start. Otherwise ServeConn returns nil once the
 // connection is closed, has failed or timed out, or the server is shutting
 // down; the caller then closes c. The hooks tell the caller what the
-// connection is doing, for a graceful shutdown; see H1Hooks. A server in gateway mode hands every connection
+// connection is doing, for a graceful shutdown; see Hooks. A server in gateway mode hands every connection
 // to net/http at once: a forwarded call may wait on the upstream, and
 // net/http cancels it when its client goes away.
-func (s *Server) ServeH1(ctx context.Context, c net.Conn, lim H1Limits, hooks H1Hooks) net.Conn {
-	f := h1Conn{s: s, c: c, lim: lim, remote: c.RemoteAddr().String(), hooks: hooks,
+//
+// hs is the net/http server the connection is handed to: ServeConn keeps its
+// limits (MaxHeaderBytes, ReadHeaderTimeout, ReadTimeout, WriteTimeout,
+// IdleTimeout) as hs would, and serves nothing else of it.
+func ServeConn(ctx context.Context, s *rpc.Server, c net.Conn, hs *http.Server, hooks Hooks) net.Conn {
+	f := h1Conn{s: s, c: c, lim: hs, maxBody: s.MaxBodyBytes(), remote: c.RemoteAddr().String(), hooks: hooks,
 		bw: bufio.NewWriterSize(c, h1BufSize)}
 	f.cr.c = c
 	f.cr.cond.L = &f.cr.mu
 	f.br = bufio.NewReaderSize(&f.cr, h1BufSize)
-	if s.forwarding {
+	if s.Forwards() {
 		return f.handoff()
 	}
 	// The first request's clock starts now, as net/http's does: a client
@@ -106,12 +107,12 @@ func (s *Server) ServeH1(ctx context.Context, c net.Conn, lim H1Limits, hooks H1
 	}
 }
 
-// H1Hooks let ServeH1's caller end connections gracefully: set a flag that
+// Hooks let ServeConn's caller end connections gracefully: set a flag that
 // Idle reports, then set a read deadline in the past on each connection
 // that is idle. A connection waiting for its next request then ends at
 // once; one in the middle of a request ends after its reply, which says
 // Connection: close.
-type H1Hooks struct {
+type Hooks struct {
 	// Idle is called when the connection starts waiting for a request
 	// (and before its first), and reports whether it should end instead.
 	Idle func() bool
@@ -123,14 +124,15 @@ type H1Hooks struct {
 }
 
 type h1Conn struct {
-	s      *Server
-	c      net.Conn
-	lim    H1Limits
-	remote string
-	hooks  H1Hooks
-	cr     h1Reader // between c and br
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	s       *rpc.Server
+	c       net.Conn
+	lim     *http.Server // its limits only
+	maxBody int64
+	remote  string
+	hooks   Hooks
+	cr      h1Reader // between c and br
+	br      *bufio.Reader
+	bw      *bufio.Writer
 }
 
 // h1Request is what a plain request's head says.
@@ -249,13 +251,13 @@ func (f *h1Conn) parseHead(head []byte, req *h1Request) bool {
 			}
 		case asciiEqualFold(name, "Content-Type"):
 			ctype++
-			if !jsonContentType(string(value)) {
+			if !httpio.JSONContentType(string(value)) {
 				return false
 			}
 		case asciiEqualFold(name, "Content-Length"):
 			clen++
 			n, ok := parseContentLength(value)
-			if !ok || n > f.s.opts.MaxBodyBytes {
+			if !ok || n > f.maxBody {
 				return false
 			}
 			req.contentLength = n
@@ -496,10 +498,7 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	s := f.s
 	// The head's bytes are read out of the buffer before the body may
 	// overwrite them.
-	ex := exchange{cred: parseAuthorization(string(req.auth)), remote: f.remote}
-	if len(s.opts.TrustedProxies) > 0 {
-		ex.xff = string(req.xff)
-	}
+	peer := s.NewPeer(string(req.auth), f.remote, req.xff)
 	_, _ = f.br.Discard(req.headLen)
 	if d := f.lim.ReadTimeout; d > 0 && f.lim.ReadHeaderTimeout > 0 {
 		f.setReadDeadline(req.start.Add(d))
@@ -509,26 +508,22 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	if d := f.lim.WriteTimeout; d > 0 {
 		_ = f.c.SetWriteDeadline(time.Now().Add(d))
 	}
-	in := s.bufs.Get().(*bytes.Buffer)
-	defer s.putBuf(in)
-	in.Reset()
+	in := h1Bufs.Get()
+	defer h1Bufs.Put(in)
 	// Grown as the body arrives, not by the length the client declared.
 	n := req.contentLength
-	if err := readBody(in, io.LimitReader(f.br, n), n); err != nil || int64(in.Len()) != n {
+	if err := httpio.ReadBody(in, io.LimitReader(f.br, n), n); err != nil || int64(in.Len()) != n {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
-		s.log.Debug().Err(err).Str("remote", f.remote).Msg("read request body")
-		e := invalidRequest(ErrIDInvalidRequest, "the request body could not be read")
-		s.logRefused(f.remote, 400, e)
-		f.writeReply("400 Bad Request", appendResponse(nil, nil, nil, e), true)
+		status, reply := s.RefuseUnreadable(f.remote, err)
+		f.writeReply(strconv.Itoa(status)+" "+http.StatusText(status), reply, true)
 		return false
 	}
-	out := s.bufs.Get().(*bytes.Buffer)
-	defer s.putBuf(out)
-	out.Reset()
+	out := h1Bufs.Get()
+	defer h1Bufs.Put(out)
 	call := &h1CallContext{Context: ctx, r: &f.cr}
-	reply := s.serveBody(call, ex, in.Bytes(), out.AvailableBuffer())
+	reply := s.Call(call, in.Bytes(), peer, out.AvailableBuffer())
 	call.end()
 	// In a shutdown the reply says it is the last, as net/http's does.
 	last := f.hooks.Closing()
@@ -549,7 +544,7 @@ func (f *h1Conn) writeReply(status string, body []byte, last bool) bool {
 		w.WriteString("\r\nContent-Type: application/json")
 	}
 	w.WriteString("\r\nDate: ")
-	w.WriteString(f.s.date.at(time.Now())[0])
+	w.WriteString(httpio.Date.At(time.Now())[0])
 	if body != nil {
 		w.WriteString("\r\nContent-Length: ")
 		w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(body)), 10))

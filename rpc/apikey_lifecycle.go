@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 )
 
@@ -53,18 +52,6 @@ type Verification struct {
 	// has a quota; RetryAfterMs says when a limited key may call again.
 	Remaining    *int64 `json:"remaining,omitempty"`
 	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
-}
-
-func registerLifecycle(s *Server) {
-	h := apikeyHandlers{store: s.store, server: s}
-	for _, m := range []Method{
-		typedAppend(Method{Name: "apikey.update", Mutates: true, Summary: "Change a key's name, description, comment, active flag or validity period."}, h.update),
-		typedAppend(Method{Name: "apikey.rotate", Mutates: true, Summary: "Give a key a new secret, keeping the old one for a grace period."}, h.rotate),
-		Typed(Method{Name: "apikey.verify", Summary: "Say whether a key may make a given call, and why not."}, h.verify),
-	} {
-		m.Access = scope.Manage
-		s.Register(m)
-	}
 }
 
 func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, error) {

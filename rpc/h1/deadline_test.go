@@ -1,4 +1,4 @@
-package main
+package h1
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -31,6 +32,30 @@ func watchedPair(t *testing.T, tick time.Duration) (*watchedListener, *watchedCo
 	return l, c.(*watchedConn), client
 }
 
+// syncPair is watchedPair over an in-memory connection (net.Pipe), for
+// tests inside synctest.Test: the watchdog ticks on the bubble's clock,
+// so a deadline is seen to pass exactly when it should, whatever the
+// machine's load.
+func syncPair(t *testing.T, tick time.Duration) (*watchedListener, *watchedConn, net.Conn) {
+	t.Helper()
+	server, client := net.Pipe()
+	l := watchListener(&pipeListener{conn: server}, tick)
+	t.Cleanup(func() { <-l.done }) // last: the bubble ends with no goroutine left
+	t.Cleanup(func() { _ = l.Close() })
+	t.Cleanup(func() { _ = client.Close() })
+	c, err := l.Accept()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return l, c.(*watchedConn), client
+}
+
+// pipeListener accepts its one connection.
+type pipeListener struct{ conn net.Conn }
+
+func (p *pipeListener) Accept() (net.Conn, error) { return p.conn, nil }
+func (p *pipeListener) Close() error              { return nil }
+func (p *pipeListener) Addr() net.Addr            { return p.conn.LocalAddr() }
+
 // blockedFor runs op on c, which should block until a deadline fails it,
 // and returns how long it blocked. If no deadline does within ten seconds,
 // closing c ends op, with an error that fails the test.
@@ -47,19 +72,22 @@ func blockedFor(t *testing.T, c net.Conn, op func() error) time.Duration {
 }
 
 func TestWatchdogTick(t *testing.T) {
-	assert.Equal(t, time.Second, watchdogTick(10*time.Second, 0, 30*time.Second, 2*time.Minute))
-	assert.Equal(t, 30*time.Millisecond, watchdogTick(300*time.Millisecond, 600*time.Millisecond))
-	assert.Equal(t, 5*time.Millisecond, watchdogTick(time.Millisecond))
-	assert.Equal(t, time.Second, watchdogTick(0, 0))
+	assert.Equal(t, time.Second, WatchdogTick(10*time.Second, 0, 30*time.Second, 2*time.Minute))
+	assert.Equal(t, 30*time.Millisecond, WatchdogTick(300*time.Millisecond, 600*time.Millisecond))
+	assert.Equal(t, 5*time.Millisecond, WatchdogTick(time.Millisecond))
+	assert.Equal(t, time.Second, WatchdogTick(0, 0))
 }
 
+// A deadline is never enforced early, and at most a tick late.
 func TestWatchedConn_ReadDeadline(t *testing.T) {
-	_, c, _ := watchedPair(t, testTick)
-	const d = 150 * time.Millisecond
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(d)))
-	took := blockedFor(t, c, func() error { _, err := c.Read(make([]byte, 1)); return err })
-	assert.GreaterOrEqual(t, took, d, "enforced early")
-	assert.Less(t, took, d+time.Second, "enforced far too late")
+	synctest.Test(t, func(t *testing.T) {
+		_, c, _ := syncPair(t, testTick)
+		const d = 150 * time.Millisecond
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(d)))
+		took := blockedFor(t, c, func() error { _, err := c.Read(make([]byte, 1)); return err })
+		assert.GreaterOrEqual(t, took, d, "enforced early")
+		assert.LessOrEqual(t, took, d+testTick, "enforced more than a tick late")
+	})
 }
 
 // A client that stops reading cannot hold a write, and so its connection,
@@ -82,19 +110,21 @@ func TestWatchedConn_WriteDeadline(t *testing.T) {
 
 // A deadline moved later, or cleared, before it passes is not enforced.
 func TestWatchedConn_MovedDeadline(t *testing.T) {
-	_, c, client := watchedPair(t, testTick)
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
-	require.NoError(t, c.SetDeadline(time.Now().Add(60*time.Millisecond)))
-	require.NoError(t, c.SetDeadline(time.Time{}))
-	time.Sleep(10 * testTick)
-	_, err := client.Write([]byte("x"))
-	require.NoError(t, err)
-	buf := make([]byte, 1)
-	_, err = c.Read(buf)
-	require.NoError(t, err, "a cleared deadline failed the read")
-	_, err = c.Write(buf)
-	require.NoError(t, err, "a cleared deadline failed the write")
+	synctest.Test(t, func(t *testing.T) {
+		_, c, client := syncPair(t, testTick)
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+		require.NoError(t, c.SetDeadline(time.Now().Add(60*time.Millisecond)))
+		require.NoError(t, c.SetDeadline(time.Time{}))
+		time.Sleep(10 * testTick)
+		go func() { _, _ = client.Write([]byte("x")) }()
+		buf := make([]byte, 1)
+		_, err := c.Read(buf)
+		require.NoError(t, err, "a cleared deadline failed the read")
+		go func() { _, _ = client.Read(make([]byte, 1)) }()
+		_, err = c.Write(buf)
+		require.NoError(t, err, "a cleared deadline failed the write")
+	})
 }
 
 // A deadline already past fails the blocked read at once, not a tick
@@ -148,21 +178,27 @@ func TestWatchedConn_CloseWrite(t *testing.T) {
 // The watchdog outlives its listener while connections drain, and ends
 // after the last one closes.
 func TestWatchedListener_WatchdogEnds(t *testing.T) {
-	l, c, _ := watchedPair(t, testTick)
-	require.NoError(t, l.Close())
-	select {
-	case <-l.done:
-		t.Fatal("the watchdog ended with a connection still open")
-	case <-time.After(5 * testTick):
-	}
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Millisecond)))
-	blockedFor(t, c, func() error { _, err := c.Read(make([]byte, 1)); return err })
-	require.NoError(t, c.Close())
-	select {
-	case <-l.done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the watchdog did not end after the last connection closed")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l, c, _ := syncPair(t, testTick)
+		require.NoError(t, l.Close())
+		time.Sleep(5 * testTick)
+		synctest.Wait()
+		select {
+		case <-l.done:
+			t.Fatal("the watchdog ended with a connection still open")
+		default:
+		}
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Millisecond)))
+		blockedFor(t, c, func() error { _, err := c.Read(make([]byte, 1)); return err })
+		require.NoError(t, c.Close())
+		time.Sleep(testTick)
+		synctest.Wait()
+		select {
+		case <-l.done:
+		default:
+			t.Fatal("the watchdog did not end within a tick of the last connection closing")
+		}
+	})
 }
 
 // gateListener hands out one connection from Accept when told to, even

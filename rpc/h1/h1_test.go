@@ -1,4 +1,4 @@
-package rpc_test
+package h1
 
 import (
 	"bufio"
@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,40 +16,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// h1Server serves ts's RPC server with ServeH1 on 127.0.0.1, handing what
+// h1Server serves ts's RPC server with ServeConn on 127.0.0.1, handing what
 // it does not serve to net/http, as apikeyd does.
 type h1Server struct {
 	addr     string
 	handoffs atomic.Int64
 }
 
-func newH1Server(t *testing.T, ts *testServer, lim rpc.H1Limits) *h1Server {
+func newH1Server(t *testing.T, ts *testServer, hs *http.Server) *h1Server {
 	t.Helper()
 	mux := http.NewServeMux() // as newTestServer's
 	mux.Handle("/rpc", ts.RPC)
 	h := &h1Server{}
-	h.addr = serveFast(t, ts.RPC, mux, &h.handoffs, lim)
+	h.addr = serveFast(t, ts.RPC, mux, &h.handoffs, hs)
 	return h
 }
-
-type chanListener struct {
-	addr net.Addr
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *chanListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
-func (l *chanListener) Addr() net.Addr { return l.addr }
 
 // exchangeRaw writes raw to a new connection to addr and reads up to n
 // replies, fewer if the server closes the connection first.
@@ -91,12 +71,12 @@ func summary(t *testing.T, resp *http.Response) string {
 	return fmt.Sprintf("%s close=%v date=%v %v\n%s", resp.Status, resp.Close, date, h, body)
 }
 
-// TestServeH1_AnswersAsNetHTTP sends each request, raw, both to ServeH1
+// TestServeH1_AnswersAsNetHTTP sends each request, raw, both to ServeConn
 // and to the same server under net/http, and requires the same replies:
-// the requests ServeH1 serves itself and those it hands over alike.
+// the requests ServeConn serves itself and those it hands over alike.
 func TestServeH1_AnswersAsNetHTTP(t *testing.T) {
 	ts := newTestServer(t, func(o *rpc.Options) { o.MaxBodyBytes = 1024 })
-	h := newH1Server(t, ts, rpc.H1Limits{MaxHeaderBytes: 1 << 20})
+	h := newH1Server(t, ts, &http.Server{MaxHeaderBytes: 1 << 20})
 	plain := strings.TrimPrefix(ts.URL, "http://")
 	plain = strings.TrimSuffix(plain, "/rpc")
 
@@ -173,7 +153,7 @@ func TestServeH1_AnswersAsNetHTTP(t *testing.T) {
 // head said (here, the key).
 func TestServeH1_BodyInLaterSegment(t *testing.T) {
 	ts := newTestServer(t)
-	h := newH1Server(t, ts, rpc.H1Limits{MaxHeaderBytes: 1 << 20})
+	h := newH1Server(t, ts, &http.Server{MaxHeaderBytes: 1 << 20})
 	body := `{"jsonrpc":"2.0","method":"server.list","id":7}` + strings.Repeat(" ", 300)
 	conn, err := net.Dial("tcp", h.addr)
 	require.NoError(t, err)
@@ -201,8 +181,8 @@ func basic(user string) string {
 	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
 }
 
-// FuzzH1Head holds ServeH1's reading of a request head to net/http's:
-// whatever head ServeH1 serves itself, net/http reads as the same POST /rpc
+// FuzzH1Head holds ServeConn's reading of a request head to net/http's:
+// whatever head ServeConn serves itself, net/http reads as the same POST /rpc
 // over HTTP/1.1, with the same length, Content-Type, Authorization and
 // X-Forwarded-For, and nothing that would make it read the body otherwise.
 func FuzzH1Head(f *testing.F) {
@@ -221,13 +201,13 @@ func FuzzH1Head(f *testing.F) {
 		if i < 0 {
 			return
 		}
-		head := raw[:i+4] // as ServeH1 cuts it
-		ok, n, auth, xff := ts.RPC.ParseH1Head([]byte(head), 1<<20)
+		head := raw[:i+4] // as ServeConn cuts it
+		ok, n, auth, xff := parseH1Head(ts.RPC, []byte(head), 1<<20)
 		if !ok {
 			return
 		}
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
-		require.NoError(t, err, "net/http refuses a head ServeH1 serves: %q", head)
+		require.NoError(t, err, "net/http refuses a head ServeConn serves: %q", head)
 		assert.Equal(t, "POST", req.Method)
 		assert.Equal(t, "/rpc", req.RequestURI)
 		assert.True(t, req.ProtoMajor == 1 && req.ProtoMinor == 1)

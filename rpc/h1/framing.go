@@ -1,4 +1,4 @@
-package main
+package h1
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ import (
 // only: no chunk extensions, no trailers). Whatever it cannot follow, it
 // refuses, so that it can never lose its place and miss a later head. A
 // connection taken over by a WebSocket (hijacked) is no longer HTTP; its
-// watch ends then (see stopFramingOnHijack).
+// watch ends then (see StopFramingOnHijack).
 type framingConn struct {
 	net.Conn
 	f       framing
@@ -96,18 +96,20 @@ func (c *framingConn) CloseWrite() error {
 	return nil
 }
 
-// stopFramingOnHijack is an http.Server ConnState hook: a hijacked
+// StopFramingOnHijack is an http.Server ConnState hook: a hijacked
 // connection (a WebSocket) carries no more HTTP requests to watch.
-func stopFramingOnHijack(c net.Conn, state http.ConnState) {
+func StopFramingOnHijack(c net.Conn, state http.ConnState) {
 	if fc, ok := c.(*framingConn); ok && state == http.StateHijacked {
 		fc.off.Store(true)
 	}
 }
 
-// framingListener hands out connections watched by framingConn.
-type framingListener struct{ net.Listener }
+// FramingListener hands out connections watched by framingConn: serve
+// net/http on it (with ConnState StopFramingOnHijack) when the fast path
+// is off. The fast path wraps the connections it hands over itself.
+type FramingListener struct{ net.Listener }
 
-func (l framingListener) Accept() (net.Conn, error) {
+func (l FramingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err

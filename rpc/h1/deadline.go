@@ -1,4 +1,4 @@
-package main
+package h1
 
 import (
 	"net"
@@ -35,9 +35,9 @@ type watchedListener struct {
 	done   chan struct{}
 }
 
-// watchdogTick is the watchdog's period for timeouts: a tenth of the
+// WatchdogTick is the watchdog's period for timeouts: a tenth of the
 // shortest, from 5 ms to one second.
-func watchdogTick(timeouts ...time.Duration) time.Duration {
+func WatchdogTick(timeouts ...time.Duration) time.Duration {
 	tick := time.Second
 	for _, d := range timeouts {
 		if d > 0 {
@@ -46,6 +46,12 @@ func watchdogTick(timeouts ...time.Duration) time.Duration {
 	}
 	return max(tick, 5*time.Millisecond)
 }
+
+// WatchListener returns l with the deadlines of its connections kept by
+// one watchdog that looks at them every tick (see WatchdogTick), in place
+// of a runtime timer each. Close it as l; the watchdog ends after the last
+// of its connections.
+func WatchListener(l net.Listener, tick time.Duration) net.Listener { return watchListener(l, tick) }
 
 func watchListener(l net.Listener, tick time.Duration) *watchedListener {
 	w := &watchedListener{Listener: l, tick: tick, base: time.Now(), conns: map[*watchedConn]struct{}{}, done: make(chan struct{})}
@@ -121,9 +127,6 @@ type deadline struct {
 	set   bool  // there is a deadline at at
 	fired bool  // the connection's own deadline is set in the past
 }
-
-// aLongTimeAgo is a deadline in the past, as net/http uses.
-var aLongTimeAgo = time.Unix(1, 0)
 
 func (c *watchedConn) SetDeadline(t time.Time) error {
 	c.mu.Lock()

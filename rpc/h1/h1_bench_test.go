@@ -1,4 +1,4 @@
-package rpc_test
+package h1
 
 import (
 	"bufio"
@@ -7,19 +7,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkServeH1_Info is compare.sh's request over one keep-alive
-// connection served by ServeH1: the fast path with its socket.
+// connection served by ServeConn: the fast path with its socket.
 func BenchmarkServeH1_Info(b *testing.B) {
-	h, body := benchServerWith(b, nil, store.Options{NoSync: true})
-	srv := h.(*rpc.Server)
+	srv, body := benchServer(b)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
 	defer l.Close()
@@ -30,9 +31,9 @@ func BenchmarkServeH1_Info(b *testing.B) {
 				return
 			}
 			go func() {
-				srv.ServeH1(context.Background(), c, rpc.H1Limits{MaxHeaderBytes: 16 << 10, ReadTimeout: 10 * time.Second,
+				ServeConn(context.Background(), srv, c, &http.Server{MaxHeaderBytes: 16 << 10, ReadTimeout: 10 * time.Second,
 					ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second},
-					rpc.H1Hooks{Idle: func() bool { return false }, Active: func() {}, Closing: func() bool { return false }})
+					Hooks{Idle: func() bool { return false }, Active: func() {}, Closing: func() bool { return false }})
 				_ = c.Close()
 			}()
 		}
@@ -58,4 +59,22 @@ func BenchmarkServeH1_Info(b *testing.B) {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
 	}
+}
+
+// benchServer is rpc's bench server: an operator key, the key asked
+// about, and 200 more, with logging off; and compare.sh's request.
+func benchServer(b *testing.B) (*rpc.Server, string) {
+	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{NoSync: true})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = st.Close() })
+	_, _, err = st.Bootstrap(adminKey)
+	require.NoError(b, err)
+	k, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "bench"})
+	require.NoError(b, err)
+	for i := 0; i < 200; i++ {
+		_, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "filler"})
+		require.NoError(b, err)
+	}
+	srv := rpc.New(st, rpc.Options{Logger: zerolog.Nop()})
+	return srv, `{"jsonrpc":"2.0","method":"apikey.info","params":{"id":"` + k.ID + `"},"id":1}`
 }
