@@ -31,27 +31,27 @@ type UserInfo struct {
 }
 
 type userParams struct {
-	Name     string `json:"name" rpc:"required"`
-	Password string `json:"password" rpc:"required"`
+	Name     string `json:"name" rpc:"required" schema:"identity_name"`
+	Password string `json:"password" rpc:"required" schema:"password"`
 }
 
 type userNameParams struct {
-	Name string `json:"name" rpc:"required"`
+	Name string `json:"name" rpc:"required" schema:"identity_name"`
 }
 
 type loginParams struct {
 	Username    string `json:"username" rpc:"required"`
 	Password    string `json:"password" rpc:"required"`
-	AccessLevel string `json:"access_level" rpc:"required"`
-	Comment     string `json:"comment"`
+	AccessLevel string `json:"access_level" rpc:"required" schema:"access_level"`
+	Comment     string `json:"comment" schema:"comment"`
 }
 
 type userAPIKeysParams struct {
-	Username string `json:"username"`
+	Username string `json:"username" schema:"identity_name"`
 }
 
 type deleteAPIKeyParams struct {
-	DeleteKey string `json:"delete_key" rpc:"required"`
+	DeleteKey string `json:"delete_key" rpc:"required" schema:"key_ref"`
 }
 
 // FilebinKey is one key in user.apikeys and user.delete_apikey replies,
