@@ -89,6 +89,12 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 			return KeyInfo{}, err
 		}
 	}
+	// Times are checked here as far as they can be without the key (form,
+	// future, order when both are given), so that bad input is refused
+	// whether or not the key exists; against the key's own bounds below.
+	if _, _, err := validTimes(h.store.Now(), deref(p.NotBefore), deref(p.ExpiresAt), time.Time{}, time.Time{}); err != nil {
+		return KeyInfo{}, err
+	}
 	rate, quota, err := readLimits(p.RateLimit, p.Quota)
 	if err != nil {
 		return KeyInfo{}, err

@@ -242,11 +242,17 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 		return nil, InvalidParam("delete_key", "must be a key id or a key (32 lowercase hex digits)")
 	}
 	me := caller(ctx)
+	// A key name, or a holder and a key name, passes validRef: it names
+	// the key as it does for apikey.delete.
+	ref, err := apikeyHandlers{store: h.store}.resolve(me, p.DeleteKey)
+	if err != nil {
+		return nil, err
+	}
 	// A key of a user or service account acts here on its own holder's
 	// keys only: within hides the others.
 	now := h.store.Now()
 	var deleted store.Key
-	err := h.store.DeleteKey(me.Account, p.DeleteKey, func(target store.Key) error {
+	err = h.store.DeleteKey(me.Account, ref, func(target store.Key) error {
 		if err := within(me, target, now, asTarget); err != nil {
 			return err
 		}
