@@ -29,12 +29,12 @@ func accountInfo(a store.Account) AccountInfo {
 }
 
 type accountNameParams struct {
-	Name string `json:"name" rpc:"required"`
+	Name string `json:"name" rpc:"required" schema:"identity_name"`
 }
 
 type accountParams struct {
-	Name    string `json:"name" rpc:"required"`
-	Comment string `json:"comment"`
+	Name    string `json:"name" rpc:"required" schema:"identity_name"`
+	Comment string `json:"comment" schema:"comment"`
 }
 
 func registerAccount(s *Server) {

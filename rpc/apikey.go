@@ -217,26 +217,26 @@ func decodeStrict(raw json.RawMessage, v any) error {
 }
 
 type createParams struct {
-	Scopes  map[string][]string `json:"scopes"`
-	Comment string              `json:"comment"`
+	Scopes  map[string][]string `json:"scopes" schema:"scopes"`
+	Comment string              `json:"comment" schema:"comment"`
 	// ServiceAccount names a service account of this account to hold the key.
-	ServiceAccount string          `json:"service_account"`
-	Name           *string         `json:"name"` // absent for a key without a name; "" is refused
-	Description    string          `json:"description"`
-	NotBefore      string          `json:"not_before"`
-	ExpiresAt      string          `json:"expires_at"`
-	RateLimit      json.RawMessage `json:"rate_limit"`
-	Quota          json.RawMessage `json:"quota"`
+	ServiceAccount string          `json:"service_account" schema:"identity_name_or_empty"`
+	Name           *string         `json:"name" schema:"key_name"` // absent for a key without a name; "" is refused
+	Description    string          `json:"description" schema:"description"`
+	NotBefore      string          `json:"not_before" schema:"time"`
+	ExpiresAt      string          `json:"expires_at" schema:"expiry"`
+	RateLimit      json.RawMessage `json:"rate_limit" schema:"rate_limit"`
+	Quota          json.RawMessage `json:"quota" schema:"quota"`
 }
 
 type idParams struct {
-	ID string `json:"id" rpc:"required"`
+	ID string `json:"id" rpc:"required" schema:"key_ref"`
 }
 
 type scopeParams struct {
-	ID        string `json:"id" rpc:"required"`
-	ScopeName string `json:"scope_name" rpc:"required"`
-	Value     string `json:"value" rpc:"required"`
+	ID        string `json:"id" rpc:"required" schema:"key_ref"`
+	ScopeName string `json:"scope_name" rpc:"required" schema:"scope_type"`
+	Value     string `json:"value" rpc:"required" schema:"scope_value"`
 }
 
 // registerAPIKey registers every apikey method: the handlers of

@@ -10,35 +10,35 @@ import (
 )
 
 type updateParams struct {
-	ID          string  `json:"id" rpc:"required"`
-	Name        *string `json:"name"`
-	Description *string `json:"description"`
-	Comment     *string `json:"comment"`
+	ID          string  `json:"id" rpc:"required" schema:"key_ref"`
+	Name        *string `json:"name" schema:"key_name_or_empty"`
+	Description *string `json:"description" schema:"description"`
+	Comment     *string `json:"comment" schema:"comment"`
 	Active      *bool   `json:"active"`
 	// NotBefore and ExpiresAt are RFC 3339 times; "" clears the bound.
-	NotBefore *string `json:"not_before"`
-	ExpiresAt *string `json:"expires_at"`
+	NotBefore *string `json:"not_before" schema:"time"`
+	ExpiresAt *string `json:"expires_at" schema:"expiry"`
 	// RateLimit sets the rate limit; a limit of 0 removes it.
-	RateLimit json.RawMessage `json:"rate_limit"`
+	RateLimit json.RawMessage `json:"rate_limit" schema:"rate_limit"`
 	// Quota sets the quota; RemoveQuota removes it.
-	Quota       json.RawMessage `json:"quota"`
+	Quota       json.RawMessage `json:"quota" schema:"quota"`
 	RemoveQuota bool            `json:"remove_quota"`
 }
 
 type rotateParams struct {
-	ID                  string `json:"id" rpc:"required"`
-	RetainPeriodMinutes int    `json:"retain_period_minutes"`
+	ID                  string `json:"id" rpc:"required" schema:"key_ref"`
+	RetainPeriodMinutes int    `json:"retain_period_minutes" schema:"retain_minutes"`
 }
 
 // MaxRetainMinutes is the longest grace period of a rotated-out secret: a week.
 const MaxRetainMinutes = 7 * 24 * 60
 
 type verifyParams struct {
-	Key    string `json:"key" rpc:"required"`
-	Method string `json:"method" rpc:"required"`
+	Key    string `json:"key" rpc:"required" schema:"secret"`
+	Method string `json:"method" rpc:"required" schema:"method_name"`
 	Name   string `json:"name"`
 	// IP is the address the call would come from, for keys with an ip scope.
-	IP string `json:"ip"`
+	IP string `json:"ip" schema:"ip"`
 }
 
 // Verification is apikey.verify's reply, as Unkey's verifyKey: whether the
@@ -75,6 +75,12 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 		if err := validComment(*p.Comment); err != nil {
 			return KeyInfo{}, err
 		}
+	}
+	// Times are checked here as far as they can be without the key (form,
+	// future, order when both are given), so that bad input is refused
+	// whether or not the key exists; against the key's own bounds below.
+	if _, _, err := validTimes(h.store.Now(), deref(p.NotBefore), deref(p.ExpiresAt), time.Time{}, time.Time{}); err != nil {
+		return KeyInfo{}, err
 	}
 	rate, quota, err := readLimits(p.RateLimit, p.Quota)
 	if err != nil {

@@ -26,23 +26,23 @@ type listParams struct {
 	// Name filters by key name: exact, or "contains:", "startswith:",
 	// "endswith:" followed by the text. It is also the "name" that name
 	// scopes restrict.
-	Name   *string `json:"name"`
+	Name   *string `json:"name" schema:"list_name"`
 	Active *bool   `json:"active"`
 	// Owner is "account" (keys of no user or service account), or an owner
 	// as replies show it ("user:alice", "sa:acme/ci").
-	Owner *string `json:"owner"`
+	Owner *string `json:"owner" schema:"owner"`
 	// Time filters: a condition or a list of them, each "gt:", "gte:",
 	// "lt:", "lte:" or "eq:" and an RFC 3339 time, or a bare time (eq).
-	Created     json.RawMessage `json:"created"`
-	LastUsedAt  json.RawMessage `json:"last_used_at"`
-	LastRotated json.RawMessage `json:"last_rotated"`
-	ExpiresAt   json.RawMessage `json:"expires_at"`
+	Created     json.RawMessage `json:"created" schema:"time_filter"`
+	LastUsedAt  json.RawMessage `json:"last_used_at" schema:"time_filter"`
+	LastRotated json.RawMessage `json:"last_rotated" schema:"time_filter"`
+	ExpiresAt   json.RawMessage `json:"expires_at" schema:"time_filter"`
 	// SortBy is a field of store.SortFields, optionally prefixed "asc:" or
 	// "desc:"; the default is "created".
-	SortBy  *string `json:"sort_by"`
-	Page    *int    `json:"page"`
-	Size    *int    `json:"size"`
-	Cursor  *string `json:"cursor"`
+	SortBy  *string `json:"sort_by" schema:"sort_by"`
+	Page    *int    `json:"page" schema:"page"`
+	Size    *int    `json:"size" schema:"size"`
+	Cursor  *string `json:"cursor" schema:"cursor"`
 	Hydrate *bool   `json:"hydrate"`
 }
 

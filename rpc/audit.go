@@ -140,12 +140,12 @@ type AuditPage struct {
 }
 
 type auditListParams struct {
-	Since   string `json:"since"`
-	Until   string `json:"until"`
+	Since   string `json:"since" schema:"time"`
+	Until   string `json:"until" schema:"time"`
 	Method  string `json:"method"`
 	Outcome string `json:"outcome"`
-	After   uint64 `json:"after"`
-	Limit   int    `json:"limit"`
+	After   uint64 `json:"after" schema:"audit_after"`
+	Limit   int    `json:"limit" schema:"audit_limit"`
 }
 
 // MaxAuditPage is the most records one audit.list call returns.

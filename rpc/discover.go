@@ -63,6 +63,9 @@ type OpenRPCMethod struct {
 	XAccess        string              `json:"x-access"`
 	XTakesName     bool                `json:"x-takes-name"`
 	XOpen          bool                `json:"x-open,omitempty"`
+	// Examples pair example params with the result they get; see
+	// methodExamples.
+	Examples []OpenRPCExamplePairing `json:"examples,omitempty"`
 }
 
 // OpenRPCContent is a content descriptor: a named, schema-typed value.
@@ -152,8 +155,12 @@ func (h discoveryHandlers) discover(ctx context.Context, _ struct{}) (OpenRPC, e
 		doc.Info.Version = "dev"
 	}
 	doc.Components.Errors = errorComponents
-	for _, m := range h.s.reachable(caller(ctx)) {
-		doc.Methods = append(doc.Methods, m.openRPC())
+	k := caller(ctx)
+	reachable := h.s.reachable(k)
+	for _, m := range reachable {
+		om := m.openRPC()
+		h.s.withCaller(&om, k, reachable)
+		doc.Methods = append(doc.Methods, om)
 	}
 	return doc, nil
 }
@@ -203,6 +210,9 @@ func (m *Method) openRPC() OpenRPCMethod {
 		errs = append(errs, "UpstreamDown", "UpstreamTimeout", "UpstreamReply")
 	}
 	om.Errors = errorRefs(errs...)
+	if !m.forwarded {
+		om.Examples = methodExamples[m.Name]
+	}
 	return om
 }
 
@@ -210,7 +220,8 @@ func (m *Method) openRPC() OpenRPCMethod {
 func typeDoc(params []structParam, pt, rt reflect.Type) MethodDoc {
 	d := MethodDoc{Params: map[string]json.RawMessage{}}
 	for _, p := range params {
-		d.Params[p.Name] = mustJSON(schemaOf(pt.Field(p.index).Type, 0))
+		f := pt.Field(p.index)
+		d.Params[p.Name] = paramSchema(p.Name, f.Tag.Get("schema"), func() schema { return schemaOf(f.Type, 0) })
 	}
 	d.Result = mustJSON(schemaOf(rt, 0))
 	return d

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/scope"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,7 +81,15 @@ func TestDiscover_OpenRPC(t *testing.T) {
 	assert.True(t, create.XTakesName)
 	require.NotEmpty(t, create.Params)
 	assert.Equal(t, "scopes", create.Params[0].Name)
-	assert.JSONEq(t, `{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}`, string(create.Params[0].Schema))
+	var scopes struct {
+		Type                 string                     `json:"type"`
+		Properties           map[string]json.RawMessage `json:"properties"`
+		AdditionalProperties bool                       `json:"additionalProperties"`
+	}
+	require.NoError(t, json.Unmarshal(create.Params[0].Schema, &scopes))
+	assert.Equal(t, "object", scopes.Type)
+	assert.Len(t, scopes.Properties, len(scope.Types), "a list of values per scope type")
+	assert.False(t, scopes.AdditionalProperties, "no other scope types")
 	var result struct {
 		Properties map[string]json.RawMessage `json:"properties"`
 	}

@@ -28,14 +28,14 @@ func serviceAccountInfo(sa store.ServiceAccount) ServiceAccountInfo {
 }
 
 type serviceAccountCreateParams struct {
-	Name        string `json:"name" rpc:"required"`
-	Description string `json:"description"`
+	Name        string `json:"name" rpc:"required" schema:"identity_name"`
+	Description string `json:"description" schema:"description"`
 	Active      *bool  `json:"active"`
 }
 
 type serviceAccountUpdateParams struct {
-	Name        string  `json:"name" rpc:"required"`
-	Description *string `json:"description"`
+	Name        string  `json:"name" rpc:"required" schema:"identity_name"`
+	Description *string `json:"description" schema:"description"`
 	Active      *bool   `json:"active"`
 }
 

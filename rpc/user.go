@@ -31,27 +31,27 @@ type UserInfo struct {
 }
 
 type userParams struct {
-	Name     string `json:"name" rpc:"required"`
-	Password string `json:"password" rpc:"required"`
+	Name     string `json:"name" rpc:"required" schema:"identity_name"`
+	Password string `json:"password" rpc:"required" schema:"password"`
 }
 
 type userNameParams struct {
-	Name string `json:"name" rpc:"required"`
+	Name string `json:"name" rpc:"required" schema:"identity_name"`
 }
 
 type loginParams struct {
 	Username    string `json:"username" rpc:"required"`
 	Password    string `json:"password" rpc:"required"`
-	AccessLevel string `json:"access_level" rpc:"required"`
-	Comment     string `json:"comment"`
+	AccessLevel string `json:"access_level" rpc:"required" schema:"access_level"`
+	Comment     string `json:"comment" schema:"comment"`
 }
 
 type userAPIKeysParams struct {
-	Username string `json:"username"`
+	Username string `json:"username" schema:"identity_name"`
 }
 
 type deleteAPIKeyParams struct {
-	DeleteKey string `json:"delete_key" rpc:"required"`
+	DeleteKey string `json:"delete_key" rpc:"required" schema:"key_ref"`
 }
 
 // FilebinKey is one key in user.apikeys and user.delete_apikey replies,
@@ -242,11 +242,17 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 		return nil, InvalidParam("delete_key", "must be a key id or a key (32 lowercase hex digits)")
 	}
 	me := caller(ctx)
+	// A key name, or a holder and a key name, passes validRef: it names
+	// the key as it does for apikey.delete.
+	ref, err := apikeyHandlers{store: h.store}.resolve(me, p.DeleteKey)
+	if err != nil {
+		return nil, err
+	}
 	// A key of a user or service account acts here on its own holder's
 	// keys only: within hides the others.
 	now := h.store.Now()
 	var deleted store.Key
-	err := h.store.DeleteKey(me.Account, p.DeleteKey, func(target store.Key) error {
+	err = h.store.DeleteKey(me.Account, ref, func(target store.Key) error {
 		if err := within(me, target, now, asTarget); err != nil {
 			return err
 		}

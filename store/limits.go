@@ -343,14 +343,22 @@ func appendQuota(q Quota, gen int64) []byte {
 	return binary.AppendVarint(b, gen)
 }
 
+// Bounds of a rate limit: at most MaxRateLimit calls per interval of
+// MinRateInterval to MaxRateInterval seconds.
+const (
+	MaxRateLimit    = 1_000_000
+	MinRateInterval = 1
+	MaxRateInterval = 24 * 60 * 60
+)
+
 // ValidLimits checks a rate limit and quota as apikey.create and update
 // take them.
 func ValidLimits(r RateLimit, q *Quota) error {
-	if r.Limit < 0 || r.Limit > 1_000_000 {
-		return fmt.Errorf("rate limit must be 0 (none) to 1000000 calls")
+	if r.Limit < 0 || r.Limit > MaxRateLimit {
+		return fmt.Errorf("rate limit must be 0 (none) to %d calls", MaxRateLimit)
 	}
-	if r.Limit > 0 && (r.Interval < time.Second || r.Interval > 24*time.Hour) {
-		return fmt.Errorf("rate interval must be 1 to 86400 seconds")
+	if r.Limit > 0 && (r.Interval < MinRateInterval*time.Second || r.Interval > MaxRateInterval*time.Second) {
+		return fmt.Errorf("rate interval must be %d to %d seconds", MinRateInterval, MaxRateInterval)
 	}
 	if q != nil {
 		if q.Remaining < 0 {
