@@ -162,6 +162,7 @@ func (s *Store) init() error {
 	}
 	return s.update(func(tx *bolt.Tx) error {
 		countsMissing := tx.Bucket(bucketKeyCounts) == nil
+		indexMissing := tx.Bucket(bucketKeyIndex) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -179,6 +180,11 @@ func (s *Store) init() error {
 		// keys without keeping them): count once.
 		if countsMissing || from < 2 {
 			if err := recountKeys(tx); err != nil {
+				return err
+			}
+		}
+		if indexMissing || from < 3 {
+			if err := buildKeyIndex(tx); err != nil {
 				return err
 			}
 		}
