@@ -90,6 +90,9 @@ type TimeCond struct {
 // reading any. Walking index entries, which reads no key, is not counted.
 const MaxListScan = 50_000
 
+// listScanLimit is MaxListScan, lowered by tests.
+var listScanLimit = MaxListScan
+
 // ErrListTooBroad is returned for a filtered list that would read more
 // than MaxListScan keys one by one.
 var ErrListTooBroad = errors.New("store: list too broad")
@@ -400,11 +403,15 @@ type keyTest struct {
 	buf   []byte
 	read  bool // a key must be read
 	reads int
+	// Prefixes of the account's entries in key_index and of the holder's
+	// list in owner_keys.
+	inactive, own, held []byte
 }
 
 func (s *Store) tester(tx *bolt.Tx, q *KeyQuery, p *keyPlan) *keyTest {
 	return &keyTest{s: s, tx: tx, q: q, p: p, ix: tx.Bucket(bucketKeyIndex), owner: tx.Bucket(bucketOwnerKeys),
-		keys: tx.Bucket(bucketKeys), read: q.needsRead(p)}
+		keys: tx.Bucket(bucketKeys), read: q.needsRead(p),
+		inactive: ixPrefix(ixInactive, q.Account), own: ixPrefix(ixOwn, q.Account), held: accountKey(q.Owner, "")}
 }
 
 // has reports whether index b has list's entry of id.
@@ -417,16 +424,16 @@ func (t *keyTest) has(b *bolt.Bucket, prefix []byte, id []byte) bool {
 func (t *keyTest) keeps(id []byte) (bool, error) {
 	q := t.q
 	if q.Active != nil && !t.p.active {
-		if t.has(t.ix, ixPrefix(ixInactive, q.Account), id) == *q.Active {
+		if t.has(t.ix, t.inactive, id) == *q.Active {
 			return false, nil
 		}
 	}
 	if q.OwnerSet && !t.p.owner {
 		var ok bool
 		if q.Owner == "" {
-			ok = t.has(t.ix, ixPrefix(ixOwn, q.Account), id)
+			ok = t.has(t.ix, t.own, id)
 		} else {
-			ok = t.has(t.owner, accountKey(q.Owner, ""), id)
+			ok = t.has(t.owner, t.held, id)
 		}
 		if !ok {
 			return false, nil
@@ -436,7 +443,7 @@ func (t *keyTest) keeps(id []byte) (bool, error) {
 		return true, nil
 	}
 	t.reads++
-	if t.reads > MaxListScan {
+	if t.reads > listScanLimit {
 		return false, ErrListTooBroad
 	}
 	v := t.keys.Get(id)
@@ -491,7 +498,7 @@ func (s *Store) loadKey(keys *bolt.Bucket, id []byte) (Key, error) {
 
 // tooBroad reports whether walking p would read more keys than a list may.
 func (q *KeyQuery) tooBroad(p *keyPlan) bool {
-	return q.needsRead(p) && p.size > MaxListScan
+	return q.needsRead(p) && p.size > listScanLimit
 }
 
 // listCounted pages through an ordered plan whose total is known: from
@@ -572,7 +579,7 @@ func (s *Store) listSelected(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, err
 		return KeyPage{}, ErrListTooBroad
 	}
 	window := q.Offset + q.Limit + 1
-	if window > MaxListScan {
+	if window > listScanLimit {
 		return KeyPage{}, ErrListTooBroad
 	}
 	t := s.tester(tx, q, p)
@@ -631,7 +638,7 @@ func (s *Store) listSelected(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, err
 // listSorted reads every matching key, sorts them and cuts the page out.
 // A filtered list reads at most MaxListScan keys.
 func (s *Store) listSorted(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, error) {
-	if q.filtered() && (q.tooBroad(p) || p.size > MaxListScan) {
+	if q.filtered() && (q.tooBroad(p) || p.size > listScanLimit) {
 		return KeyPage{}, ErrListTooBroad
 	}
 	t := s.tester(tx, q, p)

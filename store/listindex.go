@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -153,54 +155,106 @@ func storedEntries(keys *bolt.Bucket, id string) ([][]byte, error) {
 	return indexEntries(&rec), nil
 }
 
-// buildKeyIndex writes every key's entries and counts, for a file written
-// before the index existed (schema version 2 and older).
-func buildKeyIndex(tx *bolt.Tx) error {
-	if err := tx.DeleteBucket(bucketKeyIndex); err != nil {
-		return err
-	}
-	ix, err := tx.CreateBucket(bucketKeyIndex)
-	if err != nil {
-		return err
-	}
-	counts := map[string]int{}
-	err = tx.Bucket(bucketKeys).ForEach(func(_, v []byte) error {
-		var rec keyRecord
-		if err := rec.view(v); err != nil {
+// hasKeys reports whether the file holds any key.
+func hasKeys(tx *bolt.Tx) bool {
+	k, _ := tx.Bucket(bucketKeys).Cursor().First()
+	return k != nil
+}
+
+// indexChunk is how many entries one transaction of buildKeyIndex writes.
+const indexChunk = 50_000
+
+// buildKeyIndex writes every key's entries and the counts of their lists,
+// for a file written before key_index existed (schema version 2 and
+// older), then the schema version. bbolt splits pages only at commit, so
+// entries put at random places in one large transaction cost time
+// quadratic in their number: the entries are written one tag at a time,
+// sorted, in transactions of indexChunk, each appending to the last. A
+// build cut short leaves the old version, and the next open starts over.
+// It holds one tag's entries in memory at once (about 100 MB for a
+// million keys).
+func (s *Store) buildKeyIndex() error {
+	err := s.update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketKeyIndex); err != nil {
 			return err
 		}
-		for _, e := range indexEntries(&rec) {
-			if err := ix.Put(e, nil); err != nil {
+		if _, err := tx.CreateBucket(bucketKeyIndex); err != nil {
+			return err
+		}
+		counters := tx.Bucket(bucketKeyCounts)
+		var stale [][]byte
+		_ = counters.ForEach(func(k, _ []byte) error {
+			if len(k) > 0 && k[0] == 0 {
+				stale = append(stale, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range stale {
+			if err := counters.Delete(k); err != nil {
 				return err
 			}
-			if c, ok := counterOf(e); ok {
-				counts[c]++
-			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	counters := tx.Bucket(bucketKeyCounts)
-	var stale [][]byte
-	_ = counters.ForEach(func(k, _ []byte) error {
-		if len(k) > 0 && k[0] == 0 {
-			stale = append(stale, bytes.Clone(k))
+	for _, tag := range []byte{ixName, ixOwn, ixInactive, ixCreated, ixExpires, ixRotated} {
+		var entries [][]byte
+		err := s.view(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketKeys).ForEach(func(_, v []byte) error {
+				var rec keyRecord
+				if err := rec.view(v); err != nil {
+					return err
+				}
+				for _, e := range indexEntries(&rec) {
+					if e[0] == tag {
+						entries = append(entries, e)
+					}
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		slices.SortFunc(entries, bytes.Compare)
+		counts := map[string]int{}
+		for len(entries) > 0 {
+			chunk := entries[:min(indexChunk, len(entries))]
+			entries = entries[len(chunk):]
+			err := s.update(func(tx *bolt.Tx) error {
+				ix := tx.Bucket(bucketKeyIndex)
+				ix.FillPercent = appendFill
+				for _, e := range chunk {
+					if err := ix.Put(e, nil); err != nil {
+						return err
+					}
+					if c, ok := counterOf(e); ok {
+						counts[c]++
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		err = s.update(func(tx *bolt.Tx) error {
+			for c, n := range counts {
+				if err := addKeyCount(tx, c, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(metaSchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
-	for _, k := range stale {
-		if err := counters.Delete(k); err != nil {
-			return err
-		}
-	}
-	for c, n := range counts {
-		if err := addKeyCount(tx, c, n); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // view decodes v into r without copying: r's strings share v's memory,
