@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"math"
 	"slices"
@@ -291,8 +292,11 @@ func (q *KeyQuery) plan(tx *bolt.Tx) (*keyPlan, bool) {
 		switch reads, bestReads := q.needsRead(p), q.needsRead(best); {
 		case reads && !bestReads:
 		case !reads && bestReads:
-			p.size, best = p.count(math.MaxInt), p
+			p.size, best = -1, p // counted when compared, or by the walk
 		default:
+			if best.size < 0 {
+				best.size = best.count(math.MaxInt)
+			}
 			if p.size = p.count(best.size + 1); p.size < best.size {
 				best = p
 			}
@@ -330,6 +334,10 @@ func (q *KeyQuery) plan(tx *bolt.Tx) (*keyPlan, bool) {
 			continue // last_used_at has no index: uses in memory count too
 		}
 		prefix := ixPrefix(t.tag, q.Account)
+		if t.tag == ixCreated && spansAll(ix, prefix, lo, hi) {
+			q.Created = nil // every key of the account meets it
+			continue
+		}
 		p := &keyPlan{b: ix, prefix: prefix, from: append(bytes.Clone(prefix), ixTime(time.Unix(lo, 0))...)}
 		if hi < math.MaxInt64 {
 			p.to = append(bytes.Clone(prefix), ixTime(time.Unix(hi+1, 0))...)
@@ -348,6 +356,31 @@ func (q *KeyQuery) plan(tx *bolt.Tx) (*keyPlan, bool) {
 		best.total = -1
 	}
 	return best, true
+}
+
+// spansAll reports whether lo to hi holds the times of the first and the
+// last entry under prefix of key_index, and so of every one.
+func spansAll(ix *bolt.Bucket, prefix []byte, lo, hi int64) bool {
+	at := func(k []byte) (int64, bool) {
+		if !bytes.HasPrefix(k, prefix) || len(k) < len(prefix)+8 {
+			return 0, false
+		}
+		return int64(binary.BigEndian.Uint64(k[len(prefix):]) ^ 1<<63), true
+	}
+	c := ix.Cursor()
+	k, _ := c.Seek(prefix)
+	first, ok := at(k)
+	if !ok || first < lo {
+		return false
+	}
+	k, _ = c.Seek(append(bytes.Clone(prefix[:len(prefix)-1]), 1))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	last, ok := at(k)
+	return ok && last <= hi
 }
 
 // needsRead reports whether a key found by p must be read to test it.
@@ -393,31 +426,44 @@ func (p *keyPlan) each(fn func(id []byte) bool) {
 
 // keyTest tests the keys a plan finds against the filters it leaves.
 type keyTest struct {
-	s     *Store
-	tx    *bolt.Tx
-	q     *KeyQuery
-	p     *keyPlan
-	ix    *bolt.Bucket
-	owner *bolt.Bucket
-	keys  *bolt.Bucket
-	buf   []byte
-	read  bool // a key must be read
-	reads int
+	s    *Store
+	tx   *bolt.Tx
+	q    *KeyQuery
+	p    *keyPlan
+	keys *bolt.Bucket
+	// Cursors of key_index, owner_keys and keys, kept for the walk.
+	ix, owner, keysAt *bolt.Cursor
+	buf               []byte
+	read              bool // a key must be read
+	reads             int
 	// Prefixes of the account's entries in key_index and of the holder's
 	// list in owner_keys.
 	inactive, own, held []byte
 }
 
 func (s *Store) tester(tx *bolt.Tx, q *KeyQuery, p *keyPlan) *keyTest {
-	return &keyTest{s: s, tx: tx, q: q, p: p, ix: tx.Bucket(bucketKeyIndex), owner: tx.Bucket(bucketOwnerKeys),
-		keys: tx.Bucket(bucketKeys), read: q.needsRead(p),
+	keys := tx.Bucket(bucketKeys)
+	return &keyTest{s: s, tx: tx, q: q, p: p, ix: tx.Bucket(bucketKeyIndex).Cursor(), owner: tx.Bucket(bucketOwnerKeys).Cursor(),
+		keys: keys, keysAt: keys.Cursor(), read: q.needsRead(p),
 		inactive: ixPrefix(ixInactive, q.Account), own: ixPrefix(ixOwn, q.Account), held: accountKey(q.Owner, "")}
 }
 
-// has reports whether index b has list's entry of id.
-func (t *keyTest) has(b *bolt.Bucket, prefix []byte, id []byte) bool {
+// has reports whether the bucket of cursor c has the entry prefix + id.
+// A cursor kept for the walk looks up without allocating, where
+// Bucket.Get makes a cursor each time.
+func (t *keyTest) has(c *bolt.Cursor, prefix []byte, id []byte) bool {
 	t.buf = append(append(t.buf[:0], prefix...), id...)
-	return b.Get(t.buf) != nil
+	k, _ := c.Seek(t.buf)
+	return bytes.Equal(k, t.buf)
+}
+
+// get returns the record of key id, or nil.
+func (t *keyTest) get(id []byte) []byte {
+	k, v := t.keysAt.Seek(id)
+	if !bytes.Equal(k, id) {
+		return nil
+	}
+	return v
 }
 
 // keeps reports whether the key id meets the filters p leaves.
@@ -446,9 +492,8 @@ func (t *keyTest) keeps(id []byte) (bool, error) {
 	if t.reads > listScanLimit {
 		return false, ErrListTooBroad
 	}
-	v := t.keys.Get(id)
 	var r keyRecord
-	if err := r.view(v); err != nil {
+	if err := r.view(t.get(id)); err != nil {
 		return false, err
 	}
 	if r.Account != q.Account {
@@ -638,6 +683,9 @@ func (s *Store) listSelected(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, err
 // listSorted reads every matching key, sorts them and cuts the page out.
 // A filtered list reads at most MaxListScan keys.
 func (s *Store) listSorted(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, error) {
+	if p.size < 0 {
+		p.size = p.count(listScanLimit + 1)
+	}
 	if q.filtered() && (q.tooBroad(p) || p.size > listScanLimit) {
 		return KeyPage{}, ErrListTooBroad
 	}

@@ -84,6 +84,9 @@ func BenchmarkScaleFilters(b *testing.B) {
 		{"last_rotated=all", KeyQuery{LastRotated: []TimeCond{{"gt", at(0)}}}, nil},
 		{"last_used_at=any", KeyQuery{LastUsed: []TimeCond{{"gt", at(0)}}}, ErrListTooBroad},
 		{"active+created=1h", KeyQuery{Active: &on, Created: span(at(mid), at(mid+time.Hour))}, nil},
+		{"created=all", KeyQuery{Created: []TimeCond{{"gte", at(0)}}}, nil},
+		{"created=half", KeyQuery{Created: []TimeCond{{"gte", at(mid)}}}, nil},
+		{"owner+active+name=startswith", KeyQuery{OwnerSet: true, Active: &on, Name: NameFilter{NameStartsWith, "key-05"}}, nil},
 	} {
 		f.q.Account, f.q.Limit = "big", 20
 		b.Run("filter/"+f.name, func(b *testing.B) {
