@@ -20,10 +20,10 @@ var ErrInconsistent = errors.New("store: inconsistent keys")
 // that nothing outlives it: each key's account and holder exist, each of
 // its secrets (current, and retained while one is) leads to it, it is in
 // its account's and holder's lists, under its name and in key_index with
-// the entries its fields call for; and every entry of those indexes leads
-// to a key that belongs there, and every count counts what it should. So no key survives its
-// account or holder, and none is hidden from a list. It returns the first
-// fault found, wrapped in ErrInconsistent.
+// the entries its fields call for; every entry of those indexes leads to
+// a key that belongs there, and every count counts what it should. So no
+// key survives its account or holder, and none is hidden from a list. It
+// returns the first fault found, wrapped in ErrInconsistent.
 func (s *Store) CheckKeys() error {
 	return s.view(checkKeys)
 }
