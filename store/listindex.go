@@ -105,6 +105,9 @@ func counterOf(e []byte) (string, bool) {
 // reindex replaces a key's entries old with new.
 func reindex(tx *bolt.Tx, old, new [][]byte) error {
 	b := tx.Bucket(bucketKeyIndex)
+	// Most entries of new keys land at the end of their range (ids and
+	// created times grow): full pages keep the file small.
+	b.FillPercent = appendFill
 	has := func(set [][]byte, e []byte) bool {
 		for _, x := range set {
 			if bytes.Equal(x, e) {
