@@ -84,18 +84,14 @@ func (h apikeyHandlers) list(ctx context.Context, p listParams) (any, error) {
 	if me.Owner != "" { // a holder's key sees only keys of its holder
 		q.Owner, q.OwnerSet = me.Owner, true
 	}
-	var match []func(*store.Key) bool
 	if p.Name != nil {
 		f, err := nameFilter(*p.Name)
 		if err != nil {
 			return nil, err
 		}
-		match = append(match, f)
+		q.Name = f
 	}
-	if p.Active != nil {
-		want := *p.Active
-		match = append(match, func(k *store.Key) bool { return k.Active == want })
-	}
+	q.Active = p.Active
 	empty := false
 	if p.Owner != nil {
 		owner, err := ownerFilter(*p.Owner)
@@ -110,31 +106,21 @@ func (h apikeyHandlers) list(ctx context.Context, p listParams) (any, error) {
 	for _, tf := range []struct {
 		field string
 		raw   json.RawMessage
-		get   func(*store.Key) time.Time
+		dst   *[]store.TimeCond
 	}{
-		{"created", p.Created, func(k *store.Key) time.Time { return k.Created }},
-		{"last_used_at", p.LastUsedAt, func(k *store.Key) time.Time { return k.LastUsed }},
-		{"last_rotated", p.LastRotated, func(k *store.Key) time.Time { return k.LastRotated }},
-		{"expires_at", p.ExpiresAt, func(k *store.Key) time.Time { return k.ExpiresAt }},
+		{"created", p.Created, &q.Created},
+		{"last_used_at", p.LastUsedAt, &q.LastUsed},
+		{"last_rotated", p.LastRotated, &q.LastRotated},
+		{"expires_at", p.ExpiresAt, &q.ExpiresAt},
 	} {
 		if tf.raw == nil {
 			continue
 		}
-		f, err := timeFilter(tf.field, tf.raw, tf.get)
+		conds, err := timeFilter(tf.field, tf.raw)
 		if err != nil {
 			return nil, err
 		}
-		match = append(match, f)
-	}
-	if len(match) > 0 {
-		q.Match = func(k *store.Key) bool {
-			for _, m := range match {
-				if !m(k) {
-					return false
-				}
-			}
-			return true
-		}
+		*tf.dst = conds
 	}
 	if p.SortBy != nil {
 		dir, field, found := strings.Cut(*p.SortBy, ":")
@@ -232,25 +218,19 @@ func isSortField(f string) bool {
 	return false
 }
 
-func nameFilter(v string) (func(*store.Key) bool, error) {
+func nameFilter(v string) (store.NameFilter, error) {
 	op, text, found := strings.Cut(v, ":")
 	if !found {
-		op, text = "equals", v
+		op, text = store.NameEquals, v
 	}
 	if err := validIdentityName("name", text); err != nil {
-		return nil, InvalidParam("name", "must be a key name, or \"contains:\", \"startswith:\" or \"endswith:\" and part of one")
+		return store.NameFilter{}, InvalidParam("name", "must be a key name, or \"contains:\", \"startswith:\" or \"endswith:\" and part of one")
 	}
 	switch op {
-	case "equals":
-		return func(k *store.Key) bool { return k.Name == text }, nil
-	case "contains":
-		return func(k *store.Key) bool { return strings.Contains(k.Name, text) }, nil
-	case "startswith":
-		return func(k *store.Key) bool { return strings.HasPrefix(k.Name, text) }, nil
-	case "endswith":
-		return func(k *store.Key) bool { return strings.HasSuffix(k.Name, text) }, nil
+	case store.NameEquals, store.NameContains, store.NameStartsWith, store.NameEndsWith:
+		return store.NameFilter{Op: op, Text: text}, nil
 	}
-	return nil, InvalidParam("name", "operator must be equals, contains, startswith or endswith, got %q", truncate(op, 20))
+	return store.NameFilter{}, InvalidParam("name", "operator must be equals, contains, startswith or endswith, got %q", truncate(op, 20))
 }
 
 // ownerFilter reads the owner param into a store owner ("" for the
@@ -271,17 +251,9 @@ func ownerFilter(v string) (string, error) {
 	return "", bad
 }
 
-var timeOps = map[string]func(a, b time.Time) bool{
-	"eq":  func(a, b time.Time) bool { return a.Equal(b) },
-	"gt":  func(a, b time.Time) bool { return a.After(b) },
-	"gte": func(a, b time.Time) bool { return !a.Before(b) },
-	"lt":  func(a, b time.Time) bool { return a.Before(b) },
-	"lte": func(a, b time.Time) bool { return !a.After(b) },
-}
-
 // timeFilter reads one condition, or a list of them, on a time field. A
 // key without that time matches no condition.
-func timeFilter(field string, raw json.RawMessage, get func(*store.Key) time.Time) (func(*store.Key) bool, error) {
+func timeFilter(field string, raw json.RawMessage) ([]store.TimeCond, error) {
 	var conds []string
 	switch jsonKind(raw) {
 	case '"':
@@ -297,35 +269,24 @@ func timeFilter(field string, raw json.RawMessage, get func(*store.Key) time.Tim
 	default:
 		return nil, InvalidParam(field, "must be a condition like \"gte:2026-01-02T15:04:05Z\", or a list of them")
 	}
-	type cond struct {
-		op func(a, b time.Time) bool
-		at time.Time
-	}
-	parsed := make([]cond, len(conds))
+	parsed := make([]store.TimeCond, len(conds))
 	for i, c := range conds {
-		opName, at, found := strings.Cut(c, ":")
-		op, known := timeOps[opName]
-		if !found || !known {
-			op, at = timeOps["eq"], c
+		op, at, found := strings.Cut(c, ":")
+		switch op {
+		case "eq", "gt", "gte", "lt", "lte":
+		default:
+			found = false
+		}
+		if !found {
+			op, at = "eq", c
 		}
 		t, err := time.Parse(time.RFC3339, at)
 		if err != nil {
 			return nil, InvalidParam(field, "each condition must be gt, gte, lt, lte or eq, a colon, and an RFC 3339 time like 2026-01-02T15:04:05Z")
 		}
-		parsed[i] = cond{op, t}
+		parsed[i] = store.TimeCond{Op: op, At: t}
 	}
-	return func(k *store.Key) bool {
-		v := get(k)
-		if v.IsZero() {
-			return false
-		}
-		for _, c := range parsed {
-			if !c.op(v, c.at) {
-				return false
-			}
-		}
-		return true
-	}, nil
+	return parsed, nil
 }
 
 // Cursors are opaque to clients: the sort they belong to and the position

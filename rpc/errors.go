@@ -73,6 +73,13 @@ const (
 	ErrIDUpstreamError = "upstream_error"
 )
 
+// Error ids of bounded lists.
+const (
+	// ErrIDListTooBroad refuses an apikey.list whose filters would make it
+	// read more than store.MaxListScan keys one by one.
+	ErrIDListTooBroad = "list_too_broad"
+)
+
 // Error ids of the operator rule (docs/operations.md): the server never loses
 // its last full operator key.
 const (
@@ -169,6 +176,8 @@ func toError(err error) *Error {
 		e := Errorf(CodeRateLimited, ErrIDRateLimited, "this key is over its rate limit; retry after %d ms", max(limited.RetryAfter.Milliseconds(), 1))
 		e.RetryAfterMs = max(limited.RetryAfter.Milliseconds(), 1)
 		return e
+	case errors.Is(err, store.ErrListTooBroad):
+		return Errorf(CodeInvalidParams, ErrIDListTooBroad, "these filters would read more than %d keys one by one: narrow the list by owner, active, an exact or startswith name, or a created, expires_at or last_rotated condition; or sort by created", store.MaxListScan)
 	case errors.Is(err, store.ErrKeyNameTaken):
 		return Errorf(CodeConflict, ErrIDKeyNameTaken, "another key of this holder has that name")
 	case errors.Is(err, store.ErrServiceAccountNotFound):

@@ -13,7 +13,9 @@ package store
 //	key_names  account + 0x00 + owner + 0x00 + key name → key id (names are unique per holder)
 //	audit     sequence (8 bytes, big-endian) → AuditRecord, binary (audit.go)
 //	audit_account  account + 0x00 + sequence → empty (an account's records in order)
-//	key_counts  account, or owner → uvarint count of its keys (totals of lists without a scan)
+//	key_counts  account, or owner → uvarint count of its keys (totals of lists without a scan);
+//	            also the counts of key_index's lists (listindex.go)
+//	key_index  secondary indexes of keys for filtered lists (listindex.go)
 var (
 	bucketMeta            = []byte("meta")
 	bucketKeys            = []byte("keys")
@@ -29,7 +31,8 @@ var (
 	bucketKeyCounts       = []byte("key_counts")
 
 	allBuckets = [][]byte{bucketMeta, bucketKeys, bucketDigests, bucketAccountKeys, bucketAccounts, bucketUsers,
-		bucketOwnerKeys, bucketServiceAccounts, bucketAudit, bucketAuditAccount, bucketKeyNames, bucketKeyCounts}
+		bucketOwnerKeys, bucketServiceAccounts, bucketAudit, bucketAuditAccount, bucketKeyNames, bucketKeyCounts,
+		bucketKeyIndex}
 )
 
 var metaSchema = []byte("schema")
@@ -41,4 +44,7 @@ var metaSchema = []byte("schema")
 // version-1 file is migrated when opened; after that a build of version 1
 // refuses it, rather than rewrite its keys without the limits it cannot
 // read.
-const SchemaVersion = 2
+//
+// Version 3 added key_index. A file of version 2 or older gets it built
+// when opened.
+const SchemaVersion = 3

@@ -15,10 +15,11 @@ import (
 // CheckKeys checks, in one read transaction, that every key is whole and
 // that nothing outlives it: each key's account and holder exist, each of
 // its secrets (current, and retained while one is) leads to it, it is in
-// its account's and holder's lists and under its name; and every entry of
-// those indexes leads to a key that belongs there. So no key survives its
-// account or holder, and none is hidden from a list. It returns the first
-// fault found, wrapped in ErrInconsistent.
+// its account's and holder's lists, under its name and in key_index with
+// the entries its fields call for; every entry of those indexes leads to
+// a key that belongs there, and every count counts what it should. So no
+// key survives its account or holder, and none is hidden from a list. It
+// returns the first fault found, wrapped in ErrInconsistent.
 func (s *Store) CheckKeys() error {
 	return s.view(checkKeys)
 }
@@ -28,7 +29,7 @@ func checkKeys(tx *bolt.Tx) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInconsistent}, args...)...)
 	}
 	keys := tx.Bucket(bucketKeys)
-	digests := 0
+	digests, indexed := 0, 0
 	counts := map[string]int{}
 	err := keys.ForEach(func(id, v []byte) error {
 		rec, err := decodeRecord(v)
@@ -67,10 +68,22 @@ func checkKeys(tx *bolt.Tx) error {
 		if rec.Name != "" && !bytes.Equal(tx.Bucket(bucketKeyNames).Get(nameKey(rec.Account, rec.Owner, rec.Name)), id) {
 			return fault("key %s is missing under its name", rec.ID)
 		}
+		for _, e := range indexEntries(&rec) {
+			if tx.Bucket(bucketKeyIndex).Get(e) == nil {
+				return fault("key %s is missing from key_index entry %q", rec.ID, e[:len(e)-keyIDLen])
+			}
+			indexed++
+			if c, ok := counterOf(e); ok {
+				counts[c]++
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if n := tx.Bucket(bucketKeyIndex).Stats().KeyN; n != indexed {
+		return fault("%d key_index entries lead to no key that belongs there", n-indexed)
 	}
 	if n := tx.Bucket(bucketDigests).Stats().KeyN; n != digests {
 		return fault("%d secrets lead nowhere", n-digests)

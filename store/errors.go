@@ -97,4 +97,9 @@ var (
 	// ErrBadQuery is returned by ListKeys for a KeyQuery that makes no
 	// sense.
 	ErrBadQuery = errors.New("store: bad key query")
+
+	// ErrListTooBroad is returned by ListKeys for a filtered list that
+	// would read more than MaxListScan keys one by one (a filter no index
+	// answers, or one beside the index walked).
+	ErrListTooBroad = errors.New("store: list too broad")
 )

@@ -228,9 +228,18 @@ const appendFill = 0.9
 
 // putRecord writes rec. It and deleteRecord are the only writers of the
 // keys bucket: each drops the key's cached state when tx commits.
+// Both keep the key's entries in key_index (listindex.go).
 func putRecord(tx *bolt.Tx, rec *keyRecord) error {
 	dropOnCommit(tx, rec.ID)
-	return tx.Bucket(bucketKeys).Put([]byte(rec.ID), rec.marshal())
+	keys := tx.Bucket(bucketKeys)
+	old, err := storedEntries(keys, rec.ID)
+	if err != nil {
+		return err
+	}
+	if err := reindex(tx, old, indexEntries(rec)); err != nil {
+		return err
+	}
+	return keys.Put([]byte(rec.ID), rec.marshal())
 }
 
 func accountKey(account, id string) []byte {
@@ -475,6 +484,13 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 // deleteRecord removes a key and its index entries.
 func deleteRecord(tx *bolt.Tx, rec *keyRecord) error {
 	dropOnCommit(tx, rec.ID)
+	old, err := storedEntries(tx.Bucket(bucketKeys), rec.ID)
+	if err != nil {
+		return err
+	}
+	if err := reindex(tx, old, nil); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bucketDigests).Delete(rec.Digest[:]); err != nil {
 		return err
 	}

@@ -117,7 +117,7 @@ func TestStore_KeyCounts(t *testing.T) {
 
 // TestStore_SchemaMigration opens a version-1 file whose key counts are
 // wrong (as a version-1 build would leave them): it is counted anew and
-// raised to version 2, which a version-1 build then refuses.
+// raised to the current version, which a version-1 build then refuses.
 func TestStore_SchemaMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st, err := store.Open(path, store.Options{NoSync: true})
@@ -147,7 +147,7 @@ func TestStore_SchemaMigration(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	require.NoError(t, db.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, "2", string(tx.Bucket([]byte("meta")).Get([]byte("schema"))))
+		assert.Equal(t, "3", string(tx.Bucket([]byte("meta")).Get([]byte("schema"))))
 		return nil
 	}))
 }

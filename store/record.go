@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/apikeyd/apikeyd/scope"
 )
@@ -168,6 +169,12 @@ func (r *keyRecord) unmarshal(b []byte) error {
 	// One copy of the record backs all its strings: one allocation, not
 	// one a field, on the path of every call that reads a key.
 	d := decoder{b: b, s: string(b)}
+	return r.decode(&d)
+}
+
+// decode reads a record from d. A decoder of a view (see keyRecord.view)
+// leaves the scopes out and copies nothing.
+func (r *keyRecord) decode(d *decoder) error {
 	if v := d.byte(); v != recordVersion {
 		return fmt.Errorf("%w: format version %d", errCorrupt, v)
 	}
@@ -187,6 +194,12 @@ func (r *keyRecord) unmarshal(b []byte) error {
 		if n == 0 {
 			continue
 		}
+		if d.view {
+			for range n {
+				d.string()
+			}
+			continue
+		}
 		vals := make([]string, n)
 		for i := range vals {
 			vals[i] = d.string()
@@ -200,9 +213,9 @@ func (r *keyRecord) unmarshal(b []byte) error {
 		unix := func() time.Time { return time.Unix(v.varint(), 0).UTC() }
 		switch tag {
 		case tagName:
-			r.Name = string(v.b)
+			r.Name = d.text(v.b)
 		case tagDescription:
-			r.Description = string(v.b)
+			r.Description = d.text(v.b)
 		case tagInactive:
 			r.Inactive = true
 		case tagNotBefore:
@@ -228,6 +241,9 @@ func (r *keyRecord) unmarshal(b []byte) error {
 			r.Quota.LastRefill = unix()
 			r.QuotaGen = v.varint()
 		case tagIPScope:
+			if d.view {
+				break
+			}
 			n := v.uvarint()
 			if n > uint64(len(v.b)) {
 				v.err = errCorrupt
@@ -250,6 +266,17 @@ type decoder struct {
 	b   []byte
 	s   string // when set, a copy of all of b as first given: strings are cut from it
 	err error
+	// view is set when s shares b's memory (keyRecord.view).
+	view bool
+}
+
+// text returns b, a part of d's record, as a string: cut from s when it is
+// a view, else copied.
+func (d *decoder) text(b []byte) string {
+	if d.view && len(b) > 0 {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return string(b)
 }
 
 func (d *decoder) byte() byte {

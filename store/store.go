@@ -160,8 +160,10 @@ func (s *Store) init() error {
 	if ready || err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
+	rebuild := false
+	err = s.update(func(tx *bolt.Tx) error {
 		countsMissing := tx.Bucket(bucketKeyCounts) == nil
+		indexMissing := tx.Bucket(bucketKeyIndex) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -182,8 +184,15 @@ func (s *Store) init() error {
 				return err
 			}
 		}
+		if rebuild = (indexMissing || from < 3) && hasKeys(tx); rebuild {
+			return nil // buildKeyIndex writes the version once the index is whole
+		}
 		return meta.Put(metaSchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
+	if err == nil && rebuild {
+		err = s.buildKeyIndex()
+	}
+	return err
 }
 
 // schemaOf reads a stored schema version: one this build reads, or an
