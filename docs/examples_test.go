@@ -87,6 +87,7 @@ var pages = []string{
 var noRun = map[string]map[string]string{
 	"README.md": {
 		"make run    # build and serve on 127.0.0.1:8080 with ./apikeyd.db (created on first start)": "the two commands in short: `make run` serves in the foreground until stopped, and `make test` runs this very test; the session below runs the server",
+		"APIKEYD_UPSTREAM_TOKEN=s3cret ./bin/apikeyd serve --upstream http://127.0.0.1:9000/rpc": "a glimpse of gateway mode: it needs a backend on 127.0.0.1:9000, and serves in the foreground; docs/gateway.md runs the whole walk-through, with its sample backend",
 	},
 	"docs/operations.md": {
 		"systemctl stop apikeyd": "needs systemd and a unit named apikeyd; the restore sub-command it shows runs in the block before it",
@@ -313,8 +314,11 @@ func compareOutput(lang, want, got string) string {
 // compact encodes a decoded JSON value with sorted keys, so that two
 // values compare as strings.
 func compact(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // show <id>, not \u003cid\u003e
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func textLines(s string) []string {
