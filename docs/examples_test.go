@@ -53,6 +53,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -87,7 +88,7 @@ var pages = []string{
 var noRun = map[string]map[string]string{
 	"README.md": {
 		"make run    # build and serve on 127.0.0.1:8080 with ./apikeyd.db (created on first start)": "the two commands in short: `make run` serves in the foreground until stopped, and `make test` runs this very test; the session below runs the server",
-		"APIKEYD_UPSTREAM_TOKEN=s3cret ./bin/apikeyd serve --upstream http://127.0.0.1:9000/rpc": "a glimpse of gateway mode: it needs a backend on 127.0.0.1:9000, and serves in the foreground; docs/gateway.md runs the whole walk-through, with its sample backend",
+		"APIKEYD_UPSTREAM_TOKEN=s3cret ./bin/apikeyd serve --upstream http://127.0.0.1:9000/rpc":     "a glimpse of gateway mode: it needs a backend on 127.0.0.1:9000, and serves in the foreground; docs/gateway.md runs the whole walk-through, with its sample backend",
 	},
 	"docs/operations.md": {
 		"systemctl stop apikeyd": "needs systemd and a unit named apikeyd; the restore sub-command it shows runs in the block before it",
@@ -104,12 +105,18 @@ var makeTargets = []string{"run", "test", "build", "bench-compare", "bench-write
 
 const blockTimeout = 60 * time.Second
 
+// updateExamples rewrites each page's expected outputs with what the
+// examples print, as golden files are updated; review the diff.
+var updateExamples = flag.Bool("update-examples", false, "rewrite the expected output blocks of the pages with the actual output")
+
 // block is one fenced block of a page.
 type block struct {
-	line  int    // 1-based line of the opening fence
-	lang  string // the first word of the info string
-	flags []string
-	text  string
+	line   int // 1-based line of the opening fence
+	end    int // 1-based line of the closing fence
+	indent int
+	lang   string // the first word of the info string
+	flags  []string
+	text   string
 }
 
 func (b block) has(flag string) bool {
@@ -152,6 +159,7 @@ func parseBlocks(src string) (blocks []block, adjacent []bool) {
 			body = append(body, l)
 		}
 		b.text = strings.Join(body, "\n")
+		b.end, b.indent = j+1, indent
 		adj := lastEnd >= 0
 		for k := lastEnd + 1; adj && k < i; k++ {
 			if strings.TrimSpace(lines[k]) != "" {
@@ -338,6 +346,14 @@ var portRE = regexp.MustCompile(`127\.0\.0\.1:(\d{2,5})`)
 
 // portMap maps each port a page names to a free one of this machine.
 type portMap map[string]string
+
+// unapply maps free ports back to the page's, in output written to a page.
+func (pm portMap) unapply(s string) string {
+	for page, free := range pm {
+		s = strings.ReplaceAll(s, "127.0.0.1:"+free, "127.0.0.1:"+page)
+	}
+	return s
+}
 
 func (pm portMap) apply(t *testing.T, s string) string {
 	return portRE.ReplaceAllStringFunc(s, func(addr string) string {
@@ -556,6 +572,11 @@ func TestExamples(t *testing.T) {
 			}
 			ports := portMap{}
 			s := startSession(t, checkoutDir(t, root, binDir), binDir, ports)
+			updated := map[int]example{} // by expected block's line
+			outputs := map[int]string{}
+			if *updateExamples {
+				defer func() { rewriteExpected(t, filepath.Join(root, page), string(src), updated, outputs, ports) }()
+			}
 			for _, e := range ex {
 				out, rc, err := s.run(ports.apply(t, e.text))
 				where := fmt.Sprintf("%s:%d", page, e.line)
@@ -565,16 +586,44 @@ func TestExamples(t *testing.T) {
 				if !assert.Zero(t, rc, "%s: %q exited %d\noutput:\n%s\nstderr:\n%s", where, firstLine(e.text), rc, out, s.stderrText()) {
 					return
 				}
+				if testing.Verbose() {
+					t.Logf("%s: %s\n%s", where, firstLine(e.text), out)
+				}
 				if e.expect == nil {
+					continue
+				}
+				if *updateExamples {
+					updated[e.expect.line], outputs[e.expect.line] = e, out
 					continue
 				}
 				if d := compareOutput(e.expectLang, ports.apply(t, e.expect.text), out); d != "" {
 					assert.Fail(t, "reply differs from the page", "%s: %s\n%s\nstderr:\n%s", where, firstLine(e.text), d, s.stderrText())
-					return
 				}
 			}
 		})
 	}
+}
+
+// rewriteExpected replaces the expected blocks of a page with the outputs
+// the examples gave (-update-examples).
+func rewriteExpected(t *testing.T, file, src string, updated map[int]example, outputs map[int]string, ports portMap) {
+	lines := strings.Split(src, "\n")
+	var starts []int
+	for line := range updated {
+		starts = append(starts, line)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(starts)))
+	for _, line := range starts {
+		e := updated[line]
+		pad := strings.Repeat(" ", e.expect.indent)
+		var body []string
+		for _, l := range textLines(ports.unapply(outputs[line])) {
+			body = append(body, pad+l)
+		}
+		// Replace the lines between the fences (line and end, 1-based).
+		lines = append(lines[:line], append(body, lines[e.expect.end-1:]...)...)
+	}
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644))
 }
 
 // checkNoRun fails on a no-run block that noRun does not explain.
