@@ -25,7 +25,9 @@
 //     block that must not run says so in its fence: ```sh no-run. Each such
 //     block must be listed in noRun below with the reason, so they stay rare
 //     and explained. Other fence languages (json, text, go, ini, plain) never
-//     run.
+//     run. A block whose fence names a file, as ```go file=main.go does, is
+//     saved under that name in the shell's current directory when the page
+//     reaches it, as the reader is told to save it.
 //   - Replies: the block right after a shell block (only blank lines between),
 //     when it is ```json or ```text, is that block's expected output. JSON is
 //     compared value by value, structurally; text line by line. Ids (UUIDs),
@@ -179,7 +181,10 @@ type example struct {
 	block
 	expect     *block // nil when the page shows no output for it
 	expectLang string
+	file       string // for a block to save rather than run: its file name
 }
+
+var heredocEnd = "__DOCS_EXAMPLE_FILE__"
 
 // examples picks the runnable shell blocks of a page and their expected
 // outputs; skipped lists the no-run blocks by their first line.
@@ -187,6 +192,11 @@ func examples(src string) (ex []example, skipped []string) {
 	blocks, adjacent := parseBlocks(src)
 	for i, b := range blocks {
 		if b.lang != "sh" {
+			for _, f := range b.flags {
+				if name, ok := strings.CutPrefix(f, "file="); ok {
+					ex = append(ex, example{block: b, file: name})
+				}
+			}
 			continue
 		}
 		if b.has("no-run") {
@@ -578,7 +588,12 @@ func TestExamples(t *testing.T) {
 				defer func() { rewriteExpected(t, filepath.Join(root, page), string(src), updated, outputs, ports) }()
 			}
 			for _, e := range ex {
-				out, rc, err := s.run(ports.apply(t, e.text))
+				text := ports.apply(t, e.text)
+				if e.file != "" {
+					require.NotContains(t, text, heredocEnd)
+					text = fmt.Sprintf("cat > %q <<'%s'\n%s\n%s", e.file, heredocEnd, text, heredocEnd)
+				}
+				out, rc, err := s.run(text)
 				where := fmt.Sprintf("%s:%d", page, e.line)
 				if !assert.NoError(t, err, "%s: %s\noutput:\n%s\nstderr:\n%s", where, firstLine(e.text), out, s.stderrText()) {
 					return
@@ -668,9 +683,12 @@ func TestExamplesPages(t *testing.T) {
 
 func TestParseBlocks(t *testing.T) {
 	src := "text\n```sh\necho hi\n```\n\n```json\n{\"a\":1}\n```\nprose\n```text\nnot output\n```\n" +
-		"- item\n  ```sh no-run\n  interactive\n  ```\n```sh\nsecond\n```\n```go\npackage main\n```\n"
+		"- item\n  ```sh no-run\n  interactive\n  ```\n```sh\nsecond\n```\n```go\npackage main\n```\n" +
+		"```go file=main.go\npackage main\n```\n"
 	ex, skipped := examples(src)
-	require.Len(t, ex, 2)
+	require.Len(t, ex, 3)
+	assert.Equal(t, "main.go", ex[2].file, "a block with file= is saved")
+	assert.Equal(t, "package main", ex[2].text)
 	assert.Equal(t, "echo hi", ex[0].text)
 	assert.Equal(t, 2, ex[0].line)
 	require.NotNil(t, ex[0].expect)
