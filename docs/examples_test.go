@@ -93,7 +93,6 @@ var noRun = map[string]map[string]string{
 		"APIKEYD_UPSTREAM_TOKEN=s3cret ./bin/apikeyd serve --upstream http://127.0.0.1:9000/rpc":     "a glimpse of gateway mode: it needs a backend on 127.0.0.1:9000, and serves in the foreground; docs/gateway.md runs the whole walk-through, with its sample backend",
 	},
 	"docs/operations.md": {
-		"systemctl stop apikeyd": "needs systemd and a unit named apikeyd; the restore sub-command it shows runs in the block before it",
 		"go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10": "interactive, and needs a server started with --debug-addr",
 	},
 	"docs/api.md": {
