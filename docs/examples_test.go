@@ -74,15 +74,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// pages are the files whose examples run, in this order.
-var pages = []string{
-	"README.md",
-	"docs/api.md",
-	"docs/embedding.md",
-	"docs/gateway.md",
-	"docs/operations.md",
-	"docs/security.md",
-	"docs/architecture.md",
+// pages are the files whose examples run, in this order: the README, then
+// every page of docs/, so that a new page's examples run too.
+func pages(t *testing.T, root string) []string {
+	found, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	require.NoError(t, err)
+	sort.Strings(found)
+	out := []string{"README.md"}
+	for _, f := range found {
+		rel, err := filepath.Rel(root, f)
+		require.NoError(t, err)
+		out = append(out, filepath.ToSlash(rel))
+	}
+	return out
 }
 
 // noRun lists the shell blocks marked ```sh no-run, by page and first
@@ -570,7 +574,7 @@ func TestExamples(t *testing.T) {
 	root := repoRoot(t)
 	binDir := filepath.Join(t.TempDir(), "bin")
 	buildBinaries(t, root, binDir)
-	for _, page := range pages {
+	for _, page := range pages(t, root) {
 		t.Run(strings.ReplaceAll(page, "/", "_"), func(t *testing.T) {
 			src, err := os.ReadFile(filepath.Join(root, page))
 			require.NoError(t, err)
@@ -651,33 +655,79 @@ func checkNoRun(t *testing.T, page string, skipped []string) {
 	}
 }
 
-// TestExamplesMakeTargets checks that the make targets the pages name
-// instead of running (they take minutes) exist.
+var (
+	makeRE = regexp.MustCompile("`make ([a-z][a-z0-9-]*)")
+	// A path in backticks, in parentheses or as a link target, as prose
+	// names files.
+	pathRE = regexp.MustCompile("(?:`|\\]?\\()((?:\\.\\./)*[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+/?)[`)#]")
+)
+
+// TestExamplesMakeTargets checks that the make targets the pages name exist
+// (those the pages name instead of running, as they take minutes, included).
 func TestExamplesMakeTargets(t *testing.T) {
-	mk, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
+	root := repoRoot(t)
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	require.NoError(t, err)
-	for _, target := range makeTargets {
+	targets := append([]string(nil), makeTargets...)
+	for _, page := range pages(t, root) {
+		src, err := os.ReadFile(filepath.Join(root, page))
+		require.NoError(t, err)
+		for _, m := range makeRE.FindAllStringSubmatch(string(src), -1) {
+			targets = append(targets, m[1])
+		}
+	}
+	for _, target := range targets {
 		assert.Regexp(t, regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(target)+`:`), string(mk), "make %s", target)
 	}
 }
 
-// TestExamplesPages checks that every Markdown page of the repository's top
-// level and docs/ is in pages, so a new page's examples run too.
-func TestExamplesPages(t *testing.T) {
+// TestExamplesPaths checks that the files the pages' prose names exist in
+// the repository: no page points at a script outside it.
+func TestExamplesPaths(t *testing.T) {
 	root := repoRoot(t)
-	var found []string
-	for _, pattern := range []string{"*.md", "docs/*.md"} {
-		m, err := filepath.Glob(filepath.Join(root, pattern))
+	top, err := os.ReadDir(root)
+	require.NoError(t, err)
+	tracked := map[string]bool{}
+	for _, e := range top {
+		tracked[e.Name()] = e.IsDir()
+	}
+	for _, page := range pages(t, root) {
+		src, err := os.ReadFile(filepath.Join(root, page))
 		require.NoError(t, err)
-		for _, f := range m {
-			rel, _ := filepath.Rel(root, f)
-			found = append(found, filepath.ToSlash(rel))
+		for _, m := range pathRE.FindAllStringSubmatch(proseOnly(string(src)), -1) {
+			p := m[1]
+			var file string
+			switch first, _, _ := strings.Cut(p, "/"); {
+			case first == "..":
+				file = filepath.Join(root, filepath.Dir(page), p) // a link, relative to its page
+				rel, err := filepath.Rel(root, file)
+				if assert.NoError(t, err) && !assert.False(t, strings.HasPrefix(rel, ".."), "%s names %s, outside the repository", page, p) {
+					continue
+				}
+			case tracked[first] && first != "bin":
+				file = filepath.Join(root, p)
+			default:
+				continue // not a path of this repository (a URL path, a scope value)
+			}
+			if _, err := os.Stat(file); err != nil {
+				// "each package's testdata/fuzz/": a path within a package.
+				inPkg, _ := filepath.Glob(filepath.Join(root, "*", p))
+				assert.NotEmpty(t, inPkg, "%s names %s, which is not in the repository", page, p)
+			}
 		}
 	}
-	listed := append([]string(nil), pages...)
-	sort.Strings(found)
-	sort.Strings(listed)
-	assert.Equal(t, found, listed)
+}
+
+// proseOnly blanks a page's fenced blocks, leaving its prose.
+func proseOnly(src string) string {
+	lines := strings.Split(src, "\n")
+	blocks, _ := parseBlocks(src)
+	for _, b := range blocks {
+		for i := b.line - 1; i < b.end && i < len(lines); i++ {
+			lines[i] = ""
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func TestParseBlocks(t *testing.T) {
