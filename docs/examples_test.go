@@ -33,7 +33,12 @@
 //     compared value by value, structurally; text line by line. Ids (UUIDs),
 //     secrets (32 hex digits), RFC 3339 times, list cursors and retry waits
 //     in milliseconds are masked on both sides before comparing. A block
-//     whose output is not shown must still exit with status 0.
+//     whose output is not shown must still exit with status 0. A reply the
+//     page introduces with prose (an abridged one, or one from another
+//     server) is not right after its command, and so is not compared.
+//     After an intended change of replies, `go test ./docs -run TestExamples
+//     -update-examples` writes what the examples print into the pages, as
+//     golden files are updated: review the diff.
 //   - Values learnt from replies: the pages capture them in the shell (with
 //     jq, or by naming keys with `name` and using the name), never by pasting
 //     a literal from a sample reply, so that a reader can paste every block
