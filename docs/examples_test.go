@@ -37,8 +37,9 @@
 //     page introduces with prose (an abridged one, or one from another
 //     server) is not right after its command, and so is not compared.
 //     After an intended change of replies, `go test ./docs -run TestExamples
-//     -update-examples` writes what the examples print into the pages, as
-//     golden files are updated: review the diff.
+//     -update-examples` writes what the examples print into the pages, for
+//     the replies that differ (masked), as golden files are updated: review
+//     the diff.
 //   - Values learnt from replies: the pages capture them in the shell (with
 //     jq, or by naming keys with `name` and using the name), never by pasting
 //     a literal from a sample reply, so that a reader can paste every block
@@ -615,11 +616,14 @@ func TestExamples(t *testing.T) {
 				if e.expect == nil {
 					continue
 				}
+				d := compareOutput(e.expectLang, ports.apply(t, e.expect.text), out)
 				if *updateExamples {
-					updated[e.expect.line], outputs[e.expect.line] = e, out
+					if d != "" { // rewrite only what differs, so the diff shows only that
+						updated[e.expect.line], outputs[e.expect.line] = e, out
+					}
 					continue
 				}
-				if d := compareOutput(e.expectLang, ports.apply(t, e.expect.text), out); d != "" {
+				if d != "" {
 					assert.Fail(t, "reply differs from the page", "%s: %s\n%s\nstderr:\n%s", where, firstLine(e.text), d, s.stderrText())
 				}
 			}
