@@ -393,14 +393,27 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-// inCI reports whether the CI environment variable marks a CI run.
-func inCI() bool {
-	v := os.Getenv("CI")
-	if v == "" {
+// inCI reports whether the CI environment variable value marks a CI run:
+// set to anything but a false value ("", "0", "false").
+func inCI(value string) bool {
+	if value == "" {
 		return false
 	}
-	b, err := strconv.ParseBool(v)
+	b, err := strconv.ParseBool(value)
 	return err != nil || b
+}
+
+// toolsVerdict says what TestExamples does when tools it needs are missing:
+// "" to run, or why it skips (outside CI) or fails (in CI).
+func toolsVerdict(ci bool, missing []string) (fail bool, why string) {
+	if len(missing) == 0 {
+		return false, ""
+	}
+	why = strings.Join(missing, ", ") + " not on PATH; the documentation examples need bash, curl and jq (Debian: apt-get install bash curl jq)"
+	if ci {
+		return true, why + "; CI is set, so this is a failure, not a skip"
+	}
+	return false, why + "; skipping outside CI (in CI this fails)"
 }
 
 // needTools skips (outside CI) or fails (in CI) without bash, curl and jq.
@@ -411,14 +424,13 @@ func needTools(t *testing.T) {
 			missing = append(missing, tool)
 		}
 	}
-	if len(missing) == 0 {
-		return
+	fail, why := toolsVerdict(inCI(os.Getenv("CI")), missing)
+	switch {
+	case fail:
+		t.Fatal(why)
+	case why != "":
+		t.Skip(why)
 	}
-	why := strings.Join(missing, ", ") + " not on PATH; the documentation examples need bash, curl and jq (Debian: apt-get install bash curl jq)"
-	if inCI() {
-		t.Fatal(why + "; CI is set, so this is a failure, not a skip")
-	}
-	t.Skip(why + "; skipping outside CI (in CI this fails)")
 }
 
 // makeFunc stands in for make in each session; see the package comment.
@@ -796,6 +808,63 @@ func TestCompareOutput(t *testing.T) {
 			}
 			assert.NotEmpty(t, d)
 			assert.Contains(t, d, tc.says)
+		})
+	}
+}
+
+func TestToolsVerdict(t *testing.T) {
+	fail, why := toolsVerdict(false, nil)
+	assert.False(t, fail)
+	assert.Empty(t, why, "all there: run")
+	fail, why = toolsVerdict(false, []string{"jq"})
+	assert.False(t, fail)
+	assert.Contains(t, why, "jq not on PATH")
+	assert.Contains(t, why, "skipping outside CI")
+	fail, why = toolsVerdict(true, []string{"curl", "jq"})
+	assert.True(t, fail)
+	assert.Contains(t, why, "curl, jq not on PATH")
+	assert.Contains(t, why, "CI is set")
+	for value, want := range map[string]bool{"": false, "0": false, "false": false, "true": true, "1": true, "yes": true} {
+		assert.Equal(t, want, inCI(value), "CI=%q", value)
+	}
+}
+
+// TestExamplesWithoutTools runs TestExamples in a copy of this test binary
+// on a PATH without curl and jq: outside CI it must skip and say why, in CI
+// fail.
+func TestExamplesWithoutTools(t *testing.T) {
+	if os.Getenv("APIKEYD_DOCS_CHILD") != "" {
+		t.Skip("already the child run")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash to leave on PATH")
+	}
+	dir := t.TempDir() // a PATH holding only bash
+	require.NoError(t, os.Symlink(bash, filepath.Join(dir, "bash")))
+	for _, ci := range []string{"", "true"} {
+		t.Run("CI="+ci, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestExamples$", "-test.v", "-test.count=1")
+			var env []string
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "CI=") {
+					env = append(env, kv)
+				}
+			}
+			env = append(env, "PATH="+dir, "APIKEYD_DOCS_CHILD=1")
+			if ci != "" {
+				env = append(env, "CI="+ci)
+			}
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			assert.Contains(t, string(out), "curl, jq not on PATH")
+			if ci == "" {
+				assert.NoError(t, err, "outside CI the test skips:\n%s", out)
+				assert.Contains(t, string(out), "--- SKIP: TestExamples")
+			} else {
+				assert.Error(t, err, "in CI the test fails:\n%s", out)
+				assert.Contains(t, string(out), "--- FAIL: TestExamples")
+			}
 		})
 	}
 }
