@@ -114,7 +114,9 @@ var noRun = map[string]map[string]string{
 // prose and the test checks for rather than running (they take minutes).
 var makeTargets = []string{"run", "test", "build", "bench-compare", "bench-writes"}
 
-const blockTimeout = 60 * time.Second
+// blockTimeout bounds one block: embedding.md builds a program, which on a
+// cold build cache and a busy machine takes a while.
+const blockTimeout = 2 * time.Minute
 
 // updateExamples rewrites each page's expected outputs with what the
 // examples print, as golden files are updated; review the diff.
