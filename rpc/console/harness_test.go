@@ -219,11 +219,21 @@ func startBrowser(t *testing.T) context.Context {
 // page is one browser tab, in a browser context of its own (no storage or
 // cookies shared with other tests), on a test server.
 type page struct {
-	t       *testing.T
-	ts      *testServer
-	ctx     context.Context
-	mu      sync.Mutex
-	console []string
+	t   *testing.T
+	ts  *testServer
+	ctx context.Context
+	log *consoleLog
+}
+
+// consoleLog is what the page wrote to the browser's console.
+type consoleLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// with is the same tab, reporting to t (a subtest's).
+func (p *page) with(t *testing.T) *page {
+	return &page{t: t, ts: p.ts, ctx: p.ctx, log: p.log}
 }
 
 // openConsole opens the console of ts in a fresh tab, with a deadline that
@@ -234,7 +244,7 @@ func openConsole(t *testing.T, ts *testServer) *page {
 	tab, cancelTab := chromedp.NewContext(b, chromedp.WithNewBrowserContext())
 	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 	t.Cleanup(func() { cancel(); cancelTab() })
-	p := &page{t: t, ts: ts, ctx: ctx}
+	p := &page{t: t, ts: ts, ctx: ctx, log: &consoleLog{}}
 	msgs := chromedp.Console(ctx)
 	go func() {
 		for m, err := range msgs {
@@ -245,9 +255,9 @@ func openConsole(t *testing.T, ts *testServer) *page {
 			for _, a := range m.Args {
 				line += " " + a.Description + " " + string(a.Value)
 			}
-			p.mu.Lock()
-			p.console = append(p.console, line)
-			p.mu.Unlock()
+			p.log.mu.Lock()
+			p.log.lines = append(p.log.lines, line)
+			p.log.mu.Unlock()
 		}
 	}()
 	p.do(chromedp.Navigate(ts.URL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#signin-key-input")))
@@ -306,7 +316,9 @@ func (p *page) click(css string) {
 // setValue sets a form control's value as a person would by typing.
 func (p *page) setValue(css, value string) {
 	p.t.Helper()
-	p.do(chromedp.WaitVisible(chromedp.CSS(css)), chromedp.SetValue(chromedp.CSS(css), value))
+	p.do(chromedp.WaitVisible(chromedp.CSS(css)))
+	eval[any](p, `(() => { const el = document.querySelector(`+jsString(css)+`); el.value = `+jsString(value)+`;
+		el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true})); return null })()`)
 }
 
 // nothingStored checks, after a test, that none of the secrets is kept
@@ -333,15 +345,15 @@ func (p *page) nothingStored(secrets ...string) {
 	canary := fmt.Sprintf("canary-%d", time.Now().UnixNano())
 	eval[any](p, `console.log(`+jsString(canary)+`), null`)
 	require.Eventually(p.t, func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return strings.Contains(strings.Join(p.console, "\n"), canary)
+		p.log.mu.Lock()
+		defer p.log.mu.Unlock()
+		return strings.Contains(strings.Join(p.log.lines, "\n"), canary)
 	}, 5*time.Second, 20*time.Millisecond, "the page's console is not being read")
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.log.mu.Lock()
+	defer p.log.mu.Unlock()
 	for _, s := range secrets {
 		require.Len(p.t, s, 32)
-		for _, c := range p.console {
+		for _, c := range p.log.lines {
 			assert.NotContains(p.t, c, s, "a secret reached the browser's console or log")
 		}
 	}

@@ -176,7 +176,7 @@ async function rpc(method, params, { noKey = false } = {}) {
   }
   if (reply.error) {
     const e = new ApiError(reply.error.code, reply.error.message, reply.error.data);
-    if (e.errorId === 'invalid_key' && !noKey) onKeyInvalid();
+    if (e.errorId === 'invalid_key' && !noKey && session && session.ready) onKeyInvalid();
     throw e;
   }
   return reply.result;
@@ -235,7 +235,7 @@ function setupSignIn() {
 async function startSession(key, info, box, focusOnError) {
   session = {
     key, keyId: info.keyId || '', methods: new Set(), methodList: [],
-    account: info.account || '', label: info.label, madeForSignIn: info.madeForSignIn,
+    account: info.account || '', label: info.label, madeForSignIn: info.madeForSignIn, ready: false,
   };
   let doc;
   try {
@@ -246,6 +246,7 @@ async function startSession(key, info, box, focusOnError) {
     focusOnError.focus();
     return;
   }
+  session.ready = true;
   session.methodList = (doc.methods || []).map((m) => m.name).sort();
   session.methods = new Set(session.methodList);
   if (!session.account && can('account.list')) session.account = 'operator';
