@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -238,4 +239,38 @@ func TestBrowserVerdict(t *testing.T) {
 	assert.False(t, inCI(""))
 	assert.False(t, inCI("false"))
 	assert.False(t, inCI("0"))
+}
+
+// TestConsoleBrowserWithoutBrowser runs a browser test in a copy of this
+// test binary on a PATH without any browser: outside CI it must skip and
+// say what to install, in CI fail.
+func TestConsoleBrowserWithoutBrowser(t *testing.T) {
+	if os.Getenv("APIKEYD_CONSOLE_CHILD") != "" {
+		t.Skip("already the child run")
+	}
+	for _, ci := range []string{"", "true"} {
+		t.Run("CI="+ci, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestConsoleBrowser_SignInWithKey$", "-test.v", "-test.count=1")
+			var env []string
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "CI=") && !strings.HasPrefix(kv, "APIKEYD_CHROME=") {
+					env = append(env, kv)
+				}
+			}
+			env = append(env, "PATH="+t.TempDir(), "APIKEYD_CONSOLE_CHILD=1")
+			if ci != "" {
+				env = append(env, "CI="+ci)
+			}
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			assert.Contains(t, string(out), "chromium-headless-shell")
+			if ci == "" {
+				assert.NoError(t, err, "outside CI the test skips:\n%s", out)
+				assert.Contains(t, string(out), "--- SKIP: TestConsoleBrowser_SignInWithKey")
+			} else {
+				assert.Error(t, err, "in CI the test fails:\n%s", out)
+				assert.Contains(t, string(out), "--- FAIL: TestConsoleBrowser_SignInWithKey")
+			}
+		})
+	}
 }
