@@ -469,6 +469,7 @@ func TestConsoleBrowser_NarrowScreen(t *testing.T) {
 	p.signInWithKey(operatorKey)
 	p.waitFor(`document.querySelectorAll('#key-results .open-key').length === 2`)
 	assert.LessOrEqual(t, eval[int](p, `document.documentElement.scrollWidth`), eval[int](p, `window.innerWidth`), "keys list fits")
+	eval[any](p, `document.querySelector('#key-results').scrollIntoView(), null`)
 	p.screenshot("narrow-screen")
 	p.click(`#nav button[data-section=audit]`)
 	p.waitFor(`document.querySelectorAll('#audit-results tbody tr').length >= 1`)

@@ -677,7 +677,7 @@ function renderKeyDetail(view, k) {
   const rows = [
     ['Id', k.id], ['Name', k.name || '(no name)'], ['Comment', k.comment], ['Description', k.description || ''],
     ['Owner', k.owner || 'account'], ['Active', k.active ? 'on' : 'off'], ['Created', fmtTime(k.created)],
-    ['Not before', fmtTime(k.not_before)], ['Expires at', fmtTime(k.expires_at) || 'never'],
+    ['Not before', fmtTime(k.not_before) || 'none'], ['Expires at', fmtTime(k.expires_at) || 'never'],
     ['Last rotated', fmtTime(k.last_rotated) || 'never'], ['Last used', fmtTime(k.last_used_at) || 'never'],
     ['Calls', String(k.use_count || 0)],
     ['Rate limit', k.rate_limit ? `${k.rate_limit.limit} calls per ${k.rate_limit.interval_seconds} s` : 'none'],
