@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -145,6 +146,14 @@ func TestConsoleBrowser_CreateKeySecretOnce(t *testing.T) {
 	assert.True(t, strings.HasPrefix(k.ExpiresAt, "2030-01-0"), "expires_at %q", k.ExpiresAt)
 	ts.mustCall(secret, "apikey.list", map[string]any{"size": 1}, nil)
 
+	// Copy puts it on the clipboard, or, where the browser refuses that
+	// (headless, no permission), selects it for Ctrl+C.
+	p.click("#copy-secret")
+	p.waitFor(`document.querySelector('dialog .copied').textContent !== ''`)
+	if eval[string](p, `document.querySelector('dialog .copied').textContent`) != "Copied." {
+		assert.Equal(t, secret, eval[string](p, `window.getSelection().toString()`))
+	}
+
 	// Exactly once: when the dialog closes the secret leaves the page, and
 	// nothing in the console shows it again.
 	assert.Equal(t, 1, strings.Count(eval[string](p, `document.documentElement.outerHTML`), secret))
@@ -259,6 +268,27 @@ func TestConsoleBrowser_KeyDetail(t *testing.T) {
 		p.waitFor(`document.querySelector('#key-detail dd[data-field=active]').textContent === 'on'`)
 		assert.Equal(t, "", ts.errorID(victim.Key, "apikey.list", nil))
 	})
+	t.Run("Edit", func(t *testing.T) {
+		p := p.with(t)
+		p.setValue("#edit-name", "victim-2")
+		p.setValue("#edit-comment", "moved to web2")
+		p.click("#edit-key-form button[type=submit]")
+		p.waitFor(`document.querySelector('#key-detail dd[data-field=name]').textContent === 'victim-2'`)
+		var k apiKey
+		ts.mustCall(operatorKey, "apikey.info", map[string]any{"id": victim.ID}, &k)
+		assert.Equal(t, "victim-2", k.Name)
+		assert.Equal(t, "moved to web2", k.Comment)
+	})
+	t.Run("ErrNameTaken", func(t *testing.T) {
+		p := p.with(t)
+		ts.createKey(operatorKey, map[string]any{"name": "taken"})
+		before := ts.fingerprint()
+		p.setValue("#edit-name", "taken")
+		p.click("#edit-key-form button[type=submit]")
+		p.waitFor(`!document.querySelector('#edit-key-form .error').hidden`)
+		assert.Equal(t, "Another key of this holder has that name already. Choose another name.", p.text("#edit-key-form .error"))
+		assert.Equal(t, before, ts.fingerprint(), "a refused change stores nothing")
+	})
 	var rotated string
 	t.Run("Rotate", func(t *testing.T) {
 		p := p.with(t)
@@ -272,7 +302,8 @@ func TestConsoleBrowser_KeyDetail(t *testing.T) {
 		p.screenshot("rotate")
 		assert.Equal(t, "invalid_key", ts.errorID(victim.Key, "apikey.list", nil), "the old secret stopped at once")
 		assert.Equal(t, "", ts.errorID(rotated, "apikey.list", nil), "the new secret works")
-		p.click("#secret-done")
+		// Escape closes the dialog, as Done does, and takes the secret away.
+		p.do(chromedp.KeyEvent(kb.Escape))
 		p.waitFor(`document.querySelector('dialog') === null && document.querySelector('#key-detail dd[data-field=last_rotated]') && document.querySelector('#key-detail dd[data-field=last_rotated]').textContent !== 'never'`)
 		assert.NotContains(t, eval[string](p, `document.documentElement.outerHTML`), rotated)
 	})

@@ -724,6 +724,32 @@ function renderKeyDetail(view, k) {
 
   const actions = h('section', { 'aria-label': 'Actions', id: 'key-actions' }, h('h3', { text: 'Actions' }));
   if (can('apikey.update')) {
+    // Edit what a person names and describes; expiry as for create.
+    const name = h('input', { id: 'edit-name', spellcheck: 'false', value: k.name || '' });
+    const comment = h('input', { id: 'edit-comment', maxlength: '255', value: k.comment || '' });
+    const expires = h('input', { id: 'edit-expires', type: 'datetime-local' });
+    const box = errorBox();
+    const form = h('form', { class: 'inline', id: 'edit-key-form' }, h('h3', { text: 'Edit' }),
+      field('Name', name), field('Comment', comment),
+      field('Expires at (your local time; empty leaves it)', expires),
+      h('button', { type: 'submit' }, 'Save changes'), box);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      hideError(box);
+      const p = { id: k.id };
+      if (name.value.trim() !== (k.name || '') && name.value.trim() !== '') p.name = name.value.trim();
+      if (comment.value !== k.comment) p.comment = comment.value;
+      if (expires.value) p.expires_at = rfc3339(expires.value);
+      try {
+        const nk = await rpc('apikey.update', p);
+        announce('Saved.');
+        rerender(nk);
+      } catch (err) {
+        showError(box, err);
+      }
+    });
+    view.append(form);
+
     actions.append(actionButton(k.active ? 'Switch off' : 'Switch on', async () => {
       const nk = await rpc('apikey.update', { id: k.id, active: !k.active });
       announce(nk.active ? 'Switched on.' : 'Switched off.');
