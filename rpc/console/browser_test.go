@@ -30,6 +30,12 @@ func TestConsoleBrowser_SignInWithKey(t *testing.T) {
 		p.waitFor(`document.querySelector('#signin-key .error').textContent.includes('not valid')`)
 		assert.True(t, eval[bool](p, `document.querySelector('#who').hidden`), "not signed in")
 	})
+	t.Run("KeyboardFocusVisible", func(t *testing.T) {
+		p := p.with(t)
+		p.do(chromedp.Focus(chromedp.CSS("#signin-key-input")), chromedp.KeyEvent(kb.Tab))
+		assert.Equal(t, "Sign in with key", eval[string](p, `document.activeElement.textContent`), "Tab reaches the sign-in button")
+		assert.NotEqual(t, "none", eval[string](p, `getComputedStyle(document.activeElement).outlineStyle`), "the focused button shows it")
+	})
 	t.Run("OK", func(t *testing.T) {
 		p := p.with(t)
 		p.signInWithKey(operatorKey)
