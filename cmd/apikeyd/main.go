@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/console"
 	"github.com/apikeyd/apikeyd/rpc/h1"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
@@ -467,6 +468,10 @@ func (m *Main) Run() (err error) {
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.HandleFunc("/backup", m.RPC.ServeBackup)
+	// The web console (docs/console.md): static files; it calls /rpc.
+	consoleHandler := console.Handler()
+	mux.Handle("GET /console", consoleHandler)
+	mux.Handle("GET /console/", consoleHandler)
 	if h := m.RPC.MetricsHandler(); h != nil && m.Config.MetricsAddr == "" {
 		mux.Handle("GET /metrics", h)
 	}
