@@ -45,18 +45,13 @@ const h1BufSize = 4 << 10
 // would have from the start. Otherwise ServeH1 returns nil once the
 // connection is closed, has failed or timed out, or the server is shutting
 // down; the caller then closes c. The hooks tell the caller what the
-// connection is doing, for a graceful shutdown; see H1Hooks. A server in gateway mode hands every connection
-// to net/http at once: a forwarded call may wait on the upstream, and
-// net/http cancels it when its client goes away.
+// connection is doing, for a graceful shutdown; see H1Hooks.
 func (s *Server) ServeH1(ctx context.Context, c net.Conn, lim H1Limits, hooks H1Hooks) net.Conn {
 	f := h1Conn{s: s, c: c, lim: lim, remote: c.RemoteAddr().String(), hooks: hooks,
 		bw: bufio.NewWriterSize(c, h1BufSize)}
 	f.cr.c = c
 	f.cr.cond.L = &f.cr.mu
 	f.br = bufio.NewReaderSize(&f.cr, h1BufSize)
-	if s.forwarding {
-		return f.handoff()
-	}
 	// The first request's clock starts now, as net/http's does: a client
 	// that connects and sends nothing is timed out like a slow one.
 	start := time.Now()
@@ -528,7 +523,12 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	defer s.putBuf(out)
 	out.Reset()
 	call := &h1CallContext{Context: ctx, r: &f.cr}
-	reply := s.serveBody(call, ex, in.Bytes(), out.AvailableBuffer())
+	var cctx context.Context = call
+	if s.opts.RequestTimeout > 0 && s.forwarding {
+		// As ServeHTTP: forwarded calls end before the write timeout.
+		cctx = deadlineContext{call, time.Now().Add(s.opts.RequestTimeout)}
+	}
+	reply := s.serveBody(cctx, ex, in.Bytes(), out.AvailableBuffer())
 	call.end()
 	// In a shutdown the reply says it is the last, as net/http's does.
 	last := f.hooks.Closing()
@@ -538,6 +538,17 @@ func (f *h1Conn) serve(ctx context.Context, req h1Request) bool {
 	}
 	return f.writeReply(status, reply, last) && !last
 }
+
+// deadlineContext is a context with a deadline for the calls that read it
+// (a forwarded call gives it to the upstream client as its own), which,
+// unlike context.WithDeadline's, does not ask its parent for Done: on the
+// fast path that would start watching the connection on every request.
+type deadlineContext struct {
+	context.Context
+	at time.Time
+}
+
+func (c deadlineContext) Deadline() (time.Time, bool) { return c.at, true }
 
 // writeReply writes a reply with the headers net/http would write for it,
 // and reports whether it went out.
