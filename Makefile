@@ -1,4 +1,4 @@
-# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | bench-memory | bench-flood | bench-compare | bench-writes | pgo | node-deps
+# apikeyd: make build | run | test | vet | fmt | docs | bench | bench-scale | bench-memory | bench-flood | bench-compare | bench-writes | bench-gateway | pgo | node-deps
 GO      ?= go
 BIN     ?= bin/apikeyd
 # The command-line client, a binary of its own (docs/cli.md).
@@ -10,7 +10,7 @@ DB      ?= $(or $(APIKEYD_DB),./apikeyd.db)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 NODE_CLIENTS := testdata/clients/node
 
-.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale bench-memory bench-flood bench-compare bench-writes pgo cover clean
+.PHONY: build run test node-deps docs vet fmt fmt-check bench bench-scale bench-memory bench-flood bench-compare bench-writes bench-gateway pgo cover clean
 .PHONY: crash timing
 .PHONY: soak
 .PHONY: fuzz
@@ -91,6 +91,12 @@ bench-compare:
 # beside the disk's ceiling of one fdatasync per write. Needs curl and wrk.
 bench-writes:
 	bash testdata/bench/writes.sh $(or $(BENCH_SECONDS),4) $(or $(BENCH_CLIENTS),64)
+
+# A forwarded call through gateway mode beside the same call made straight
+# to the upstream, with no upstream work and with 1 ms. BENCH_BASE=<git rev>
+# adds apikeyd at that revision to the same turns. Needs curl, jq and wrk.
+bench-gateway:
+	bash testdata/bench/gateway.sh $(or $(BENCH_SECONDS),3) $(or $(BENCH_ROUNDS),5)
 
 # Refreshes cmd/apikeyd/default.pgo, the profile go build optimises the
 # server with, from 30 s of apikey.info under wrk. Refresh it after large

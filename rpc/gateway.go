@@ -1,13 +1,11 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
+	"github.com/valyala/fasthttp"
 	"net/http"
 	"net/url"
 	"slices"
@@ -42,11 +40,10 @@ type Upstream struct {
 	Token string
 	// Timeout bounds each forwarded call; 0 means 10 seconds.
 	Timeout time.Duration
-	// Client sends the calls; nil means a client with a pool of
-	// keep-alive connections of its own.
-	Client *http.Client
 	// MaxReplyBytes caps a reply read from the upstream; 0 means 8 MiB.
 	MaxReplyBytes int64
+
+	hc *fasthttp.HostClient // made by defaults
 }
 
 func (u *Upstream) defaults() {
@@ -56,15 +53,16 @@ func (u *Upstream) defaults() {
 	if u.MaxReplyBytes <= 0 {
 		u.MaxReplyBytes = 8 << 20
 	}
-	if u.Client == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 512
-		t.MaxIdleConnsPerHost = 512
-		t.Proxy = nil // the upstream is a neighbour; the environment's proxy must not see calls or the token
-		u.Client = &http.Client{Transport: t,
-			// A redirect would re-send the call, the caller's identity and
-			// the token elsewhere: it is an unavailable upstream instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if u.hc == nil {
+		pu, err := url.Parse(u.URL)
+		if err != nil {
+			pu = &url.URL{}
+		}
+		u.hc = &fasthttp.HostClient{Addr: fasthttp.AddMissingPort(pu.Host, pu.Scheme == "https"),
+			IsTLS: pu.Scheme == "https", MaxConns: 4096, MaxConnWaitTimeout: u.Timeout, MaxResponseBodySize: int(u.MaxReplyBytes),
+			DisablePathNormalizing: true, NoDefaultUserAgentHeader: true,
+			// A reply's head may be larger than fasthttp's 4 KiB default.
+			ReadBufferSize: 16 << 10}
 	}
 }
 
@@ -344,13 +342,17 @@ func parseUpstreamReply(raw []byte) (*upstreamReply, bool) {
 
 // call posts body to the upstream with who is calling, and reads the reply.
 func (u *Upstream) call(ctx context.Context, body []byte, who *store.Key) (*upstreamReply, error) {
-	ctx, cancel := context.WithTimeout(ctx, u.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.URL, bytes.NewReader(body))
-	if err != nil {
-		return nil, upstreamUnavailable("bad upstream URL")
+	deadline := time.Now().Add(u.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
-	req.Header["Content-Type"] = contentTypeJSON
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(http.MethodPost)
+	req.SetRequestURI(u.URL)
+	req.Header.SetContentType("application/json")
 	if u.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+u.Token)
 	}
@@ -361,29 +363,22 @@ func (u *Upstream) call(ctx context.Context, body []byte, who *store.Key) (*upst
 			req.Header.Set(HeaderOwner, who.Owner)
 		}
 	}
-	resp, err := u.Client.Do(req)
-	if err != nil {
-		var ne net.Error
-		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+	req.SetBodyRaw(body)
+	if err := u.hc.DoDeadline(req, resp, deadline); err != nil {
+		switch {
+		case errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout):
 			return nil, errUpstreamTimeout
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			return nil, errUpstreamBadReply
+		case errors.Is(err, fasthttp.ErrNoFreeConns):
+			return nil, upstreamUnavailable("too many calls in flight to the upstream")
 		}
 		return nil, upstreamUnavailable("the connection failed")
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, upstreamUnavailable(fmt.Sprintf("the upstream answered HTTP %d", resp.StatusCode))
+	if resp.StatusCode() != http.StatusOK {
+		return nil, upstreamUnavailable(fmt.Sprintf("the upstream answered HTTP %d", resp.StatusCode()))
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, u.MaxReplyBytes+1))
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-			return nil, errUpstreamTimeout
-		}
-		return nil, upstreamUnavailable("the reply could not be read")
-	}
-	if int64(len(raw)) > u.MaxReplyBytes {
-		return nil, errUpstreamBadReply
-	}
+	raw := append([]byte(nil), resp.Body()...) // resp goes back to its pool
 	res, ok := parseUpstreamReply(raw)
 	if !ok {
 		return nil, errUpstreamBadReply

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // The seam every way in uses. A transport (ServeHTTP, the HTTP/1.1 fast
@@ -69,9 +70,31 @@ func (s *Server) RefuseUnreadable(remote string, err error) (status int, reply [
 // Every call in body takes the one path: the chain (log, audit, recover,
 // authenticate, the access decision) and then its handler. ctx bounds the
 // calls; a transport cancels it when its client goes away.
+//
+// In gateway mode the calls of one body together end within
+// Options.RequestTimeout, so that a batch of slow forwarded calls still
+// gets its reply before the transport's write timeout: calls still waiting
+// then time out.
 func (s *Server) Call(ctx context.Context, body []byte, p Peer, dst []byte) []byte {
+	if s.opts.RequestTimeout > 0 && s.forwarding {
+		at := time.Now().Add(s.opts.RequestTimeout)
+		if d, ok := ctx.Deadline(); !ok || at.Before(d) {
+			ctx = deadlineContext{ctx, at}
+		}
+	}
 	return s.serveBody(ctx, p.ex, body, dst)
 }
+
+// deadlineContext is ctx with a deadline for the calls that read it (a
+// forwarded call gives it to the upstream client as its own). Unlike
+// context.WithDeadline's, it does not ask its parent for Done: on the fast
+// path that would start watching the connection on every request.
+type deadlineContext struct {
+	context.Context
+	at time.Time
+}
+
+func (c deadlineContext) Deadline() (time.Time, bool) { return c.at, true }
 
 // CallOne answers one request object req from p, as Call does, and
 // returns as well the error the call failed with: nil when it succeeded

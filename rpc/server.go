@@ -182,15 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := s.bufs.Get()
 	defer s.bufs.Put(out)
 	peer := s.PeerOf(r)
-	ctx := r.Context()
-	if s.opts.RequestTimeout > 0 && s.forwarding {
-		// A batch of forwarded calls must end before the HTTP write
-		// timeout cuts the reply off: calls still running then time out.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
-		defer cancel()
-	}
-	reply := s.Call(ctx, in.Bytes(), peer, out.AvailableBuffer())
+	reply := s.Call(r.Context(), in.Bytes(), peer, out.AvailableBuffer())
 	if len(reply) == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return

@@ -284,7 +284,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	dur(&c.LogFlush, "LOG_FLUSH", "log-flush", "gather log lines and write them out this often; 0 writes each line at once")
 	boolean(&c.Metrics, "METRICS", "metrics", "serve Prometheus metrics at GET /metrics (on --metrics-addr when set, else on --addr); false turns them off")
 	str(&c.MetricsAddr, "METRICS_ADDR", "metrics-addr", "serve /metrics on this address instead of --addr (keep it private); empty: on --addr")
-	boolean(&c.FastPath, "FAST_PATH", "fast-path", "answer plain POST /rpc requests without net/http's per-request machinery; false leaves every request to net/http (gateway mode always does)")
+	boolean(&c.FastPath, "FAST_PATH", "fast-path", "answer plain POST /rpc requests without net/http's per-request machinery; false leaves every request to net/http")
 	str(&c.Upstream, "UPSTREAM", "upstream", "gateway mode: forward catalogued methods outside apikeyd's namespaces to this JSON-RPC 2.0 URL")
 	str(&c.UpstreamCatalog, "UPSTREAM_CATALOG", "upstream-catalog", "OpenRPC file of the methods to forward, used when the upstream's rpc.discover does not answer")
 	dur(&c.UpstreamTimeout, "UPSTREAM_TIMEOUT", "upstream-timeout", "time allowed for each forwarded call")
@@ -513,9 +513,7 @@ func (m *Main) Run() (err error) {
 		return err
 	}
 	m.served = make(chan error, 1)
-	if m.Config.FastPath && m.Config.Upstream == "" {
-		// In gateway mode a call may wait on the upstream, and net/http
-		// cancels it when the client goes away: worth its cost there.
+	if m.Config.FastPath {
 		m.fast = h1.NewServer(m.RPC, m.http, m.base, m.listener, log)
 		go m.fast.Serve()
 		go func() { m.served <- m.http.Serve(m.fast.Handoff()) }()

@@ -42,9 +42,7 @@ const h1BufSize = 4 << 10
 // would have from the start. Otherwise ServeConn returns nil once the
 // connection is closed, has failed or timed out, or the server is shutting
 // down; the caller then closes c. The hooks tell the caller what the
-// connection is doing, for a graceful shutdown; see Hooks. A server in gateway mode hands every connection
-// to net/http at once: a forwarded call may wait on the upstream, and
-// net/http cancels it when its client goes away.
+// connection is doing, for a graceful shutdown; see Hooks.
 //
 // hs is the net/http server the connection is handed to: ServeConn keeps its
 // limits (MaxHeaderBytes, ReadHeaderTimeout, ReadTimeout, WriteTimeout,
@@ -55,9 +53,6 @@ func ServeConn(ctx context.Context, s *rpc.Server, c net.Conn, hs *http.Server, 
 	f.cr.c = c
 	f.cr.cond.L = &f.cr.mu
 	f.br = bufio.NewReaderSize(&f.cr, h1BufSize)
-	if s.Forwards() {
-		return f.handoff()
-	}
 	// The first request's clock starts now, as net/http's does: a client
 	// that connects and sends nothing is timed out like a slow one.
 	start := time.Now()

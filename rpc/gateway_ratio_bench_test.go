@@ -1,0 +1,106 @@
+package rpc_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/store"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkGatewayRatio reports forwarded throughput as a fraction of
+// calling the upstream directly, for an upstream that does nothing and for
+// one that works 1 ms a call. The targets take turns in short rounds
+// (direct, net/http, fast path, direct, ...) and the ratio is the median of
+// the rounds' ratios, so it holds when the machine's speed drifts:
+//
+//	go test ./rpc -run '^$' -bench GatewayRatio -benchtime 1x
+func BenchmarkGatewayRatio(b *testing.B) {
+	const rounds, round, clients = 9, 300 * time.Millisecond, 16
+	for _, work := range []time.Duration{0, time.Millisecond} {
+		b.Run(fmt.Sprintf("work=%s", work), func(b *testing.B) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				if work > 0 {
+					time.Sleep(work)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"jsonrpc":"2.0","result":[{"name":"web1","status":"running"},{"name":"web2","status":"running"}],"id":1}`))
+			}))
+			b.Cleanup(up.Close)
+			st, err := store.Open(filepath.Join(b.TempDir(), "gw.db"), store.Options{NoSync: true})
+			require.NoError(b, err)
+			b.Cleanup(func() { _ = st.Close() })
+			_, _, err = st.Bootstrap(adminKey)
+			require.NoError(b, err)
+			srv := rpc.New(st, rpc.Options{Logger: zerolog.New(io.Discard).With().Timestamp().Logger()})
+			catalog, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","params":[],"x-access":"READ"}]}`))
+			require.NoError(b, err)
+			require.NoError(b, srv.Forward(&rpc.Upstream{URL: up.URL}, catalog))
+			gw := httptest.NewServer(srv)
+			b.Cleanup(gw.Close)
+			var handoffs atomic.Int64
+			fast := "http://" + serveFast(b, srv, srv, &handoffs) + "/rpc"
+
+			targets := []struct{ name, url string }{{"direct", up.URL}, {"nethttp", gw.URL}, {"fast", fast}}
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+			body := []byte(`{"jsonrpc":"2.0","method":"vm.list","id":1}`)
+			rate := func(url string) float64 {
+				var n atomic.Int64
+				stop := time.Now().Add(round)
+				var wg sync.WaitGroup
+				for range clients {
+					wg.Go(func() {
+						for time.Now().Before(stop) {
+							req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+							req.Header.Set("Content-Type", "application/json")
+							req.Header.Set("Authorization", "Bearer "+adminKey)
+							resp, err := client.Do(req)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							reply, _ := io.ReadAll(resp.Body)
+							resp.Body.Close()
+							if resp.StatusCode != http.StatusOK || !bytes.Contains(reply, []byte(`"result"`)) {
+								b.Errorf("status %d: %s", resp.StatusCode, reply)
+								return
+							}
+							n.Add(1)
+						}
+					})
+				}
+				wg.Wait()
+				return float64(n.Load()) / round.Seconds()
+			}
+			ratios := map[string][]float64{}
+			for range rounds {
+				var direct float64
+				for _, t := range targets {
+					r := rate(t.url)
+					if t.name == "direct" {
+						direct = r
+						continue
+					}
+					ratios[t.name] = append(ratios[t.name], r/direct)
+				}
+			}
+			for _, t := range targets[1:] {
+				rs := ratios[t.name]
+				slices.Sort(rs)
+				b.ReportMetric(rs[len(rs)/2], "ratio-"+t.name)
+			}
+		})
+	}
+}

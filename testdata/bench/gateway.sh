@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Gateway throughput: a forwarded call through apikeyd (authenticated,
+# scope-checked, logged, then posted upstream) beside the same call made
+# straight to the upstream, for an upstream that does nothing and for one
+# that waits 1 ms a call. Servers are pinned to CPU 0 and wrk to CPU 1; the
+# targets take turns, and each ratio is the median of the rounds' ratios.
+# From the project's root:
+#
+#   make bench-gateway [BENCH_SECONDS=3] [BENCH_ROUNDS=5]
+#   testdata/bench/gateway.sh [SECONDS_PER_ROUND] [ROUNDS]
+#
+# BENCH_BASE=<git revision> also builds apikeyd at that revision and runs it
+# in the same turns, for a before-and-after in one run.
+#
+# Needs: Go, curl, jq, wrk (installed from Debian's packages if missing).
+set -euo pipefail
+secs=${1:-3}; rounds=${2:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || { echo "gateway: cannot install wrk" >&2; exit 2; }
+fi
+pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
+
+(cd "$here/peers" && go build -o "$work/peers" .)
+(cd "$root" && go build -o "$work/apikeyd" ./cmd/apikeyd)
+if [ -n "${BENCH_BASE:-}" ]; then
+  mkdir "$work/base"
+  git -C "$root" archive "$BENCH_BASE" | tar -x -C "$work/base"
+  (cd "$work/base" && go build -o "$work/apikeyd-base" ./cmd/apikeyd)
+fi
+
+admin=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+port_free() { ! (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null || { echo "gateway: port $1 is already in use" >&2; exit 2; }; }
+for p in 18100 18101 18102 18103 18104 18105; do port_free "$p"; done
+wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "gateway: port $1 never opened" >&2; return 1; }
+
+declare -A port auth
+names=()
+upstream() { # name port work
+  pin 0 "$work/peers" -impl upstream -addr "127.0.0.1:$2" -work "$3" >"$work/$1.log" 2>&1 &
+  pids+=($!); wait_port "$2"; port[$1]=$2; names+=("$1")
+}
+gateway() { # name binary port upstream-port
+  APIKEYD_ADMIN_KEY=$admin pin 0 "$2" serve --addr "127.0.0.1:$3" --db "$work/$1.db" \
+    --upstream "http://127.0.0.1:$4/rpc" --log-level error >"$work/$1.log" 2>&1 &
+  pids+=($!); wait_port "$3"; port[$1]=$3; auth[$1]="Bearer $admin"; names+=("$1")
+}
+upstream direct-0 18100 0s
+gateway gateway-0 "$work/apikeyd" 18102 18100
+[ -n "${BENCH_BASE:-}" ] && gateway base-0 "$work/apikeyd-base" 18104 18100
+upstream direct-1ms 18101 1ms
+gateway gateway-1ms "$work/apikeyd" 18103 18101
+[ -n "${BENCH_BASE:-}" ] && gateway base-1ms "$work/apikeyd-base" 18105 18101
+
+body='{"jsonrpc":"2.0","method":"vm.ping","id":1}'
+for n in "${names[@]}"; do
+  a=${auth[$n]:-}
+  reply=$(curl -sS -H 'Content-Type: application/json' ${a:+-H "Authorization: $a"} -d "$body" "http://127.0.0.1:${port[$n]}/rpc")
+  echo "$reply" | jq -e '.result == "pong"' >/dev/null || { echo "gateway: $n answered $reply" >&2; exit 1; }
+  { echo 'wrk.method = "POST"'; echo 'wrk.headers["Content-Type"] = "application/json"'
+    [ -n "$a" ] && echo "wrk.headers[\"Authorization\"] = \"$a\""
+    printf 'wrk.body = %s\n' "'$body'"; } >"$work/$n.lua"
+done
+
+declare -A runs
+for _ in $(seq 1 "$rounds"); do
+  for n in "${names[@]}"; do
+    rps=$(pin 1 wrk -t1 -c16 -d"${secs}s" -s "$work/$n.lua" "http://127.0.0.1:${port[$n]}/rpc" | awk '/^Requests\/sec/ {print $2}')
+    runs[$n]="${runs[$n]:-} $rps"
+  done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '%-12s %12s   %s\n' target "median req/s" "each round"
+for n in "${names[@]}"; do printf '%-12s %12.0f  %s\n' "$n" "$(echo "${runs[$n]}" | median)" "${runs[$n]}"; done
+for n in "${names[@]}"; do
+  case $n in direct-*) continue ;; esac
+  d=direct-${n#*-}
+  paste <(echo "${runs[$n]}" | tr ' ' '\n' | grep -v '^$') <(echo "${runs[$d]}" | tr ' ' '\n' | grep -v '^$') |
+    awk '{printf "%s ", $1/$2}' | median | awk -v n="$n" -v d="$d" '{printf "ratio %s/%s %.2f\n", n, d, $1}'
+done
