@@ -61,6 +61,7 @@ type Store struct {
 	usage   *usageTracker // nil when tracking is off
 	limits  *limiter
 	fullKey atomic.Pointer[string] // the last full operator key found (operator.go)
+	group   groupCommit            // shared write transactions (write.go)
 	closed  atomic.Bool
 	// failures counts failed authentications until FlushAudit writes them.
 	failures       failureTally
@@ -90,8 +91,6 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// Writes are grouped by db.Batch; a short delay keeps a lone write fast.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	if opts.AuthCacheSize == 0 {
 		opts.AuthCacheSize = 16384
 	}
