@@ -62,7 +62,11 @@ type Store struct {
 	limits  *limiter
 	fullKey atomic.Pointer[string] // the last full operator key found (operator.go)
 	group   groupCommit            // shared write transactions (write.go)
-	closed  atomic.Bool
+	// guardedTx is the write transaction whose last function left a full
+	// operator key (guarded, operator.go). Only write transactions, which
+	// bbolt runs one at a time, touch it.
+	guardedTx *bolt.Tx
+	closed    atomic.Bool
 	// failures counts failed authentications until FlushAudit writes them.
 	failures       failureTally
 	auditRetention time.Duration // negative: keep forever

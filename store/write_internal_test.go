@@ -192,21 +192,30 @@ func TestGroupCommit_OperatorGuard(t *testing.T) {
 	release := make(chan struct{})
 	first := holdFirstCommit(t, st, release)
 
-	var delErr, goodErr error
+	// The delete comes after a write of the same group, whose check it
+	// builds on, and before another.
+	var delErr error
+	var goodErr [2]error
 	var wg sync.WaitGroup
-	wg.Go(func() { delErr = st.DeleteKey(OperatorAccount, op.ID, func(Key) error { return nil }) })
-	queued(t, st, 1)
 	wg.Go(func() {
-		goodErr = st.batchKeys(func(tx *bolt.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good"), []byte("v")) })
+		goodErr[0] = st.batchKeys(func(tx *bolt.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good0"), []byte("v")) })
 	})
+	queued(t, st, 1)
+	wg.Go(func() { delErr = st.DeleteKey(OperatorAccount, op.ID, func(Key) error { return nil }) })
 	queued(t, st, 2)
+	wg.Go(func() {
+		goodErr[1] = st.batchKeys(func(tx *bolt.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good1"), []byte("v")) })
+	})
+	queued(t, st, 3)
 	close(release)
 	require.NoError(t, <-first)
 	wg.Wait()
 
 	assert.ErrorIs(t, delErr, ErrLastOperatorKey)
-	assert.NoError(t, goodErr)
-	assert.True(t, stored(t, st, "good"))
+	assert.NoError(t, goodErr[0])
+	assert.NoError(t, goodErr[1])
+	assert.True(t, stored(t, st, "good0"))
+	assert.True(t, stored(t, st, "good1"))
 	ok, err := st.HasFullOperatorKey()
 	require.NoError(t, err)
 	assert.True(t, ok)
