@@ -38,8 +38,9 @@ func IsFullOperatorKey(k Key, now time.Time) bool {
 // ErrLastOperatorKey, and so writes nothing, when the operator account had
 // a full operator key before it ran and has none after. A file that has
 // none to begin with (one written before this rule, say) is not frozen by
-// it: recover-operator gives it one. fn may run more than once, as Batch's
-// functions may; each run is judged on the state it starts from.
+// it: recover-operator gives it one. fn may run more than once, as a
+// write of a shared commit may (write.go); each run is judged on the
+// state it starts from.
 //
 // In a shared transaction, the state one function starts from is the one
 // the function before it left, which that function's check found to hold a
