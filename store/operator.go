@@ -31,17 +31,27 @@ func IsFullOperatorKey(k Key, now time.Time) bool {
 // ErrLastOperatorKey, and so writes nothing, when the operator account had
 // a full operator key before it ran and has none after. A file that has
 // none to begin with (one written before this rule, say) is not frozen by
-// it: recover-operator gives it one. fn may run more than once, as Batch's
-// functions may; each run is judged on the state it starts from.
+// it: recover-operator gives it one. fn may run more than once, as a
+// write of a shared commit may (write.go); each run is judged on the
+// state it starts from.
+//
+// In a shared transaction, the state one function starts from is the one
+// the function before it left, which that function's check found to hold a
+// full key: that finding stands (time alone never ends a full key), so each
+// function of a group costs one check, not two.
 func (s *Store) guarded(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		now := s.now()
-		had := s.hasFullOperatorKey(tx, now)
+		had := s.guardedTx == tx || s.hasFullOperatorKey(tx, now)
+		s.guardedTx = nil
 		if err := fn(tx); err != nil {
 			return err
 		}
-		if had && !s.hasFullOperatorKey(tx, now) {
-			return ErrLastOperatorKey
+		if had {
+			if !s.hasFullOperatorKey(tx, now) {
+				return ErrLastOperatorKey
+			}
+			s.guardedTx = tx
 		}
 		return nil
 	}

@@ -34,7 +34,7 @@ func (s *Store) Stats() Stats {
 }
 
 // ObserveWrites makes f receive the duration of every write transaction,
-// from its start to the end of its commit (for db.Batch, including the wait
+// from its start to the end of its commit (for a shared one, including the wait
 // to share a commit). f runs on the writer's goroutine: it must be quick
 // and safe for concurrent use. nil stops observing.
 func (s *Store) ObserveWrites(f func(time.Duration)) {

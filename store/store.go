@@ -61,7 +61,12 @@ type Store struct {
 	usage   *usageTracker // nil when tracking is off
 	limits  *limiter
 	fullKey atomic.Pointer[string] // the last full operator key found (operator.go)
-	closed  atomic.Bool
+	group   groupCommit            // shared write transactions (write.go)
+	// guardedTx is the write transaction whose last function left a full
+	// operator key (guarded, operator.go). Only write transactions, which
+	// bbolt runs one at a time, touch it.
+	guardedTx *bolt.Tx
+	closed    atomic.Bool
 	// failures counts failed authentications until FlushAudit writes them.
 	failures       failureTally
 	auditRetention time.Duration // negative: keep forever
@@ -90,8 +95,6 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// Writes are grouped by db.Batch; a short delay keeps a lone write fast.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	if opts.AuthCacheSize == 0 {
 		opts.AuthCacheSize = 16384
 	}

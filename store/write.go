@@ -1,7 +1,10 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -40,14 +43,14 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	}))
 }
 
-// batch runs fn in a write transaction it may share with other calls, as
-// bolt.DB.Batch does (fn may run more than once); its commit drops the
-// whole auth cache.
+// batch runs fn in a write transaction it may share with other calls
+// (group commit, below: fn may run more than once); its commit drops
+// the whole auth cache.
 func (s *Store) batch(fn func(*bolt.Tx) error) error {
 	s.reads.beginWrite()
 	defer s.reads.endWrite()
 	defer s.observeWrite(time.Now())
-	return s.db.Batch(s.guarded(func(tx *bolt.Tx) error {
+	return s.write(s.guarded(func(tx *bolt.Tx) error {
 		tx.OnCommit(s.cache.dropAll)
 		return fn(tx)
 	}))
@@ -68,7 +71,7 @@ func (s *Store) batchKeys(fn func(*bolt.Tx) error) error {
 	s.reads.beginWrite()
 	defer s.reads.endWrite()
 	defer s.observeWrite(time.Now())
-	return s.db.Batch(s.guarded(fn))
+	return s.write(s.guarded(fn))
 }
 
 // caches finds the auth cache of a transaction's store: key records are
@@ -87,4 +90,147 @@ func dropOnCommit(tx *bolt.Tx, id string) {
 	}
 	cache := c.(*authCache)
 	tx.OnCommit(func() { cache.drop(id) })
+}
+
+// groupCommit lets concurrent writes share one transaction, and so one
+// durable commit (bbolt syncs the file twice per commit: data pages, then
+// the meta page), without making any write wait for others to arrive.
+//
+// A write joins a queue. If no commit is under way, it leads one at once,
+// with everything queued: a lone writer commits as soon as it asks, as
+// db.Update would. While a commit runs, new writes queue up; when it ends,
+// its leader replies to its writers and hands the lead to the first write
+// queued, which commits all of them together. So the busier the store, the
+// fuller each commit, with no timer anywhere (bbolt's own db.Batch waits
+// MaxBatchDelay for a batch to fill, which a lone writer always pays).
+//
+// Each function of a commit runs on the transaction in turn. One that fails
+// (an error or a panic) must neither commit its partial changes nor take
+// the others down: the transaction is rolled back, run again without it,
+// and the failed function is run alone by its own caller, in a transaction
+// of its own, as db.Batch does. So a function may run more than once, and
+// each write is judged on the state it runs on, as with db.Batch.
+type groupCommit struct {
+	mu      sync.Mutex
+	queue   []*groupCall
+	leading bool // a commit is under way or about to start
+
+	commits atomic.Int64 // group transactions committed, for tests
+}
+
+// groupCall is one write waiting in the queue.
+type groupCall struct {
+	fn   func(*bolt.Tx) error
+	done chan error // receives the outcome, errLead or errRunAlone
+}
+
+// maxGroup bounds the writes one transaction takes; the rest wait for the
+// next. A commit writes every page its writes touched, so an unbounded one
+// would keep its writers waiting for one huge sync.
+const maxGroup = 1000
+
+var (
+	// errLead tells a queued call to lead the next commit.
+	errLead = errors.New("store: lead the next commit")
+	// errRunAlone tells a queued call that its function failed in a
+	// shared transaction and must be run alone.
+	errRunAlone = errors.New("store: run the write alone")
+)
+
+// write runs fn in a write transaction that it may share with other
+// writes, and returns once that transaction is durable on disk, or failed.
+// fn may run more than once.
+func (s *Store) write(fn func(*bolt.Tx) error) error {
+	g := &s.group
+	c := &groupCall{fn: fn, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	if g.leading {
+		g.mu.Unlock()
+		err := <-c.done
+		switch err {
+		case errLead: // c is still queued: it commits with the others
+		case errRunAlone:
+			return s.db.Update(fn)
+		default:
+			return err
+		}
+	} else {
+		g.leading = true
+		g.mu.Unlock()
+	}
+	s.lead()
+	err := <-c.done
+	if err == errRunAlone {
+		return s.db.Update(fn)
+	}
+	return err
+}
+
+// lead commits the queued writes (up to maxGroup), tells each its outcome,
+// and hands the lead to the first write queued meanwhile, if any.
+func (s *Store) lead() {
+	g := &s.group
+	g.mu.Lock()
+	n := min(len(g.queue), maxGroup)
+	calls := make([]*groupCall, n)
+	copy(calls, g.queue)
+	rest := copy(g.queue, g.queue[n:])
+	clear(g.queue[rest:])
+	g.queue = g.queue[:rest]
+	g.mu.Unlock()
+
+	s.commitGroup(calls)
+
+	g.mu.Lock()
+	if len(g.queue) == 0 {
+		g.leading = false
+		g.mu.Unlock()
+		return
+	}
+	next := g.queue[0]
+	g.mu.Unlock()
+	next.done <- errLead
+}
+
+// commitGroup runs calls in one transaction and tells each its outcome.
+// A call that fails is taken out and told to run alone; the others run
+// again, in a fresh transaction, without it.
+func (s *Store) commitGroup(calls []*groupCall) {
+	for len(calls) > 0 {
+		failed := -1
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for i, c := range calls {
+				if err := callSafely(c.fn, tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			tx.OnCommit(func() { s.group.commits.Add(1) })
+			return nil
+		})
+		if failed >= 0 {
+			calls[failed].done <- errRunAlone
+			calls = append(calls[:failed], calls[failed+1:]...)
+			continue
+		}
+		// Committed, or the commit itself failed (a full disk, say):
+		// every call shares the outcome.
+		for _, c := range calls {
+			c.done <- err
+		}
+		return
+	}
+}
+
+// callSafely runs fn, turning a panic into an error: a panicking write
+// must not leave the others of its group without an answer. Its caller
+// runs it again alone, where the panic reaches it.
+func callSafely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: write panicked: %v", p)
+		}
+	}()
+	return fn(tx)
 }
