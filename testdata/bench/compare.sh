@@ -12,6 +12,8 @@
 # With BENCH_METRICS=1 a second apikeyd, started with --metrics=false on the
 # same data, joins the turns, and the run also reports the ratio of apikeyd
 # (metrics on, the default) to it: what serving /metrics costs each call.
+# With BENCH_BASE=<git revision> apikeyd built at that revision joins the
+# turns too, on a copy of the same data, for a before-and-after in one run.
 #
 # Needs: Go, curl, jq, and wrk (installed from Debian's packages if missing).
 # The peers are their own module (testdata/bench/peers/go.mod), so their
@@ -33,10 +35,15 @@ pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then exec task
 
 (cd "$here/peers" && go build -o "$work/peers" .)
 (cd "$root" && go build -o "$work/apikeyd" ./cmd/apikeyd)
+if [ -n "${BENCH_BASE:-}" ]; then
+  mkdir "$work/base"
+  git -C "$root" archive "$BENCH_BASE" | tar -x -C "$work/base"
+  (cd "$work/base" && go build -o "$work/apikeyd-base" ./cmd/apikeyd)
+fi
 
 admin=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 port_free() { ! (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null || { echo "compare: port $1 is already in use" >&2; exit 2; }; }
-for p in 18090 18091 18081 18082 18083 18084 18085; do port_free "$p"; done
+for p in 18090 18091 18092 18081 18082 18083 18084 18085; do port_free "$p"; done
 wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "compare: port $1 never opened" >&2; return 1; }
 call() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18090/rpc; }
 
@@ -69,6 +76,17 @@ if [ "${BENCH_METRICS:-}" = 1 ]; then
   pids+=($!); wait_port 18091
   port[nometrics]=18091; body[nometrics]=${body[apikeyd]}; auth[nometrics]=${auth[apikeyd]}
   names+=(nometrics)
+fi
+if [ -n "${BENCH_BASE:-}" ]; then
+  # Its own data file: an older build may not open a newer file's schema.
+  pin 0 "$work/apikeyd-base" serve --addr 127.0.0.1:18092 --db "$work/base.db" >"$work/base.log" 2>&1 &
+  pids+=($!); wait_port 18092
+  basecall() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18092/rpc; }
+  bid=$(basecall '{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"bench"},"id":1}' | jq -r '.result.id // empty')
+  [ -n "$bid" ] || { echo "compare: the base apikeyd's apikey.create returned no result.id" >&2; exit 1; }
+  for n in $(seq 1 200); do basecall "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"filler $n\"},\"id\":1}" >/dev/null; done
+  port[base]=18092; body[base]="{\"jsonrpc\":\"2.0\",\"method\":\"apikey.info\",\"params\":{\"id\":\"$bid\"},\"id\":1}"; auth[base]=${auth[apikeyd]}
+  names+=(base)
 fi
 for impl in "${names[@]}"; do
   b=${body[$impl]}; a=${auth[$impl]:-}
