@@ -135,7 +135,7 @@ clean:
 # testdata/fuzz/FuzzX/; commit it with the fix.
 FUZZTIME ?= 1m
 FUZZ_TARGETS := rpc:FuzzCallPath rpc:FuzzParamsDecode rpc/h1:FuzzH1Head rpc:FuzzServeHTTP rpc:FuzzServeURL \
-	rpc:FuzzValidJSON rpc:FuzzValidObject rpc:FuzzValidJSONStrict rpc:FuzzSkipString rpc:FuzzAppendJSONString \
+	rpc/internal/jsonwire:FuzzValidJSON rpc/internal/jsonwire:FuzzValidObject rpc/internal/jsonwire:FuzzValidJSONStrict rpc/internal/jsonwire:FuzzSkipString rpc/internal/jsonwire:FuzzAppendJSONString \
 	rpc/h1:FuzzFraming
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/valyala/fasthttp"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	jsonv2 "github.com/go-json-experiment/json"
@@ -233,7 +235,7 @@ func (s *Server) forward(ctx context.Context, u *Upstream, method string, byPosi
 	}
 	body := make([]byte, 0, 256)
 	body = append(body, `{"jsonrpc":"2.0","method":`...)
-	body = appendJSONString(body, method)
+	body = jsonwire.AppendString(body, method)
 	if len(p.members) > 0 {
 		body = append(body, `,"params":`...)
 		body = p.appendForward(body, byPosition, s.methods[method])
@@ -265,9 +267,9 @@ func (p *Params) appendForward(dst []byte, byPosition bool, m *Method) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, string(mem.key))
+			dst = jsonwire.AppendString(dst, string(mem.Key))
 			dst = append(dst, ':')
-			dst = append(dst, mem.value...)
+			dst = append(dst, mem.Value...)
 		}
 		return append(dst, '}')
 	}
@@ -308,30 +310,30 @@ func upstreamUnavailable(detail string) *Error {
 // key scanner: no reflection on the hot path of a forwarded call. The
 // result is kept as the raw bytes the upstream sent.
 func parseUpstreamReply(raw []byte) (*upstreamReply, bool) {
-	if !validJSON(raw) {
+	if !jsonwire.Valid(raw) {
 		return nil, false
 	}
-	var scratch [4]member
-	members, err := objectMembersLimit(scratch[:0], raw, 16)
+	var scratch [4]jsonwire.Member
+	members, err := jsonwire.MembersLimit(scratch[:0], raw, 16)
 	if err != nil {
 		return nil, false
 	}
 	var res upstreamReply
 	for _, m := range members {
-		switch string(m.key) {
+		switch string(m.Key) {
 		case "jsonrpc":
-			res.JSONRPC, _ = rawString(m.value)
+			res.JSONRPC, _ = jsonwire.RawString(m.Value)
 		case "result":
-			res.Result = m.value // raw is this reply's own buffer
+			res.Result = m.Value // raw is this reply's own buffer
 		case "error":
-			if jsonKind(m.value) == 'n' {
+			if jsonwire.Kind(m.Value) == 'n' {
 				continue
 			}
-			if jsonv2.Unmarshal(m.value, &res.Error) != nil || res.Error == nil || res.Error.Message == "" {
+			if jsonv2.Unmarshal(m.Value, &res.Error) != nil || res.Error == nil || res.Error.Message == "" {
 				return nil, false
 			}
 		case "id":
-			res.ID = m.value
+			res.ID = m.Value
 		}
 	}
 	if res.JSONRPC != "2.0" || (res.Result == nil) == (res.Error == nil) || string(res.ID) != "1" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc/internal/httpio"
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
@@ -281,8 +282,8 @@ func (s *Server) clientIP(ex *exchange) netip.Addr {
 // serveBody answers one request body, appending the reply to dst. An empty
 // reply means there is nothing to send (notifications only).
 func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) []byte {
-	i := skipSpace(body, 0)
-	valid, members, ok := validObject(body)
+	i := jsonwire.SkipSpace(body, 0)
+	valid, members, ok := jsonwire.ValidObject(body)
 	if !valid {
 		return s.refuse(dst, ex, &Error{Code: CodeParseError, ID: ErrIDParse, Message: msgParseError,
 			Detail: "the request body is not valid JSON"})
@@ -295,7 +296,7 @@ func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) [
 		dst, _ = s.serveCallFrom(ctx, ex, body, read, dst)
 		return dst
 	}
-	elems, err := arrayElements(nil, body)
+	elems, err := jsonwire.Elements(nil, body)
 	switch {
 	case err != nil || len(elems) == 0:
 		return s.refuse(dst, ex, invalidRequest(ErrIDInvalidRequest, "a batch must hold at least one request"))
@@ -337,7 +338,7 @@ func (s *Server) serveCall(ctx context.Context, ex exchange, raw, dst []byte) ([
 
 // serveCallFrom is serveCall given, when members is not nil, the members
 // of raw as validObject collected them.
-func (s *Server) serveCallFrom(ctx context.Context, ex exchange, raw []byte, members *memberSpans, dst []byte) ([]byte, *Error) {
+func (s *Server) serveCallFrom(ctx context.Context, ex exchange, raw []byte, members *jsonwire.Spans, dst []byte) ([]byte, *Error) {
 	c := calls.Get().(*call)
 	defer func() {
 		*c = call{} // keeps nothing of this call, the presented key least of all

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 )
 
 // Memset's URL style, for scripts: GET or POST /v1/json/<method>, or
@@ -205,7 +207,7 @@ func crossSite(r *http.Request) bool {
 // the call path refuses it with its usual error, after authentication, and
 // logs and audits it like any other call.
 func (s *Server) urlRequest(method, name string, hasName bool, values url.Values) []byte {
-	body := append([]byte(`{"jsonrpc":"2.0","method":`), appendJSONString(nil, method)...)
+	body := append([]byte(`{"jsonrpc":"2.0","method":`), jsonwire.AppendString(nil, method)...)
 	body = append(body, `,"params":{`...)
 	var doc MethodDoc
 	if m := s.methods[method]; m != nil {
@@ -217,12 +219,12 @@ func (s *Server) urlRequest(method, name string, hasName bool, values url.Values
 			body = append(body, ',')
 		}
 		first = false
-		body = appendJSONString(body, k)
+		body = jsonwire.AppendString(body, k)
 		body = append(body, ':')
 		body = append(body, v...)
 	}
 	if hasName { // a name in the fields too makes the name appear twice: refused
-		member("name", appendJSONString(nil, name))
+		member("name", jsonwire.AppendString(nil, name))
 	}
 	for k, vs := range values {
 		member(k, urlValue(vs, doc.Params[k]))
@@ -243,7 +245,7 @@ func urlValue(vs []string, schema json.RawMessage) []byte {
 		} `json:"items"`
 	}
 	_ = json.Unmarshal(schema, &sch)
-	if sch.Type == "array" && len(vs) == 1 && strings.HasPrefix(strings.TrimSpace(vs[0]), "[") && validJSON([]byte(vs[0])) {
+	if sch.Type == "array" && len(vs) == 1 && strings.HasPrefix(strings.TrimSpace(vs[0]), "[") && jsonwire.Valid([]byte(vs[0])) {
 		return []byte(vs[0])
 	}
 	if sch.Type != "array" && len(vs) == 1 {
@@ -282,11 +284,11 @@ func scalar(typ, v string) []byte {
 			return strconv.AppendFloat(nil, f, 'g', -1, 64)
 		}
 	default: // objects, and params of no known type: JSON text when it is some
-		if strings.TrimSpace(v) != "" && validJSON([]byte(v)) {
+		if strings.TrimSpace(v) != "" && jsonwire.Valid([]byte(v)) {
 			return []byte(v)
 		}
 	}
-	return appendJSONString(nil, v)
+	return jsonwire.AppendString(nil, v)
 }
 
 // writeURLError answers a failed URL-style call with e, under its

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/go-json-experiment/json/jsontext"
@@ -266,20 +267,20 @@ func jsonrpc2Carries(msg []byte) bool {
 	// Large messages too are answered directly: jsonrpc2 would decode
 	// them into maps, at many times their size. The others are checked by
 	// the strict library: no name twice anywhere, valid UTF-8.
-	if len(msg) > 64<<10 || !validJSON(msg) || !jsontext.Value(msg).IsValid() {
+	if len(msg) > 64<<10 || !jsonwire.Valid(msg) || !jsontext.Value(msg).IsValid() {
 		return false
 	}
-	var scratch [4]member
+	var scratch [4]jsonwire.Member
 	r := parseRequest(msg, scratch[:])
 	if r.err != nil {
 		return false
 	}
-	if jsonKind(r.params) == '{' {
-		if _, err := objectMembers(nil, r.params); err != nil {
+	if jsonwire.Kind(r.params) == '{' {
+		if _, err := jsonwire.Members(nil, r.params); err != nil {
 			return false
 		}
 	}
-	switch jsonKind(r.id) {
+	switch jsonwire.Kind(r.id) {
 	case 0:
 		return true
 	case '"':
