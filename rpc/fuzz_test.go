@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
 )
 
 // FuzzServeHTTP throws arbitrary bodies at the real handler with a valid
@@ -78,7 +78,7 @@ func FuzzServeURL(f *testing.F) {
 	reader := ts.createKey(ts.Admin, map[string][]string{"method": {"apikey.info", "apikey.list", "server.list"}}, "reader")
 	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 409: true, 429: true}
 	f.Fuzz(func(t *testing.T, target string) {
-		u, err := url.Parse(rpc.URLPrefix + target)
+		u, err := url.Parse(urlstyle.Prefix + target)
 		if err != nil {
 			t.Skip()
 		}
@@ -90,7 +90,7 @@ func FuzzServeURL(f *testing.F) {
 		req.URL = u
 		req.SetBasicAuth(reader.Key, "")
 		rec := httptest.NewRecorder()
-		ts.RPC.ServeURL(rec, req)
+		urlstyle.Handler(ts.RPC).ServeHTTP(rec, req)
 		if !allowed[rec.Code] || !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("status %d, body %q for %q", rec.Code, rec.Body, target)
 		}

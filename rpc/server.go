@@ -60,7 +60,6 @@ type Server struct {
 
 	wsMu    sync.Mutex
 	wsConns map[string]int // open WebSocket connections by key id
-	wsIdle  time.Duration  // wsIdle, but for tests
 
 	forwarding bool // some methods are forwarded upstream
 
@@ -75,7 +74,7 @@ func New(st *store.Store, opts Options) *Server {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
-	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}, wsIdle: wsIdle}
+	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}}
 	if !opts.NoMetrics {
 		s.metrics = newMetrics(st, opts.Version)
 	}
@@ -119,6 +118,9 @@ func (s *Server) Register(m Method) {
 		m.metrics = s.metrics.forMethod(m.Name)
 	}
 	s.methods[m.Name] = &m
+	if m.Forwarded {
+		s.forwarding = true
+	}
 }
 
 // Methods returns a copy of the method table, sorted by name.

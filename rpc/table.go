@@ -56,12 +56,15 @@ type Method struct {
 	Doc MethodDoc
 	// Handler runs the call once authentication and the scope check passed.
 	Handler func(ctx context.Context, p *Params) (any, error)
+	// Forwarded says an upstream serves the method (gateway mode, set by
+	// rpc/gateway): discovery lists it as the upstream's, and a Call that
+	// may run it ends within Options.RequestTimeout.
+	Forwarded bool
 
 	paramKeys [][]byte // Params' names, made once by Register
 	// appendHandler, when set, is Handler appending its result to dst
 	// rather than returning it boxed (typedAppend).
 	appendHandler func(ctx context.Context, p *Params, dst []byte) ([]byte, error)
-	forwarded     bool           // served by an upstream (gateway mode)
 	metrics       *methodMetrics // made by Register; nil when metrics are off
 }
 

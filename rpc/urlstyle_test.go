@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -17,10 +18,10 @@ import (
 // urlServer serves ts's methods in Memset's URL style on 127.0.0.1.
 func urlServer(t *testing.T, ts *testServer) string {
 	mux := http.NewServeMux()
-	mux.HandleFunc(rpc.URLPrefix, ts.RPC.ServeURL)
+	mux.Handle(urlstyle.Prefix, urlstyle.Handler(ts.RPC))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	return hs.URL + rpc.URLPrefix
+	return hs.URL + urlstyle.Prefix
 }
 
 // urlCall makes a URL-style call with the key as the Basic user name, as
@@ -47,9 +48,9 @@ func urlCall(t *testing.T, method, target, key string, form url.Values) (int, ht
 	return resp.StatusCode, resp.Header, b
 }
 
-func urlError(t *testing.T, body []byte) rpc.URLError {
+func urlError(t *testing.T, body []byte) urlstyle.Error {
 	t.Helper()
-	var e rpc.URLError
+	var e urlstyle.Error
 	require.NoError(t, json.Unmarshal(body, &e), "%s", body)
 	require.NotEmpty(t, e.Error)
 	return e
@@ -85,7 +86,7 @@ func TestURLStyle_Calls(t *testing.T) {
 	// The same scopes: another name is refused, with Memset's error shape.
 	status, _, body = urlCall(t, http.MethodGet, base+"server.reboot/web2", k.Key, nil)
 	assert.Equal(t, http.StatusForbidden, status)
-	assert.Equal(t, rpc.URLError{ErrorType: rpc.ErrIDScopeDenied, ErrorCode: rpc.CodeForbidden, Error: urlError(t, body).Error}, urlError(t, body))
+	assert.Equal(t, urlstyle.Error{ErrorType: rpc.ErrIDScopeDenied, ErrorCode: rpc.CodeForbidden, Error: urlError(t, body).Error}, urlError(t, body))
 	assert.Equal(t, []string{"web1"}, *ts.Reboots)
 
 	// apikey.update with active=0 and 1.

@@ -27,12 +27,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// serveWS serves ts.RPC.ServeWS at /ws on 127.0.0.1 and returns the server
+// serveWS serves ts.WS at /ws on 127.0.0.1 and returns the server
 // and the ws:// address. Register extra methods before calling it.
 func serveWS(t *testing.T, ts *testServer) (*httptest.Server, string) {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ws", ts.RPC.ServeWS)
+	mux.Handle("/ws", ts.WS)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return hs, "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
@@ -363,7 +363,7 @@ func TestWS_NotificationAndUnknownMethod(t *testing.T) {
 
 // TestWS_RawMessages sends each message over a bare WebSocket and as an
 // HTTP body: the replies must be the same, ids included, whether jsonrpc2
-// carries the message or ServeWS answers it itself.
+// carries the message or the transport answers it itself.
 func TestWS_RawMessages(t *testing.T) {
 	ts := newTestServer(t, func(o *rpc.Options) { o.MaxBatch = 2; o.MaxBodyBytes = 1024 })
 	_, url := serveWS(t, ts)
