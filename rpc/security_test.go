@@ -185,7 +185,7 @@ func TestSecurity_URLStyleOrigins(t *testing.T) {
 	}
 }
 
-// TestSecurity_QuadraticMembers: objectMembers checks duplicates in O(n^2);
+// TestSecurity_QuadraticMembers: jsonwire.Members checks duplicates in O(n^2);
 // a 1 MiB request object of ~100k distinct members, sent with no key, costs
 // ~15 s of CPU before it is refused as an invalid request.
 func TestSecurity_QuadraticMembers(t *testing.T) {

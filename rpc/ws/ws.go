@@ -76,18 +76,18 @@ func (c *wsConn) ping() {
 //
 // The key is read from the upgrade request's Authorization header, as
 // rpc.Server.ServeHTTP reads it, and rpc.Server.AdmitConn decides the
-// upgrade. A missing, malformed or unknown key refuses the
-// upgrade with 401 and a JSON-RPC error body. Each call on the connection
+// upgrade. A missing, malformed or unknown key refuses the upgrade with 401
+// and a JSON-RPC error body. Each call on the connection
 // then passes the same chain as a call over HTTP, key check included, so a
 // key deleted or switched off while connected fails its next call.
 //
-// Calls run concurrently, at most Options.MaxBatch at once per connection,
-// and replies come in the order calls finish. A message larger than
-// Options.MaxBodyBytes closes the connection with status 1009 (message too
-// big). Messages jsonrpc2 cannot carry unchanged are answered just as
-// ServeHTTP would answer them: batches, text that is not JSON or not a
+// Calls run concurrently, at most rpc.Options.MaxBatch at once per
+// connection, and replies come in the order calls finish. A message larger
+// than rpc.Options.MaxBodyBytes closes the connection with status 1009
+// (message too big). Messages jsonrpc2 cannot carry unchanged are answered
+// just as rpc.Server.ServeHTTP would answer them: batches, text that is not JSON or not a
 // valid request, and ids that are null, negative, fractional or beyond
-// int64. A batch holds at most Options.MaxBatch calls and runs them in
+// int64. A batch holds at most rpc.Options.MaxBatch calls and runs them in
 // order; the connection serves nothing else until it has answered, and
 // reads one message ahead only to learn whether the client has gone, which
 // cancels the batch's calls.

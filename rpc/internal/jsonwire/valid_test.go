@@ -19,7 +19,7 @@ var validCorpus = []string{
 	strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
 }
 
-// The oracle is the strict library (jsonstrict_test.go), not
+// The oracle is the strict library (strict_test.go), not
 // encoding/json.Valid, which accepts invalid UTF-8.
 func TestValidJSON(t *testing.T) {
 	for _, s := range validCorpus {
