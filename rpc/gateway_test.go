@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -291,33 +290,6 @@ func TestGateway_Catalog(t *testing.T) {
 	err = gateway.Forward(ts.RPC, u, []gateway.CatalogMethod{{Name: "vm.other", Access: "READ"}, {Name: "server.reboot", Access: "UPDATE"}})
 	assert.ErrorContains(t, err, "server.reboot")
 	ts.fail(ts.Admin, "vm.other", nil, rpc.CodeMethodNotFound, rpc.ErrIDMethodNotFound)
-
-	// The sample catalog of docs/gateway.md parses as it says.
-	sample, err := os.ReadFile("../testdata/gateway/panel/catalog.json")
-	require.NoError(t, err)
-	sampleCatalog, err := gateway.ParseCatalog(sample)
-	require.NoError(t, err)
-	require.Len(t, sampleCatalog, 3)
-	assert.Equal(t, []string{"READ", "READ", "UPDATE"}, []string{sampleCatalog[0].Access, sampleCatalog[1].Access, sampleCatalog[2].Access})
-
-	for _, tt := range []struct{ name, doc, want string }{
-		{"NotJSON", `{`, "not an OpenRPC document"},
-		{"Builtin", `{"methods":[{"name":"apikey.create","params":[]}]}`, "apikeyd's own"},
-		{"BuiltinRPC", `{"methods":[{"name":"rpc.discover","params":[]}]}`, "apikeyd's own"},
-		{"BadName", `{"methods":[{"name":"Server.Reboot","params":[]}]}`, "malformed name"},
-		{"NoNamespace", `{"methods":[{"name":"reboot","params":[]}]}`, "malformed name"},
-		{"BadAccess", `{"methods":[{"name":"vm.x","params":[],"x-access":"ADMIN"}]}`, "x-access"},
-		{"Twice", `{"methods":[{"name":"vm.x","params":[]},{"name":"vm.x","params":[]}]}`, "twice"},
-		{"RefMethod", `{"methods":[{"$ref":"#/components/x"}]}`, "$ref"},
-		{"RefParam", `{"methods":[{"name":"vm.x","params":[{"$ref":"#/components/p"}]}]}`, "$ref"},
-		{"DupParam", `{"methods":[{"name":"vm.x","params":[{"name":"a"},{"name":"a"}]}]}`, "repeated"},
-		{"BadStructure", `{"methods":[{"name":"vm.x","paramStructure":"sideways","params":[]}]}`, "paramStructure"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := gateway.ParseCatalog([]byte(tt.doc))
-			assert.ErrorContains(t, err, tt.want)
-		})
-	}
 }
 
 // TestGateway_Replies feeds the gateway every shape of upstream reply: only
