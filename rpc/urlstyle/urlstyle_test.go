@@ -135,3 +135,26 @@ func TestURLStyle_Errors(t *testing.T) {
 		assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
 	})
 }
+
+// TestURLStyle_Newline: every URL-style reply, result or error, ends with a
+// newline, so a shell prompt does not follow it on the same line.
+func TestURLStyle_Newline(t *testing.T) {
+	ts := newTestServer(t)
+	base := urlServer(t, ts)
+	for _, tc := range []struct {
+		what, method, target, key string
+		status                    int
+	}{
+		{"result", http.MethodGet, base + "apikey.list", ts.Admin, http.StatusOK},
+		{"unknown key", http.MethodGet, base + "apikey.list", "ffffffffffffffffffffffffffffffff", http.StatusUnauthorized},
+		{"no method", http.MethodGet, base + "no.such", ts.Admin, http.StatusNotFound},
+		{"bad path", http.MethodGet, base, ts.Admin, http.StatusNotFound},
+		{"bad http method", http.MethodPut, base + "apikey.list", ts.Admin, http.StatusMethodNotAllowed},
+	} {
+		status, _, body := urlCall(t, tc.method, tc.target, tc.key, nil)
+		assert.Equal(t, tc.status, status, "%s: %s", tc.what, body)
+		require.NotEmpty(t, body, tc.what)
+		assert.Equal(t, byte('\n'), body[len(body)-1], "%s: %q", tc.what, body)
+		assert.True(t, json.Valid(body), "%s: %s", tc.what, body)
+	}
+}
