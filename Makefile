@@ -134,8 +134,8 @@ clean:
 # target's seeds. A failing input is written to the package's
 # testdata/fuzz/FuzzX/; commit it with the fix.
 FUZZTIME ?= 1m
-FUZZ_TARGETS := rpc:FuzzCallPath rpc:FuzzParamsDecode rpc/h1:FuzzH1Head rpc:FuzzServeHTTP rpc:FuzzServeURL \
-	rpc:FuzzValidJSON rpc:FuzzValidObject rpc:FuzzValidJSONStrict rpc:FuzzSkipString rpc:FuzzAppendJSONString \
+FUZZ_TARGETS := rpc:FuzzCallPath rpc:FuzzParamsDecode rpc/h1:FuzzH1Head rpc:FuzzServeHTTP rpc/urlstyle:FuzzServeURL \
+	rpc/internal/jsonwire:FuzzValidJSON rpc/internal/jsonwire:FuzzValidObject rpc/internal/jsonwire:FuzzValidJSONStrict rpc/internal/jsonwire:FuzzSkipString rpc/internal/jsonwire:FuzzAppendJSONString \
 	rpc/h1:FuzzFraming
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/gateway"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,9 +85,9 @@ var authzRefusals = map[string][]string{
 // rpc.discover. A method added to the table is covered here as it is.
 func TestAccess_Agree(t *testing.T) {
 	ts := newTestServer(t)
-	catalog, err := rpc.ParseCatalog([]byte(agreeCatalog))
+	catalog, err := gateway.ParseCatalog([]byte(agreeCatalog))
 	require.NoError(t, err)
-	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: agreeUpstream(t), Timeout: 5 * time.Second}, catalog))
+	require.NoError(t, gateway.Forward(ts.RPC, &gateway.Upstream{URL: agreeUpstream(t), Timeout: 5 * time.Second}, catalog))
 
 	subjects := agreeSubjects(t, ts)
 	methods := ts.RPC.Methods()

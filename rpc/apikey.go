@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 )
@@ -59,7 +60,7 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ',', '"')
 		dst = append(dst, name...)
 		dst = append(dst, '"', ':')
-		dst = appendJSONString(dst, v)
+		dst = jsonwire.AppendString(dst, v)
 	}
 	tm := func(name string, t time.Time) {
 		dst = append(dst, ',', '"')
@@ -69,7 +70,7 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, i.ID)
+	dst = jsonwire.AppendString(dst, i.ID)
 	if i.Name != "" {
 		str("name", i.Name)
 	}
@@ -84,13 +85,13 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendJSONString(dst, typ)
+		dst = jsonwire.AppendString(dst, typ)
 		dst = append(dst, ':', '[')
 		for j, v := range vals {
 			if j > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, v)
+			dst = jsonwire.AppendString(dst, v)
 		}
 		dst = append(dst, ']')
 	}
@@ -119,7 +120,7 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 	}
 	if q := i.Quota; q != nil {
 		dst = strconv.AppendInt(append(dst, `,"quota":{"remaining":`...), q.Remaining, 10)
-		dst = appendJSONString(append(dst, `,"refill":`...), q.Refill)
+		dst = jsonwire.AppendString(append(dst, `,"refill":`...), q.Refill)
 		dst = strconv.AppendInt(append(dst, `,"refill_amount":`...), q.RefillAmount, 10)
 		dst = append(dst, '}')
 	}
@@ -134,7 +135,7 @@ func (i KeyInfo) AppendJSON(dst []byte) []byte {
 func (n NewKeyInfo) AppendJSON(dst []byte) []byte {
 	dst = n.KeyInfo.AppendJSON(dst)
 	dst = append(dst[:len(dst)-1], `,"key":`...)
-	dst = appendJSONString(dst, n.Key)
+	dst = jsonwire.AppendString(dst, n.Key)
 	return append(dst, '}')
 }
 
@@ -210,7 +211,7 @@ func readLimits(rawRate, rawQuota json.RawMessage) (*store.RateLimit, *store.Quo
 func limited(k *store.Key) bool { return k.Rate.Limit > 0 || k.HasQuota }
 
 func decodeStrict(raw json.RawMessage, v any) error {
-	if jsonKind(raw) != '{' {
+	if jsonwire.Kind(raw) != '{' {
 		return errors.New("not an object")
 	}
 	return strictUnmarshal(raw, v)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/store"
 )
 
@@ -255,7 +256,7 @@ func ownerFilter(v string) (string, error) {
 // key without that time matches no condition.
 func timeFilter(field string, raw json.RawMessage) ([]store.TimeCond, error) {
 	var conds []string
-	switch jsonKind(raw) {
+	switch jsonwire.Kind(raw) {
 	case '"':
 		var c string
 		if json.Unmarshal(raw, &c) != nil {

@@ -49,15 +49,3 @@ func TestKeyInfo_AppendJSON(t *testing.T) {
 		}
 	}
 }
-
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "a\"b", "\xff", "\u2028", "<>&"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); string(got) != string(want) {
-			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
-		}
-	})
-}

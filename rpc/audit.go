@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 )
@@ -91,7 +92,7 @@ func auditTarget(c *call) string {
 		return ""
 	}
 	for _, p := range []string{"id", "delete_key", "name", "username"} {
-		v, ok := rawString(c.params.Get(p))
+		v, ok := jsonwire.RawString(c.params.Get(p))
 		if !ok {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 )
 
@@ -14,10 +15,10 @@ var benchRequest = []byte(`{"jsonrpc":"2.0","method":"apikey.info","params":{"id
 // BenchmarkDecode: validate the body, read the envelope, read the params.
 func BenchmarkDecode(b *testing.B) {
 	m := &Method{Name: "apikey.info", Params: []Param{{Name: "id", Required: true}}, paramKeys: [][]byte{[]byte("id")}}
-	var scratch [4]member
+	var scratch [4]jsonwire.Member
 	b.ReportAllocs()
 	for b.Loop() {
-		if !validJSON(benchRequest) {
+		if !jsonwire.Valid(benchRequest) {
 			b.Fatal("invalid")
 		}
 		req := parseRequest(benchRequest, scratch[:])

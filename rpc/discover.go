@@ -206,11 +206,11 @@ func (m *Method) openRPC() OpenRPCMethod {
 	if !m.Open {
 		errs = append(errs, "Unauthenticated", "Forbidden", "RateLimited")
 	}
-	if m.forwarded {
+	if m.Forwarded {
 		errs = append(errs, "UpstreamDown", "UpstreamTimeout", "UpstreamReply")
 	}
 	om.Errors = errorRefs(errs...)
-	if !m.forwarded {
+	if !m.Forwarded {
 		om.Examples = methodExamples[m.Name]
 	}
 	return om

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/gateway"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -43,9 +44,9 @@ func BenchmarkGateway(b *testing.B) {
 		_, _, err = st.Bootstrap(adminKey)
 		require.NoError(b, err)
 		srv := rpc.New(st, rpc.Options{Logger: zerolog.New(io.Discard).With().Timestamp().Logger()})
-		catalog, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","params":[],"x-access":"READ"}]}`))
+		catalog, err := gateway.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","params":[],"x-access":"READ"}]}`))
 		require.NoError(b, err)
-		require.NoError(b, srv.Forward(&rpc.Upstream{URL: up.URL}, catalog))
+		require.NoError(b, gateway.Forward(srv, &gateway.Upstream{URL: up.URL}, catalog))
 		gw := httptest.NewServer(srv)
 		b.Cleanup(gw.Close)
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/gateway"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -121,9 +122,9 @@ func (u *fakeUpstream) received() []upstreamCall {
 func newGateway(t *testing.T, timeout time.Duration) (*testServer, *fakeUpstream) {
 	ts := newTestServer(t)
 	up := newFakeUpstream(t)
-	catalog, err := rpc.ParseCatalog([]byte(upstreamCatalog))
+	catalog, err := gateway.ParseCatalog([]byte(upstreamCatalog))
 	require.NoError(t, err)
-	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL, Token: "upstream-token", Timeout: timeout}, catalog))
+	require.NoError(t, gateway.Forward(ts.RPC, &gateway.Upstream{URL: up.URL, Token: "upstream-token", Timeout: timeout}, catalog))
 	return ts, up
 }
 
@@ -147,9 +148,9 @@ func TestGateway_Forwards(t *testing.T) {
 	h := calls[0].Header
 	assert.Equal(t, "Bearer upstream-token", h.Get("Authorization"), "the caller's key is never passed on")
 	assert.NotContains(t, fmt.Sprint(h), k.Key)
-	assert.Equal(t, "operator", h.Get(rpc.HeaderAccount))
-	assert.Equal(t, k.ID, h.Get(rpc.HeaderKeyID))
-	assert.Empty(t, h.Get(rpc.HeaderOwner))
+	assert.Equal(t, "operator", h.Get(gateway.HeaderAccount))
+	assert.Equal(t, k.ID, h.Get(gateway.HeaderKeyID))
+	assert.Empty(t, h.Get(gateway.HeaderOwner))
 
 	// Scopes hold before anything is forwarded; so does deny by default.
 	ts.fail(k.Key, "vm.reboot", map[string]any{"name": "web2"}, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
@@ -249,9 +250,9 @@ func TestGateway_UpstreamFailures(t *testing.T) {
 	gone := "http://" + l.Addr().String() + "/rpc"
 	require.NoError(t, l.Close())
 	down := newTestServer(t)
-	catalog, err := rpc.ParseCatalog([]byte(upstreamCatalog))
+	catalog, err := gateway.ParseCatalog([]byte(upstreamCatalog))
 	require.NoError(t, err)
-	require.NoError(t, down.RPC.Forward(&rpc.Upstream{URL: gone, Timeout: time.Second}, catalog))
+	require.NoError(t, gateway.Forward(down.RPC, &gateway.Upstream{URL: gone, Timeout: time.Second}, catalog))
 	down.fail(down.Admin, "vm.list", nil, rpc.CodeUpstreamUnavailable, rpc.ErrIDUpstreamUnavailable)
 	down.ok(down.Admin, "apikey.list", map[string]any{"size": 1}, nil)
 	assert.NotContains(t, down.Log.String(), down.Admin)
@@ -259,10 +260,10 @@ func TestGateway_UpstreamFailures(t *testing.T) {
 
 func TestGateway_Catalog(t *testing.T) {
 	up := newFakeUpstream(t)
-	u := &rpc.Upstream{URL: up.URL}
+	u := &gateway.Upstream{URL: up.URL}
 	doc, err := u.Discover(t.Context())
 	require.NoError(t, err)
-	catalog, err := rpc.ParseCatalog(doc)
+	catalog, err := gateway.ParseCatalog(doc)
 	require.NoError(t, err)
 	require.Len(t, catalog, 8)
 	assert.Equal(t, "vm.reboot", catalog[1].Name)
@@ -272,7 +273,7 @@ func TestGateway_Catalog(t *testing.T) {
 
 	// Forwarded methods are in rpc.discover, with the upstream's schemas.
 	ts := newTestServer(t)
-	require.NoError(t, ts.RPC.Forward(u, catalog))
+	require.NoError(t, gateway.Forward(ts.RPC, u, catalog))
 	schema := openRPCSchema(t)
 	d := ts.discover(t, schema, ts.Admin)
 	var reboot rpc.OpenRPCMethod
@@ -286,36 +287,9 @@ func TestGateway_Catalog(t *testing.T) {
 	assert.JSONEq(t, `{"type":"object"}`, string(reboot.Result.Schema))
 
 	// A name already served is refused, and nothing is registered.
-	err = ts.RPC.Forward(u, []rpc.CatalogMethod{{Name: "vm.other", Access: "READ"}, {Name: "server.reboot", Access: "UPDATE"}})
+	err = gateway.Forward(ts.RPC, u, []gateway.CatalogMethod{{Name: "vm.other", Access: "READ"}, {Name: "server.reboot", Access: "UPDATE"}})
 	assert.ErrorContains(t, err, "server.reboot")
 	ts.fail(ts.Admin, "vm.other", nil, rpc.CodeMethodNotFound, rpc.ErrIDMethodNotFound)
-
-	// The sample catalog of docs/gateway.md parses as it says.
-	sample, err := os.ReadFile("../testdata/gateway/panel/catalog.json")
-	require.NoError(t, err)
-	sampleCatalog, err := rpc.ParseCatalog(sample)
-	require.NoError(t, err)
-	require.Len(t, sampleCatalog, 3)
-	assert.Equal(t, []string{"READ", "READ", "UPDATE"}, []string{sampleCatalog[0].Access, sampleCatalog[1].Access, sampleCatalog[2].Access})
-
-	for _, tt := range []struct{ name, doc, want string }{
-		{"NotJSON", `{`, "not an OpenRPC document"},
-		{"Builtin", `{"methods":[{"name":"apikey.create","params":[]}]}`, "apikeyd's own"},
-		{"BuiltinRPC", `{"methods":[{"name":"rpc.discover","params":[]}]}`, "apikeyd's own"},
-		{"BadName", `{"methods":[{"name":"Server.Reboot","params":[]}]}`, "malformed name"},
-		{"NoNamespace", `{"methods":[{"name":"reboot","params":[]}]}`, "malformed name"},
-		{"BadAccess", `{"methods":[{"name":"vm.x","params":[],"x-access":"ADMIN"}]}`, "x-access"},
-		{"Twice", `{"methods":[{"name":"vm.x","params":[]},{"name":"vm.x","params":[]}]}`, "twice"},
-		{"RefMethod", `{"methods":[{"$ref":"#/components/x"}]}`, "$ref"},
-		{"RefParam", `{"methods":[{"name":"vm.x","params":[{"$ref":"#/components/p"}]}]}`, "$ref"},
-		{"DupParam", `{"methods":[{"name":"vm.x","params":[{"name":"a"},{"name":"a"}]}]}`, "repeated"},
-		{"BadStructure", `{"methods":[{"name":"vm.x","paramStructure":"sideways","params":[]}]}`, "paramStructure"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := rpc.ParseCatalog([]byte(tt.doc))
-			assert.ErrorContains(t, err, tt.want)
-		})
-	}
 }
 
 // TestGateway_Replies feeds the gateway every shape of upstream reply: only
@@ -328,9 +302,9 @@ func TestGateway_Replies(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	ts := newTestServer(t)
-	catalog, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.x","params":[],"x-access":"READ"}]}`))
+	catalog, err := gateway.ParseCatalog([]byte(`{"methods":[{"name":"vm.x","params":[],"x-access":"READ"}]}`))
 	require.NoError(t, err)
-	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL, MaxReplyBytes: 1024}, catalog))
+	require.NoError(t, gateway.Forward(ts.RPC, &gateway.Upstream{URL: up.URL, MaxReplyBytes: 1024}, catalog))
 	for _, tt := range []struct {
 		name, reply string
 		result      string // "" when the call must fail with bad_reply
@@ -379,9 +353,9 @@ func TestGateway_ErrorsPassThrough(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	ts := newTestServer(t)
-	catalog, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.x","params":[],"x-access":"READ"}]}`))
+	catalog, err := gateway.ParseCatalog([]byte(`{"methods":[{"name":"vm.x","params":[],"x-access":"READ"}]}`))
 	require.NoError(t, err)
-	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL}, catalog))
+	require.NoError(t, gateway.Forward(ts.RPC, &gateway.Upstream{URL: up.URL}, catalog))
 
 	_, body := ts.post(ts.Admin, `{"jsonrpc":"2.0","method":"vm.x","id":1}`)
 	assert.JSONEq(t, `{"jsonrpc":"2.0","error":{"code":-32001,"message":"nope"},"id":1}`, string(body), "no data added")
@@ -389,7 +363,7 @@ func TestGateway_ErrorsPassThrough(t *testing.T) {
 	status, h, body := urlCall(t, http.MethodGet, urlServer(t, ts)+"vm.x", ts.Admin, nil)
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Empty(t, h.Get("WWW-Authenticate"), "apikeyd authenticated the call; the upstream's -32001 is its own")
-	assert.Equal(t, rpc.URLError{ErrorType: rpc.ErrIDUpstreamError, ErrorCode: -32001, Error: "nope"}, urlError(t, body))
+	assert.Equal(t, urlstyle.Error{ErrorType: rpc.ErrIDUpstreamError, ErrorCode: -32001, Error: "nope"}, urlError(t, body))
 }
 
 // TestGateway_BatchWithinWriteTimeout: a batch of slow forwarded calls ends
@@ -399,9 +373,9 @@ func TestGateway_ErrorsPassThrough(t *testing.T) {
 func TestGateway_BatchWithinWriteTimeout(t *testing.T) {
 	ts := newTestServer(t, func(o *rpc.Options) { o.RequestTimeout = 1500 * time.Millisecond })
 	up := newFakeUpstream(t)
-	catalog, err := rpc.ParseCatalog([]byte(upstreamCatalog))
+	catalog, err := gateway.ParseCatalog([]byte(upstreamCatalog))
 	require.NoError(t, err)
-	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL, Timeout: 600 * time.Millisecond}, catalog))
+	require.NoError(t, gateway.Forward(ts.RPC, &gateway.Upstream{URL: up.URL, Timeout: 600 * time.Millisecond}, catalog))
 	hs := httptest.NewUnstartedServer(ts.RPC)
 	hs.Config.WriteTimeout = 2 * time.Second
 	hs.Start()

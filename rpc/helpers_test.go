@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/ws"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
@@ -42,6 +43,9 @@ type testServer struct {
 	Transport transport
 	// handoffs counts the fast path's connections handed to net/http.
 	handoffs *atomic.Int64
+	// WS is the WebSocket transport served at /ws; set its Idle before
+	// connecting.
+	WS *ws.Handler
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -110,8 +114,9 @@ func newTestServerOver(t testing.TB, tr transport, register func(*rpc.Server), o
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", srv)
-	mux.HandleFunc("/ws", srv.ServeWS)
-	ts := &testServer{t: t, Store: st, RPC: srv, Admin: adminKey, Log: logBuf, Reboots: reboots, clock: clock, Transport: tr, handoffs: new(atomic.Int64)}
+	wsHandler := ws.New(srv)
+	mux.Handle("/ws", wsHandler)
+	ts := &testServer{t: t, Store: st, RPC: srv, Admin: adminKey, Log: logBuf, Reboots: reboots, clock: clock, Transport: tr, handoffs: new(atomic.Int64), WS: wsHandler}
 	if tr == overFastPath {
 		ts.URL = "http://" + serveFast(t, srv, mux, ts.handoffs) + "/rpc"
 	} else {

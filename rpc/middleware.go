@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 )
@@ -23,7 +24,7 @@ type call struct {
 	key       *store.Key // set by authenticate; shared, read-only
 	params    *Params    // set by checkScope, to &paramsVal
 	paramsVal Params
-	scratch   [4]member // backs params for calls with few of them
+	scratch   [4]jsonwire.Member // backs params for calls with few of them
 	// out is the reply so far, ending in resultPrefix: a result that can
 	// encode itself is appended here (resultInOut) rather than copied.
 	out         []byte

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -99,7 +100,7 @@ func FuzzParamsDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		// The envelope refuses what is not valid JSON before params are
 		// read, and only objects have names to hold to the strict library.
-		if !validJSON(raw) || jsonKind(raw) != '{' {
+		if !jsonwire.Valid(raw) || jsonwire.Kind(raw) != '{' {
 			return
 		}
 		for _, tg := range targets {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/gateway"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -150,7 +152,7 @@ func TestSecurity_URLStyleCrossSiteGET(t *testing.T) {
 func TestSecurity_URLStyleOrigins(t *testing.T) {
 	ts := newTestServer(t)
 	base := urlServer(t, ts)
-	host := strings.TrimPrefix(strings.TrimSuffix(base, rpc.URLPrefix), "http://")
+	host := strings.TrimPrefix(strings.TrimSuffix(base, urlstyle.Prefix), "http://")
 	for _, tt := range []struct {
 		name   string
 		header map[string]string
@@ -183,7 +185,7 @@ func TestSecurity_URLStyleOrigins(t *testing.T) {
 	}
 }
 
-// TestSecurity_QuadraticMembers: objectMembers checks duplicates in O(n^2);
+// TestSecurity_QuadraticMembers: jsonwire.Members checks duplicates in O(n^2);
 // a 1 MiB request object of ~100k distinct members, sent with no key, costs
 // ~15 s of CPU before it is refused as an invalid request.
 func TestSecurity_QuadraticMembers(t *testing.T) {
@@ -290,7 +292,7 @@ func TestSecurity_WSUpgradeIgnoresIPScopeAndLimits(t *testing.T) {
 // pings is closed after the idle time; one that answers pings is not.
 func TestSecurity_WSIdle(t *testing.T) {
 	ts := newTestServer(t)
-	ts.RPC.SetWSIdle(300 * time.Millisecond)
+	ts.WS.Idle = 300 * time.Millisecond
 	_, url := serveWS(t, ts)
 	deaf, resp, err := dialWS(t, url, "Bearer "+ts.Admin)
 	require.NoError(t, err)
@@ -336,9 +338,9 @@ func TestSecurity_UpstreamRedirectFollowed(t *testing.T) {
 	defer up.Close()
 
 	ts := newTestServer(t)
-	cat, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","x-access":"READ"}]}`))
+	cat, err := gateway.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","x-access":"READ"}]}`))
 	require.NoError(t, err)
-	require.NoError(t, ts.RPC.Forward(&rpc.Upstream{URL: up.URL + "/rpc", Token: "upstream-secret"}, cat))
+	require.NoError(t, gateway.Forward(ts.RPC, &gateway.Upstream{URL: up.URL + "/rpc", Token: "upstream-secret"}, cat))
 	r := ts.call(ts.Admin, "vm.list", nil)
 	require.NotNil(t, r.Error, "a redirect is not followed")
 	assert.Equal(t, int64(rpc.CodeUpstreamUnavailable), r.Error.Code)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc/internal/httpio"
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
@@ -59,7 +60,6 @@ type Server struct {
 
 	wsMu    sync.Mutex
 	wsConns map[string]int // open WebSocket connections by key id
-	wsIdle  time.Duration  // wsIdle, but for tests
 
 	forwarding bool // some methods are forwarded upstream
 
@@ -74,7 +74,7 @@ func New(st *store.Store, opts Options) *Server {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
-	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}, wsIdle: wsIdle}
+	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}}
 	if !opts.NoMetrics {
 		s.metrics = newMetrics(st, opts.Version)
 	}
@@ -118,6 +118,9 @@ func (s *Server) Register(m Method) {
 		m.metrics = s.metrics.forMethod(m.Name)
 	}
 	s.methods[m.Name] = &m
+	if m.Forwarded {
+		s.forwarding = true
+	}
 }
 
 // Methods returns a copy of the method table, sorted by name.
@@ -281,8 +284,8 @@ func (s *Server) clientIP(ex *exchange) netip.Addr {
 // serveBody answers one request body, appending the reply to dst. An empty
 // reply means there is nothing to send (notifications only).
 func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) []byte {
-	i := skipSpace(body, 0)
-	valid, members, ok := validObject(body)
+	i := jsonwire.SkipSpace(body, 0)
+	valid, members, ok := jsonwire.ValidObject(body)
 	if !valid {
 		return s.refuse(dst, ex, &Error{Code: CodeParseError, ID: ErrIDParse, Message: msgParseError,
 			Detail: "the request body is not valid JSON"})
@@ -295,7 +298,7 @@ func (s *Server) serveBody(ctx context.Context, ex exchange, body, dst []byte) [
 		dst, _ = s.serveCallFrom(ctx, ex, body, read, dst)
 		return dst
 	}
-	elems, err := arrayElements(nil, body)
+	elems, err := jsonwire.Elements(nil, body)
 	switch {
 	case err != nil || len(elems) == 0:
 		return s.refuse(dst, ex, invalidRequest(ErrIDInvalidRequest, "a batch must hold at least one request"))
@@ -337,7 +340,7 @@ func (s *Server) serveCall(ctx context.Context, ex exchange, raw, dst []byte) ([
 
 // serveCallFrom is serveCall given, when members is not nil, the members
 // of raw as validObject collected them.
-func (s *Server) serveCallFrom(ctx context.Context, ex exchange, raw []byte, members *memberSpans, dst []byte) ([]byte, *Error) {
+func (s *Server) serveCallFrom(ctx context.Context, ex exchange, raw []byte, members *jsonwire.Spans, dst []byte) ([]byte, *Error) {
 	c := calls.Get().(*call)
 	defer func() {
 		*c = call{} // keeps nothing of this call, the presented key least of all

@@ -1,12 +1,9 @@
 package rpc_test
 
 import (
-	"encoding/json"
-	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/apikeyd/apikeyd/rpc"
 )
@@ -86,29 +83,6 @@ func TestAPIKeyCreate_EmptyName(t *testing.T) {
 	var k rpc.NewKeyInfo
 	ts.ok(ts.Admin, "apikey.create", map[string]any{"comment": "no name"}, &k)
 	assert.Empty(t, k.Name)
-}
-
-// TestURLStyle_Newline: every URL-style reply, result or error, ends with a
-// newline, so a shell prompt does not follow it on the same line.
-func TestURLStyle_Newline(t *testing.T) {
-	ts := newTestServer(t)
-	base := urlServer(t, ts)
-	for _, tc := range []struct {
-		what, method, target, key string
-		status                    int
-	}{
-		{"result", http.MethodGet, base + "apikey.list", ts.Admin, http.StatusOK},
-		{"unknown key", http.MethodGet, base + "apikey.list", "ffffffffffffffffffffffffffffffff", http.StatusUnauthorized},
-		{"no method", http.MethodGet, base + "no.such", ts.Admin, http.StatusNotFound},
-		{"bad path", http.MethodGet, base, ts.Admin, http.StatusNotFound},
-		{"bad http method", http.MethodPut, base + "apikey.list", ts.Admin, http.StatusMethodNotAllowed},
-	} {
-		status, _, body := urlCall(t, tc.method, tc.target, tc.key, nil)
-		assert.Equal(t, tc.status, status, "%s: %s", tc.what, body)
-		require.NotEmpty(t, body, tc.what)
-		assert.Equal(t, byte('\n'), body[len(body)-1], "%s: %q", tc.what, body)
-		assert.True(t, json.Valid(body), "%s: %s", tc.what, body)
-	}
 }
 
 // TestAPIKey_IDByHolderAndName: a key of the account itself names a key

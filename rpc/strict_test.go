@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -145,7 +146,7 @@ func TestStrict_URLStyleInvalidUTF8(t *testing.T) {
 				req.SetBasicAuth(ts.Admin, "")
 				status, body := ts.do(req)
 				assert.Equal(t, http.StatusBadRequest, status, "%s", body)
-				var e rpc.URLError
+				var e urlstyle.Error
 				require.NoError(t, json.Unmarshal(body, &e), "%s", body)
 				assert.Equal(t, rpc.ErrIDInvalidParams, e.ErrorType)
 				assert.Contains(t, e.Error, "UTF-8")
@@ -162,28 +163,6 @@ func TestStrict_URLStyleInvalidUTF8(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &out))
 		assert.Equal(t, "é", out.Comment)
 	})
-}
-
-// TestStrict_Catalog: an upstream's catalog decides each forwarded
-// method's access class, so it is read as strictly: a member twice, or
-// in another case, cannot give one method two classes.
-func TestStrict_Catalog(t *testing.T) {
-	_, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","params":[],"x-access":"READ"}]}`))
-	require.NoError(t, err)
-	for _, doc := range []string{
-		`{"methods":[{"name":"vm.delete","params":[],"x-access":"READ","x-access":"DELETE"}]}`,
-		`{"methods":[{"name":"vm.delete","params":[],"x-access":"DELETE"}],"methods":[{"name":"vm.delete","params":[],"x-access":"READ"}]}`,
-		"{\"methods\":[{\"name\":\"vm.l\xffist\",\"params\":[],\"x-access\":\"READ\"}]}",
-	} {
-		_, err := rpc.ParseCatalog([]byte(doc))
-		assert.Error(t, err, "%s", doc)
-	}
-	// A name in another case is not the member: the method has no
-	// access class of its own, so it gets the default, MANAGE, not READ.
-	catalog, err := rpc.ParseCatalog([]byte(`{"methods":[{"name":"vm.delete","params":[],"X-ACCESS":"READ"}]}`))
-	require.NoError(t, err)
-	require.Len(t, catalog, 1)
-	assert.Equal(t, "MANAGE", catalog[0].Access)
 }
 
 // TestStrict_WebSocket: the same rules over the WebSocket, whichever way a

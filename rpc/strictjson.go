@@ -15,8 +15,8 @@ import (
 // is an error, names are matched exactly (never without regard to case),
 // a member the Go type does not have is an error, and strings must be
 // valid UTF-8. Strings at the top level of params keep their own cheaper
-// reading (rawString), which the envelope's validJSON has already made
-// safe.
+// reading (jsonwire.RawString), which the envelope's jsonwire.Valid has
+// already made safe.
 
 // strictUnmarshal decodes the JSON value raw into v with the rules above.
 func strictUnmarshal(raw []byte, v any) error {

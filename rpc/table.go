@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 )
@@ -55,12 +56,15 @@ type Method struct {
 	Doc MethodDoc
 	// Handler runs the call once authentication and the scope check passed.
 	Handler func(ctx context.Context, p *Params) (any, error)
+	// Forwarded says an upstream serves the method (gateway mode, set by
+	// rpc/gateway): discovery lists it as the upstream's, and a Call that
+	// may run it ends within Options.RequestTimeout.
+	Forwarded bool
 
 	paramKeys [][]byte // Params' names, made once by Register
 	// appendHandler, when set, is Handler appending its result to dst
 	// rather than returning it boxed (typedAppend).
 	appendHandler func(ctx context.Context, p *Params, dst []byte) ([]byte, error)
-	forwarded     bool           // served by an upstream (gateway mode)
 	metrics       *methodMetrics // made by Register; nil when metrics are off
 }
 
@@ -91,18 +95,18 @@ func (m *Method) nameIndex() int {
 // request body: they, and the Params itself, are valid only until the
 // handler returns, and are reused for later calls.
 type Params struct {
-	members []member // key → raw value
+	members []jsonwire.Member // key → raw value
 }
 
 // Get returns the raw value of parameter name, or nil when it is absent or
 // null. The bytes are valid only until the handler returns.
 func (p *Params) Get(name string) json.RawMessage {
 	for _, m := range p.members {
-		if string(m.key) == name {
-			if jsonKind(m.value) == 'n' {
+		if string(m.Key) == name {
+			if jsonwire.Kind(m.Value) == 'n' {
 				return nil
 			}
-			return m.value
+			return m.Value
 		}
 	}
 	return nil
@@ -110,19 +114,19 @@ func (p *Params) Get(name string) json.RawMessage {
 
 // name returns the call's "name" parameter when it is a string.
 func (p *Params) name() (string, bool) {
-	return rawString(p.Get(scope.TypeName))
+	return jsonwire.RawString(p.Get(scope.TypeName))
 }
 
 // readParams turns raw params (object, array or nil) into Params for m,
 // rejecting unknown keys and surplus positions.
-func readParams(p *Params, m *Method, raw json.RawMessage, scratch []member) error {
+func readParams(p *Params, m *Method, raw json.RawMessage, scratch []jsonwire.Member) error {
 	*p = Params{}
-	switch jsonKind(raw) {
+	switch jsonwire.Kind(raw) {
 	case 0:
 		return nil
 	case '[':
 		var elemScratch [4][]byte
-		elems, err := arrayElements(elemScratch[:0], raw)
+		elems, err := jsonwire.Elements(elemScratch[:0], raw)
 		if err != nil {
 			return InvalidParam("params", "malformed array")
 		}
@@ -132,19 +136,19 @@ func readParams(p *Params, m *Method, raw json.RawMessage, scratch []member) err
 		}
 		p.members = scratch
 		for i, e := range elems {
-			p.members = append(p.members, member{key: m.paramKeys[i], value: e})
+			p.members = append(p.members, jsonwire.Member{Key: m.paramKeys[i], Value: e})
 		}
 		return nil
 	}
-	members, err := objectMembers(scratch, raw)
-	if errors.Is(err, errDuplicateKey) {
+	members, err := jsonwire.Members(scratch, raw)
+	if errors.Is(err, jsonwire.ErrDuplicateKey) {
 		return &Error{Code: CodeInvalidParams, ID: ErrIDInvalidParams, Message: "invalid params: a parameter appears twice"}
 	} else if err != nil {
 		return InvalidParam("params", "malformed object")
 	}
 	for _, mem := range members {
-		if !slices.ContainsFunc(m.Params, func(pp Param) bool { return pp.Name == string(mem.key) }) {
-			return unknownParam(m, string(mem.key))
+		if !slices.ContainsFunc(m.Params, func(pp Param) bool { return pp.Name == string(mem.Key) }) {
+			return unknownParam(m, string(mem.Key))
 		}
 	}
 	p.members = members
@@ -192,7 +196,7 @@ func (p *Params) decode(rv reflect.Value, fields []structParam) error {
 		if field.Kind() == reflect.String {
 			// The common case, without encoding/json: the same rawString
 			// that read "name" for the scope check.
-			str, ok := rawString(raw)
+			str, ok := jsonwire.RawString(raw)
 			if !ok {
 				return InvalidParam(f.Name, "must be a string")
 			}

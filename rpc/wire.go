@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/sourcegraph/jsonrpc2"
 )
 
@@ -37,34 +38,34 @@ var (
 // maxRequestMembers bounds the members read from a request object.
 const maxRequestMembers = 8
 
-func parseRequest(raw []byte, scratch []member) request {
+func parseRequest(raw []byte, scratch []jsonwire.Member) request {
 	return parseRequestFrom(raw, scratch, nil)
 }
 
 // parseRequestFrom is parseRequest given, when read is not nil, the
 // members of raw as validObject found them.
-func parseRequestFrom(raw []byte, scratch []member, read *memberSpans) request {
+func parseRequestFrom(raw []byte, scratch []jsonwire.Member, read *jsonwire.Spans) request {
 	var r request
-	if jsonKind(raw) != '{' {
+	if jsonwire.Kind(raw) != '{' {
 		r.err = invalidRequest(ErrIDInvalidRequest, "a request must be a JSON object")
 		return r
 	}
 	// A request has at most four members; a few unknown ones still get
 	// an error that echoes the id, a heap of them is refused at once.
-	var members []member
+	var members []jsonwire.Member
 	var err error
 	if read != nil {
-		members = read.appendTo(scratch[:0], raw)
-		if duplicateKey(members) {
-			err = errDuplicateKey
+		members = read.AppendTo(scratch[:0], raw)
+		if jsonwire.Duplicate(members) {
+			err = jsonwire.ErrDuplicateKey
 		}
 	} else {
-		members, err = objectMembersLimit(scratch[:0], raw, maxRequestMembers)
+		members, err = jsonwire.MembersLimit(scratch[:0], raw, maxRequestMembers)
 	}
-	if err == errDuplicateKey {
+	if err == jsonwire.ErrDuplicateKey {
 		r.err = invalidRequest(ErrIDInvalidRequest, "a request member appears twice")
 		return r
-	} else if err == errTooManyMembers {
+	} else if err == jsonwire.ErrTooManyMembers {
 		r.err = invalidRequest(ErrIDInvalidRequest, "a request has at most the members jsonrpc, method, params and id")
 		return r
 	} else if err != nil {
@@ -73,10 +74,10 @@ func parseRequestFrom(raw []byte, scratch []member, read *memberSpans) request {
 	}
 	// Read the id first, so that errors about other members can echo it.
 	for _, m := range members {
-		if bytes.Equal(m.key, keyID) {
-			switch jsonKind(m.value) {
+		if bytes.Equal(m.Key, keyID) {
+			switch jsonwire.Kind(m.Value) {
 			case '"', '0', 'n':
-				r.id = json.RawMessage(m.value)
+				r.id = json.RawMessage(m.Value)
 			default:
 				r.err = invalidRequest(ErrIDInvalidRequest, `member "id" must be a string, a number or null`)
 				return r
@@ -86,22 +87,22 @@ func parseRequestFrom(raw []byte, scratch []member, read *memberSpans) request {
 	var version, method bool
 	for _, m := range members {
 		switch {
-		case bytes.Equal(m.key, keyJSONRPC):
-			version = string(m.value) == `"2.0"`
-		case bytes.Equal(m.key, keyMethod):
-			r.method, method = rawBytes(m.value)
-		case bytes.Equal(m.key, keyParams):
-			switch jsonKind(m.value) {
+		case bytes.Equal(m.Key, keyJSONRPC):
+			version = string(m.Value) == `"2.0"`
+		case bytes.Equal(m.Key, keyMethod):
+			r.method, method = jsonwire.RawBytes(m.Value)
+		case bytes.Equal(m.Key, keyParams):
+			switch jsonwire.Kind(m.Value) {
 			case '{', '[':
-				r.params = json.RawMessage(m.value)
+				r.params = json.RawMessage(m.Value)
 			case 'n':
 			default:
 				r.err = invalidRequest(ErrIDInvalidRequest, `member "params" must be an object or an array`)
 				return r
 			}
-		case bytes.Equal(m.key, keyID):
+		case bytes.Equal(m.Key, keyID):
 		default:
-			r.err = invalidRequest(ErrIDInvalidRequest, "unknown request member %s", strconv.Quote(string(m.key)))
+			r.err = invalidRequest(ErrIDInvalidRequest, "unknown request member %s", strconv.Quote(string(m.Key)))
 			return r
 		}
 	}
@@ -112,18 +113,6 @@ func parseRequestFrom(raw []byte, scratch []member, read *memberSpans) request {
 		r.err = invalidRequest(ErrIDInvalidRequest, `member "method" must be a string`)
 	}
 	return r
-}
-
-// duplicateKey reports whether two of a few members have the same key.
-func duplicateKey(members []member) bool {
-	for i := 1; i < len(members); i++ {
-		for _, m := range members[:i] {
-			if bytes.Equal(m.key, members[i].key) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // appendResponse appends the JSON-RPC response for id to dst: the result when

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/gateway"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/stretchr/testify/require"
 )
@@ -67,9 +68,9 @@ func startServer(t *testing.T) *testServer {
 	t.Cleanup(upstream.Close)
 
 	srv := rpc.New(st, rpc.Options{NoMetrics: true})
-	catalog, err := rpc.ParseCatalog([]byte(upstreamCatalog))
+	catalog, err := gateway.ParseCatalog([]byte(upstreamCatalog))
 	require.NoError(t, err)
-	require.NoError(t, srv.Forward(&rpc.Upstream{URL: upstream.URL + "/rpc"}, catalog))
+	require.NoError(t, gateway.Forward(srv, &gateway.Upstream{URL: upstream.URL + "/rpc"}, catalog))
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", srv)
 	hs := httptest.NewServer(mux)

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/gateway"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -75,10 +77,10 @@ func TestMain_Gateway(t *testing.T) {
 		assert.Equal(t, []any{"web1"}, reply["result"])
 		h := *last.Load()
 		assert.Equal(t, "Bearer panel-token", h.Get("Authorization"))
-		assert.Equal(t, "operator", h.Get(rpc.HeaderAccount))
-		assert.NotEmpty(t, h.Get(rpc.HeaderKeyID))
+		assert.Equal(t, "operator", h.Get(gateway.HeaderAccount))
+		assert.NotEmpty(t, h.Get(gateway.HeaderKeyID))
 		// Forwarded methods are served in Memset's URL style too.
-		req, err := http.NewRequest(http.MethodGet, "http://"+m.Addr()+rpc.URLPrefix+"vm.list", nil)
+		req, err := http.NewRequest(http.MethodGet, "http://"+m.Addr()+urlstyle.Prefix+"vm.list", nil)
 		require.NoError(t, err)
 		req.SetBasicAuth(testAdminKey, "")
 		resp, err := http.DefaultClient.Do(req)

@@ -33,7 +33,10 @@ import (
 
 	"github.com/apikeyd/apikeyd/rpc"
 	"github.com/apikeyd/apikeyd/rpc/console"
+	"github.com/apikeyd/apikeyd/rpc/gateway"
 	"github.com/apikeyd/apikeyd/rpc/h1"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
+	"github.com/apikeyd/apikeyd/rpc/ws"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/rs/zerolog"
@@ -456,11 +459,12 @@ func (m *Main) Run() (err error) {
 	m.base, m.cancelBase = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", m.RPC)
-	mux.HandleFunc(rpc.URLPrefix, m.RPC.ServeURL) // Memset's URL style
+	mux.Handle(urlstyle.Prefix, urlstyle.Handler(m.RPC)) // Memset's URL style
+	wsHandler := ws.New(m.RPC)
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		m.ws.Add(1)
 		defer m.ws.Done()
-		m.RPC.ServeWS(w, r)
+		wsHandler.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -527,7 +531,7 @@ func (m *Main) Run() (err error) {
 // forward sets up gateway mode: the catalog from the upstream's
 // rpc.discover, or else from --upstream-catalog.
 func (m *Main) forward(log zerolog.Logger) error {
-	u := &rpc.Upstream{URL: m.Config.Upstream, Token: m.Config.UpstreamToken, Timeout: m.Config.UpstreamTimeout}
+	u := &gateway.Upstream{URL: m.Config.Upstream, Token: m.Config.UpstreamToken, Timeout: m.Config.UpstreamTimeout}
 	ctx, cancel := context.WithTimeout(context.Background(), min(m.Config.UpstreamTimeout, 5*time.Second))
 	defer cancel()
 	doc, err := u.Discover(ctx)
@@ -542,11 +546,11 @@ func (m *Main) forward(log zerolog.Logger) error {
 		}
 		from = m.Config.UpstreamCatalog
 	}
-	catalog, err := rpc.ParseCatalog(doc)
+	catalog, err := gateway.ParseCatalog(doc)
 	if err != nil {
 		return fmt.Errorf("--upstream: the catalog from %s: %w", from, err)
 	}
-	if err := m.RPC.Forward(u, catalog); err != nil {
+	if err := gateway.Forward(m.RPC, u, catalog); err != nil {
 		return fmt.Errorf("--upstream: %w", err)
 	}
 	log.Info().Str("upstream", u.RedactedURL()).Str("catalog", from).Int("methods", len(catalog)).Msg("forwarding")

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -32,7 +33,7 @@ func TestURLStyle_Multipart(t *testing.T) {
 		return w.FormDataContentType(), &b
 	}
 	post := func(t *testing.T, m *Main, method, ctype string, body io.Reader) (int, string) {
-		req, err := http.NewRequest(http.MethodPost, "http://"+m.Addr()+rpc.URLPrefix+method, body)
+		req, err := http.NewRequest(http.MethodPost, "http://"+m.Addr()+urlstyle.Prefix+method, body)
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", ctype)
 		req.SetBasicAuth(testAdminKey, "")

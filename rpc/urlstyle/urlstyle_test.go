@@ -1,59 +1,17 @@
-package rpc_test
+package urlstyle_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/urlstyle"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// urlServer serves ts's methods in Memset's URL style on 127.0.0.1.
-func urlServer(t *testing.T, ts *testServer) string {
-	mux := http.NewServeMux()
-	mux.HandleFunc(rpc.URLPrefix, ts.RPC.ServeURL)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	return hs.URL + rpc.URLPrefix
-}
-
-// urlCall makes a URL-style call with the key as the Basic user name, as
-// Memset's scripts do, and returns the status, headers and body.
-func urlCall(t *testing.T, method, target, key string, form url.Values) (int, http.Header, []byte) {
-	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, target, body)
-	require.NoError(t, err)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if key != "" {
-		req.SetBasicAuth(key, "")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, resp.Header, b
-}
-
-func urlError(t *testing.T, body []byte) rpc.URLError {
-	t.Helper()
-	var e rpc.URLError
-	require.NoError(t, json.Unmarshal(body, &e), "%s", body)
-	require.NotEmpty(t, e.Error)
-	return e
-}
 
 func TestURLStyle_Calls(t *testing.T) {
 	ts := newTestServer(t)
@@ -85,7 +43,7 @@ func TestURLStyle_Calls(t *testing.T) {
 	// The same scopes: another name is refused, with Memset's error shape.
 	status, _, body = urlCall(t, http.MethodGet, base+"server.reboot/web2", k.Key, nil)
 	assert.Equal(t, http.StatusForbidden, status)
-	assert.Equal(t, rpc.URLError{ErrorType: rpc.ErrIDScopeDenied, ErrorCode: rpc.CodeForbidden, Error: urlError(t, body).Error}, urlError(t, body))
+	assert.Equal(t, urlstyle.Error{ErrorType: rpc.ErrIDScopeDenied, ErrorCode: rpc.CodeForbidden, Error: urlError(t, body).Error}, urlError(t, body))
 	assert.Equal(t, []string{"web1"}, *ts.Reboots)
 
 	// apikey.update with active=0 and 1.
@@ -176,4 +134,27 @@ func TestURLStyle_Errors(t *testing.T) {
 		defer resp.Body.Close()
 		assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
 	})
+}
+
+// TestURLStyle_Newline: every URL-style reply, result or error, ends with a
+// newline, so a shell prompt does not follow it on the same line.
+func TestURLStyle_Newline(t *testing.T) {
+	ts := newTestServer(t)
+	base := urlServer(t, ts)
+	for _, tc := range []struct {
+		what, method, target, key string
+		status                    int
+	}{
+		{"result", http.MethodGet, base + "apikey.list", ts.Admin, http.StatusOK},
+		{"unknown key", http.MethodGet, base + "apikey.list", "ffffffffffffffffffffffffffffffff", http.StatusUnauthorized},
+		{"no method", http.MethodGet, base + "no.such", ts.Admin, http.StatusNotFound},
+		{"bad path", http.MethodGet, base, ts.Admin, http.StatusNotFound},
+		{"bad http method", http.MethodPut, base + "apikey.list", ts.Admin, http.StatusMethodNotAllowed},
+	} {
+		status, _, body := urlCall(t, tc.method, tc.target, tc.key, nil)
+		assert.Equal(t, tc.status, status, "%s: %s", tc.what, body)
+		require.NotEmpty(t, body, tc.what)
+		assert.Equal(t, byte('\n'), body[len(body)-1], "%s: %q", tc.what, body)
+		assert.True(t, json.Valid(body), "%s: %s", tc.what, body)
+	}
 }

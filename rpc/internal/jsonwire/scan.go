@@ -1,4 +1,4 @@
-package rpc
+package jsonwire
 
 import (
 	"bytes"
@@ -14,44 +14,46 @@ import (
 // these helpers: keys are compared byte for byte after unescaping, and a
 // duplicate key is an error. Input must already be valid JSON (json.Valid).
 
-// member is one key and its raw value, both slices of the input.
-type member struct {
-	key   []byte // unescaped
-	value []byte
+// Member is one key and its raw value, both slices of the input.
+type Member struct {
+	Key   []byte // unescaped
+	Value []byte
 }
 
-var errDuplicateKey = errors.New("duplicate key")
+// ErrDuplicateKey is returned by Members and MembersLimit when a name
+// appears twice in an object.
+var ErrDuplicateKey = errors.New("duplicate key")
 
-// errTooManyMembers is returned by objectMembersLimit.
-var errTooManyMembers = errors.New("too many members")
+// ErrTooManyMembers is returned by MembersLimit.
+var ErrTooManyMembers = errors.New("too many members")
 
 // smallObject is the member count up to which duplicates are found by
 // comparing with every earlier key; beyond it, with a set, so that a huge
 // object costs time in proportion to its size, not its square.
 const smallObject = 8
 
-// objectMembers returns the members of the JSON object b, in order. It
+// Members returns the members of the JSON object b, in order. It
 // appends to dst to let callers reuse storage.
-func objectMembers(dst []member, b []byte) ([]member, error) {
-	return objectMembersLimit(dst, b, 0)
+func Members(dst []Member, b []byte) ([]Member, error) {
+	return MembersLimit(dst, b, 0)
 }
 
-// objectMembersLimit is objectMembers refusing, with errTooManyMembers,
+// MembersLimit is Members refusing, with ErrTooManyMembers,
 // an object of more than limit members (0: no limit) as soon as it sees
 // one too many.
-func objectMembersLimit(dst []member, b []byte, limit int) ([]member, error) {
-	i := skipSpace(b, 0)
+func MembersLimit(dst []Member, b []byte, limit int) ([]Member, error) {
+	i := SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return dst, errors.New("not an object")
 	}
 	start := len(dst)
 	var seen map[string]struct{}
-	i = skipSpace(b, i+1)
+	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return dst, nil
 	}
 	for i < len(b) {
-		kEnd := skipString(b, i)
+		kEnd := SkipString(b, i)
 		key := b[i+1 : kEnd-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			var s string
@@ -60,73 +62,73 @@ func objectMembersLimit(dst []member, b []byte, limit int) ([]member, error) {
 			}
 			key = []byte(s)
 		}
-		i = skipSpace(b, kEnd)
-		i = skipSpace(b, i+1) // the colon
-		vEnd := skipValue(b, i)
+		i = SkipSpace(b, kEnd)
+		i = SkipSpace(b, i+1) // the colon
+		vEnd := SkipValue(b, i)
 		n := len(dst) - start
 		if limit > 0 && n == limit {
-			return dst, errTooManyMembers
+			return dst, ErrTooManyMembers
 		}
 		switch {
 		case n < smallObject:
 			for _, m := range dst[start:] {
-				if bytes.Equal(m.key, key) {
-					return dst, errDuplicateKey
+				if bytes.Equal(m.Key, key) {
+					return dst, ErrDuplicateKey
 				}
 			}
 		case seen == nil:
 			seen = make(map[string]struct{}, 2*smallObject)
 			for _, m := range dst[start:] {
-				seen[string(m.key)] = struct{}{}
+				seen[string(m.Key)] = struct{}{}
 			}
 			fallthrough
 		default:
 			if _, dup := seen[string(key)]; dup {
-				return dst, errDuplicateKey
+				return dst, ErrDuplicateKey
 			}
 			seen[string(key)] = struct{}{}
 		}
-		dst = append(dst, member{key: key, value: b[i:vEnd]})
-		i = skipSpace(b, vEnd)
+		dst = append(dst, Member{Key: key, Value: b[i:vEnd]})
+		i = SkipSpace(b, vEnd)
 		if i < len(b) && b[i] == '}' {
 			return dst, nil
 		}
-		i = skipSpace(b, i+1) // the comma
+		i = SkipSpace(b, i+1) // the comma
 	}
 	return dst, errors.New("unterminated object")
 }
 
-// arrayElements returns the raw elements of the JSON array b.
-func arrayElements(dst [][]byte, b []byte) ([][]byte, error) {
-	i := skipSpace(b, 0)
+// Elements returns the raw elements of the JSON array b.
+func Elements(dst [][]byte, b []byte) ([][]byte, error) {
+	i := SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '[' {
 		return dst, errors.New("not an array")
 	}
-	i = skipSpace(b, i+1)
+	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
 		return dst, nil
 	}
 	for i < len(b) {
-		end := skipValue(b, i)
+		end := SkipValue(b, i)
 		dst = append(dst, b[i:end])
-		i = skipSpace(b, end)
+		i = SkipSpace(b, end)
 		if i < len(b) && b[i] == ']' {
 			return dst, nil
 		}
-		i = skipSpace(b, i+1)
+		i = SkipSpace(b, i+1)
 	}
 	return dst, errors.New("unterminated array")
 }
 
-func skipSpace(b []byte, i int) int {
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
 		i++
 	}
 	return i
 }
 
-// skipString returns the index just past the string starting at b[i] == '"'.
-func skipString(b []byte, i int) int {
+// SkipString returns the index just past the string starting at b[i] == '"'.
+func SkipString(b []byte, i int) int {
 	// Each byte is searched once: the next quote is looked for again only
 	// when the one found turns out to be escaped. (Searching from every
 	// backslash made a string of escapes cost O(n^2).)
@@ -150,20 +152,20 @@ func skipString(b []byte, i int) int {
 	return len(b)
 }
 
-// skipValue returns the index just past the value starting at b[i].
-func skipValue(b []byte, i int) int {
+// SkipValue returns the index just past the value starting at b[i].
+func SkipValue(b []byte, i int) int {
 	if i >= len(b) {
 		return i
 	}
 	switch b[i] {
 	case '"':
-		return skipString(b, i)
+		return SkipString(b, i)
 	case '{', '[':
 		depth := 0
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
-				i = skipString(b, i) - 1
+				i = SkipString(b, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -181,8 +183,8 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// jsonKind names the type of the raw JSON value v by its first byte.
-func jsonKind(v []byte) byte {
+// Kind names the type of the raw JSON value v by its first byte.
+func Kind(v []byte) byte {
 	if len(v) == 0 {
 		return 0
 	}
@@ -193,23 +195,23 @@ func jsonKind(v []byte) byte {
 	return '0' // a number
 }
 
-// rawBytes is rawString without a copy when v holds no escapes: the
+// RawBytes is RawString without a copy when v holds no escapes: the
 // result may alias v.
-func rawBytes(v []byte) ([]byte, bool) {
-	if jsonKind(v) != '"' {
+func RawBytes(v []byte) ([]byte, bool) {
+	if Kind(v) != '"' {
 		return nil, false
 	}
 	inner := v[1 : len(v)-1]
 	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return inner, true
 	}
-	s, ok := rawString(v)
+	s, ok := RawString(v)
 	return []byte(s), ok
 }
 
-// rawString returns the string value of the raw JSON string v.
-func rawString(v []byte) (string, bool) {
-	if jsonKind(v) != '"' {
+// RawString returns the string value of the raw JSON string v.
+func RawString(v []byte) (string, bool) {
+	if Kind(v) != '"' {
 		return "", false
 	}
 	inner := v[1 : len(v)-1]
@@ -223,7 +225,7 @@ func rawString(v []byte) (string, bool) {
 	return s, true
 }
 
-// safeJSONByte marks the ASCII bytes appendJSONString copies as they are.
+// safeJSONByte marks the ASCII bytes AppendString copies as they are.
 var safeJSONByte = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
@@ -231,9 +233,9 @@ var safeJSONByte = func() (t [256]bool) {
 	return t
 }()
 
-// appendJSONString appends s as a JSON string, as encoding/json would write
+// AppendString appends s as a JSON string, as encoding/json would write
 // it (HTML characters escaped, invalid UTF-8 as U+FFFD).
-func appendJSONString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -284,4 +286,17 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// Duplicate reports whether two of a few members have the same key: for
+// the members of a Spans, whose keys hold no escapes.
+func Duplicate(members []Member) bool {
+	for i := 1; i < len(members); i++ {
+		for _, m := range members[:i] {
+			if bytes.Equal(m.Key, members[i].Key) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,8 +1,8 @@
-package rpc
+package jsonwire
 
 import "testing"
 
-// skipStringBytewise is skipString as first written, one byte at a time:
+// skipStringBytewise is SkipString as first written, one byte at a time:
 // the reference the faster one must agree with.
 func skipStringBytewise(b []byte, i int) int {
 	for i++; i < len(b); i++ {
@@ -24,8 +24,8 @@ func FuzzSkipString(f *testing.F) {
 		if len(b) == 0 || b[0] != '"' {
 			return
 		}
-		if got, want := skipString(b, 0), skipStringBytewise(b, 0); got != want {
-			t.Fatalf("skipString(%q) = %d, want %d", b, got, want)
+		if got, want := SkipString(b, 0), skipStringBytewise(b, 0); got != want {
+			t.Fatalf("SkipString(%q) = %d, want %d", b, got, want)
 		}
 	})
 }

@@ -1,11 +1,11 @@
-package rpc
+package jsonwire
 
 import (
 	"math"
 	"unicode/utf8"
 )
 
-// validJSON reports whether b is one valid JSON value, surrounded by
+// Valid reports whether b is one valid JSON value, surrounded by
 // optional whitespace, in a fraction of the time a general decoder takes.
 // It is strict where encoding/json is lenient: a string must be valid
 // UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF) and a
@@ -15,35 +15,39 @@ import (
 // levels. It does not judge member names: a duplicate name is left to the
 // reader of the object. A fuzz test (FuzzValidJSONStrict) holds its answer
 // to go-json-experiment/json's jsontext with duplicate names allowed.
-func validJSON(b []byte) bool {
+func Valid(b []byte) bool {
 	v := validator{b: b}
 	return v.valid()
 }
 
-// validObject is validJSON that also finds the members of b, when b is an
+// ValidObject is Valid that also finds the members of b, when b is an
 // object, sparing a second pass over it. The members are usable when ok:
-// b is an object of at most maxRequestMembers members, none of whose keys
+// b is an object of at most MaxSpans members, none of whose keys
 // holds an escape.
-func validObject(b []byte) (valid bool, members memberSpans, ok bool) {
+func ValidObject(b []byte) (valid bool, members Spans, ok bool) {
 	v := validator{b: b, topOK: true}
 	valid = v.valid()
 	return valid, v.top, valid && v.topOK && v.topObject
 }
 
-// memberSpans locates the members of an object in its bytes. It holds
+// Spans locates the members of an object in its bytes. It holds
 // offsets rather than slices so that it can live on the stack.
-type memberSpans struct {
+type Spans struct {
 	n     int
-	spans [maxRequestMembers]struct{ k0, k1, v0, v1 int32 }
+	spans [MaxSpans]struct{ k0, k1, v0, v1 int32 }
 }
 
-// appendTo appends the members of b that m locates to dst.
-func (m *memberSpans) appendTo(dst []member, b []byte) []member {
+// AppendTo appends the members of b that m locates to dst.
+func (m *Spans) AppendTo(dst []Member, b []byte) []Member {
 	for _, s := range m.spans[:m.n] {
-		dst = append(dst, member{key: b[s.k0:s.k1], value: b[s.v0:s.v1]})
+		dst = append(dst, Member{Key: b[s.k0:s.k1], Value: b[s.v0:s.v1]})
 	}
 	return dst
 }
+
+// MaxSpans is the most members Spans locates: those of a JSON-RPC request
+// (jsonrpc, method, params, id, and a few to spare for refusing extras).
+const MaxSpans = 8
 
 const maxNesting = 10000
 
@@ -52,7 +56,7 @@ type validator struct {
 	i int
 
 	// top locates the members of a top-level object while topOK holds.
-	top       memberSpans
+	top       Spans
 	topOK     bool
 	topObject bool // the top-level value is an object
 	escaped   bool // the last string read held an escape

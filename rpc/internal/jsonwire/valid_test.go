@@ -1,4 +1,4 @@
-package rpc
+package jsonwire
 
 import (
 	"strings"
@@ -19,11 +19,11 @@ var validCorpus = []string{
 	strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
 }
 
-// The oracle is the strict library (jsonstrict_test.go), not
+// The oracle is the strict library (strict_test.go), not
 // encoding/json.Valid, which accepts invalid UTF-8.
 func TestValidJSON(t *testing.T) {
 	for _, s := range validCorpus {
-		assert.Equal(t, libraryValid([]byte(s)), validJSON([]byte(s)), "%.60q", s)
+		assert.Equal(t, libraryValid([]byte(s)), Valid([]byte(s)), "%.60q", s)
 	}
 }
 
@@ -32,8 +32,8 @@ func FuzzValidJSON(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if want, got := libraryValid([]byte(s)), validJSON([]byte(s)); want != got {
-			t.Fatalf("validJSON(%q) = %v, the library says %v", s, got, want)
+		if want, got := libraryValid([]byte(s)), Valid([]byte(s)); want != got {
+			t.Fatalf("Valid(%q) = %v, the library says %v", s, got, want)
 		}
 	})
 }
@@ -45,31 +45,31 @@ var objectCorpus = []string{
 	`[{"a":1}]`, `"x"`, `{"a":1`, `{"a":{"b":{"c":1}}}`,
 }
 
-// validObject agrees with validJSON, and the members it finds are the ones
-// objectMembers finds in a second pass.
+// ValidObject agrees with Valid, and the members it finds are the ones
+// Members finds in a second pass.
 func checkValidObject(t *testing.T, s string) {
 	b := []byte(s)
-	valid, spans, ok := validObject(b)
-	if valid != validJSON(b) {
-		t.Fatalf("validObject(%q) valid = %v, validJSON says %v", s, valid, !valid)
+	valid, spans, ok := ValidObject(b)
+	if valid != Valid(b) {
+		t.Fatalf("ValidObject(%q) valid = %v, Valid says %v", s, valid, !valid)
 	}
 	if !ok {
 		return
 	}
-	got := spans.appendTo(nil, b)
-	want, err := objectMembers(nil, b)
-	if err == errDuplicateKey {
-		if !duplicateKey(got) {
-			t.Fatalf("validObject(%q): duplicate keys not seen in %q", s, got)
+	got := spans.AppendTo(nil, b)
+	want, err := Members(nil, b)
+	if err == ErrDuplicateKey {
+		if !Duplicate(got) {
+			t.Fatalf("ValidObject(%q): duplicate keys not seen in %q", s, got)
 		}
 		return
 	}
 	if err != nil || len(got) != len(want) {
-		t.Fatalf("validObject(%q) = %q; objectMembers = %q, %v", s, got, want, err)
+		t.Fatalf("ValidObject(%q) = %q; Members = %q, %v", s, got, want, err)
 	}
 	for i := range got {
-		if string(got[i].key) != string(want[i].key) || string(got[i].value) != string(want[i].value) {
-			t.Fatalf("validObject(%q) member %d = %q, objectMembers says %q", s, i, got[i], want[i])
+		if string(got[i].Key) != string(want[i].Key) || string(got[i].Value) != string(want[i].Value) {
+			t.Fatalf("ValidObject(%q) Member %d = %q, Members says %q", s, i, got[i], want[i])
 		}
 	}
 }
@@ -80,11 +80,11 @@ func TestValidObject(t *testing.T) {
 	}
 	for s, wantOK := range map[string]bool{
 		`{"a":1}`: true, ` {"a" : [1] } `: true, `{}`: true, `{"a":1,"a":2}`: true,
-		`{"a\u0062":1}`: false, // an escaped key is left to objectMembers to unescape
+		`{"a\u0062":1}`: false, // an escaped key is left to Members to unescape
 		`{"1":1,"2":2,"3":3,"4":4,"5":5,"6":6,"7":7,"8":8,"9":9}`: false, // too many
 		`[{"a":1}]`: false, `"x"`: false, `{"a":1`: false,
 	} {
-		_, _, ok := validObject([]byte(s))
+		_, _, ok := ValidObject([]byte(s))
 		assert.Equal(t, wantOK, ok, "%s", s)
 	}
 }

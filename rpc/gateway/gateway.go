@@ -1,26 +1,31 @@
-package rpc
+// Package gateway is apikeyd's gateway mode: methods the server does not
+// serve itself are forwarded, after authentication and the access
+// decision, to an upstream JSON-RPC 2.0 service. Only catalogued methods
+// are forwarded; the catalog is an OpenRPC document, from the upstream's own
+// rpc.discover or from a file. Forward registers each in rpc's method table
+// as a Forwarded method whose handler posts the call upstream; the core
+// authenticates, decides access, audits and logs it as any other call.
+package gateway
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/valyala/fasthttp"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
-	"github.com/apikeyd/apikeyd/store"
 	jsonv2 "github.com/go-json-experiment/json"
 )
-
-// Gateway mode: methods the server does not serve itself are forwarded, after
-// authentication and the scope check, to an upstream JSON-RPC 2.0 service.
-// Only catalogued methods are forwarded; the catalog is an OpenRPC document,
-// from the upstream's own rpc.discover or from a file.
 
 // Headers apikeyd sets on every forwarded call. The caller's own
 // Authorization header is never passed on; Upstream.Token, when set, goes
@@ -82,9 +87,9 @@ var builtinNamespaces = []string{"apikey", "account", "user", "service_account",
 type CatalogMethod struct {
 	Name    string
 	Summary string
-	Params  []Param
+	Params  []rpc.Param
 	Access  string
-	Doc     MethodDoc
+	Doc     rpc.MethodDoc
 }
 
 // maxCatalogBytes bounds a catalog document.
@@ -129,7 +134,7 @@ func ParseCatalog(doc []byte) ([]CatalogMethod, error) {
 		switch {
 		case m.Ref != "":
 			return nil, fmt.Errorf("%s: $ref methods are not supported; write the method out", where)
-		case !validMethodName(m.Name):
+		case !rpc.ValidMethodName(m.Name):
 			return nil, fmt.Errorf("%s: malformed name (want dotted lowercase segments, like server.reboot)", where)
 		case slices.Contains(builtinNamespaces, strings.SplitN(m.Name, ".", 2)[0]):
 			return nil, fmt.Errorf("%s: the %s.* namespace is apikeyd's own", where, strings.SplitN(m.Name, ".", 2)[0])
@@ -138,7 +143,7 @@ func ParseCatalog(doc []byte) ([]CatalogMethod, error) {
 		}
 		seen[m.Name] = true
 		cm := CatalogMethod{Name: m.Name, Summary: m.Summary, Access: m.Access,
-			Doc: MethodDoc{Params: map[string]json.RawMessage{}, ParamStructure: m.ParamStructure}}
+			Doc: rpc.MethodDoc{Params: map[string]json.RawMessage{}, ParamStructure: m.ParamStructure}}
 		if cm.Access == "" {
 			cm.Access = scope.Manage
 		}
@@ -159,7 +164,7 @@ func ParseCatalog(doc []byte) ([]CatalogMethod, error) {
 				return nil, fmt.Errorf("%s: empty or repeated param name %q", where, p.Name)
 			}
 			pseen[p.Name] = true
-			cm.Params = append(cm.Params, Param{Name: p.Name, Required: p.Required})
+			cm.Params = append(cm.Params, rpc.Param{Name: p.Name, Required: p.Required})
 			if len(p.Schema) > 0 {
 				cm.Doc.Params[p.Name] = p.Schema
 			}
@@ -186,29 +191,35 @@ func (u *Upstream) Discover(ctx context.Context) ([]byte, error) {
 	return res.Result, nil
 }
 
-// Forward registers every method of catalog as forwarded to u. Forwarded
-// methods are authenticated, scope-checked and audited like any other;
-// those of every class but READ are audited as mutations.
-func (s *Server) Forward(u *Upstream, catalog []CatalogMethod) error {
+// Forward registers every method of catalog in s's table as forwarded to
+// u. Forwarded methods are authenticated, scope-checked and audited like
+// any other; those of every class but READ are audited as mutations.
+func Forward(s *rpc.Server, u *Upstream, catalog []CatalogMethod) error {
 	u.defaults()
 	for _, cm := range catalog {
-		if _, taken := s.methods[cm.Name]; taken {
+		if _, taken := s.Method(cm.Name); taken {
 			return fmt.Errorf("forward %s: a method of that name is already served", cm.Name)
 		}
 	}
+	log := s.Logger()
 	for _, cm := range catalog {
-		m := Method{Name: cm.Name, Summary: cm.Summary, Params: cm.Params, Access: cm.Access,
-			Mutates: cm.Access != scope.Read, Doc: cm.Doc}
-		byPosition := cm.Doc.ParamStructure == "by-position"
-		name := cm.Name
-		m.Handler = func(ctx context.Context, p *Params) (any, error) {
-			return s.forward(ctx, u, name, byPosition, p)
-		}
+		m := rpc.Method{Name: cm.Name, Summary: cm.Summary, Params: cm.Params, Access: cm.Access,
+			Mutates: cm.Access != scope.Read, Doc: cm.Doc, Forwarded: true}
+		f := &forwarded{u: u, log: log, name: cm.Name, params: cm.Params,
+			byPosition: cm.Doc.ParamStructure == "by-position"}
+		m.Handler = f.call
 		s.Register(m)
-		s.methods[cm.Name].forwarded = true
-		s.forwarding = true
 	}
 	return nil
+}
+
+// forwarded is one method forwarded to an upstream.
+type forwarded struct {
+	u          *Upstream
+	log        *zerolog.Logger
+	name       string
+	params     []rpc.Param // in catalog order
+	byPosition bool        // the upstream takes params as an array
 }
 
 // upstreamReply is a JSON-RPC 2.0 response as the upstream sends it.
@@ -223,29 +234,31 @@ type upstreamReply struct {
 	ID json.RawMessage `json:"id"`
 }
 
-// forward sends one call upstream and returns its result, or its error as
+// call sends one call upstream and returns its result, or its error as
 // the upstream gave it.
-func (s *Server) forward(ctx context.Context, u *Upstream, method string, byPosition bool, p *Params) (any, error) {
-	for _, prm := range s.methods[method].Params {
+func (f *forwarded) call(ctx context.Context, p *rpc.Params) (any, error) {
+	u, method := f.u, f.name
+	for _, prm := range f.params {
 		if prm.Required && p.Get(prm.Name) == nil {
-			return nil, InvalidParam(prm.Name, "is required")
+			return nil, rpc.InvalidParam(prm.Name, "is required")
 		}
 	}
 	body := make([]byte, 0, 256)
 	body = append(body, `{"jsonrpc":"2.0","method":`...)
-	body = appendJSONString(body, method)
-	if len(p.members) > 0 {
+	body = jsonwire.AppendString(body, method)
+	if p.Len() > 0 {
 		body = append(body, `,"params":`...)
-		body = p.appendForward(body, byPosition, s.methods[method])
+		body = f.appendParams(body, p)
 	}
 	body = append(body, `,"id":1}`...)
-	res, err := u.call(ctx, body, caller(ctx))
+	who, _ := rpc.CallerFrom(ctx) // always known: forwarded methods need a key
+	res, err := u.call(ctx, body, &who)
 	if err != nil {
-		s.log.Warn().Str("method", method).Str("upstream", u.RedactedURL()).Str("outcome", toError(err).ID).Msg("upstream call failed")
+		f.log.Warn().Str("method", method).Str("upstream", u.RedactedURL()).Str("outcome", err.ID).Msg("upstream call failed")
 		return nil, err
 	}
 	if res.Error != nil { // the upstream's own error, passed on as it gave it
-		return nil, &Error{Code: res.Error.Code, Message: res.Error.Message, ID: ErrIDUpstreamError, PassThrough: true, RawData: res.Error.Data}
+		return nil, &rpc.Error{Code: res.Error.Code, Message: res.Error.Message, ID: rpc.ErrIDUpstreamError, PassThrough: true, RawData: res.Error.Data}
 	}
 	return rawResult(res.Result), nil
 }
@@ -256,23 +269,25 @@ type rawResult json.RawMessage
 
 func (r rawResult) AppendJSON(dst []byte) []byte { return append(dst, r...) }
 
-// appendForward appends the params as the upstream takes them: an object
+// appendParams appends the params as the upstream takes them: an object
 // by name, or for a by-position method an array in catalog order.
-func (p *Params) appendForward(dst []byte, byPosition bool, m *Method) []byte {
-	if !byPosition {
+func (f *forwarded) appendParams(dst []byte, p *rpc.Params) []byte {
+	if !f.byPosition {
 		dst = append(dst, '{')
-		for i, mem := range p.members {
+		i := 0
+		for name, value := range p.All() {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, string(mem.key))
+			i++
+			dst = jsonwire.AppendString(dst, name)
 			dst = append(dst, ':')
-			dst = append(dst, mem.value...)
+			dst = append(dst, value...)
 		}
 		return append(dst, '}')
 	}
 	last := -1
-	for i, prm := range m.Params {
+	for i, prm := range f.params {
 		if p.Get(prm.Name) != nil {
 			last = i
 		}
@@ -282,7 +297,7 @@ func (p *Params) appendForward(dst []byte, byPosition bool, m *Method) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		if v := p.Get(m.Params[i].Name); v != nil {
+		if v := p.Get(f.params[i].Name); v != nil {
 			dst = append(dst, v...)
 		} else {
 			dst = append(dst, "null"...)
@@ -292,14 +307,14 @@ func (p *Params) appendForward(dst []byte, byPosition bool, m *Method) []byte {
 }
 
 var (
-	errUpstreamTimeout = Errorf(CodeUpstreamTimeout, ErrIDUpstreamTimeout,
+	errUpstreamTimeout = rpc.Errorf(rpc.CodeUpstreamTimeout, rpc.ErrIDUpstreamTimeout,
 		"the upstream service did not answer in time; the call may or may not have taken effect")
-	errUpstreamBadReply = Errorf(CodeUpstreamBadReply, ErrIDUpstreamBadReply,
+	errUpstreamBadReply = rpc.Errorf(rpc.CodeUpstreamBadReply, rpc.ErrIDUpstreamBadReply,
 		"the upstream service answered with something that is not a JSON-RPC 2.0 response")
 )
 
-func upstreamUnavailable(detail string) *Error {
-	e := Errorf(CodeUpstreamUnavailable, ErrIDUpstreamUnavailable, "the upstream service could not be reached")
+func upstreamUnavailable(detail string) *rpc.Error {
+	e := rpc.Errorf(rpc.CodeUpstreamUnavailable, rpc.ErrIDUpstreamUnavailable, "the upstream service could not be reached")
 	e.Detail = detail
 	return e
 }
@@ -308,30 +323,30 @@ func upstreamUnavailable(detail string) *Error {
 // key scanner: no reflection on the hot path of a forwarded call. The
 // result is kept as the raw bytes the upstream sent.
 func parseUpstreamReply(raw []byte) (*upstreamReply, bool) {
-	if !validJSON(raw) {
+	if !jsonwire.Valid(raw) {
 		return nil, false
 	}
-	var scratch [4]member
-	members, err := objectMembersLimit(scratch[:0], raw, 16)
+	var scratch [4]jsonwire.Member
+	members, err := jsonwire.MembersLimit(scratch[:0], raw, 16)
 	if err != nil {
 		return nil, false
 	}
 	var res upstreamReply
 	for _, m := range members {
-		switch string(m.key) {
+		switch string(m.Key) {
 		case "jsonrpc":
-			res.JSONRPC, _ = rawString(m.value)
+			res.JSONRPC, _ = jsonwire.RawString(m.Value)
 		case "result":
-			res.Result = m.value // raw is this reply's own buffer
+			res.Result = m.Value // raw is this reply's own buffer
 		case "error":
-			if jsonKind(m.value) == 'n' {
+			if jsonwire.Kind(m.Value) == 'n' {
 				continue
 			}
-			if jsonv2.Unmarshal(m.value, &res.Error) != nil || res.Error == nil || res.Error.Message == "" {
+			if jsonv2.Unmarshal(m.Value, &res.Error) != nil || res.Error == nil || res.Error.Message == "" {
 				return nil, false
 			}
 		case "id":
-			res.ID = m.value
+			res.ID = m.Value
 		}
 	}
 	if res.JSONRPC != "2.0" || (res.Result == nil) == (res.Error == nil) || string(res.ID) != "1" {
@@ -341,7 +356,7 @@ func parseUpstreamReply(raw []byte) (*upstreamReply, bool) {
 }
 
 // call posts body to the upstream with who is calling, and reads the reply.
-func (u *Upstream) call(ctx context.Context, body []byte, who *store.Key) (*upstreamReply, error) {
+func (u *Upstream) call(ctx context.Context, body []byte, who *rpc.Caller) (*upstreamReply, *rpc.Error) {
 	deadline := time.Now().Add(u.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -358,7 +373,7 @@ func (u *Upstream) call(ctx context.Context, body []byte, who *store.Key) (*upst
 	}
 	if who != nil {
 		req.Header.Set(HeaderAccount, who.Account)
-		req.Header.Set(HeaderKeyID, who.ID)
+		req.Header.Set(HeaderKeyID, who.KeyID)
 		if who.Owner != "" {
 			req.Header.Set(HeaderOwner, who.Owner)
 		}

@@ -1,4 +1,4 @@
-package rpc_test
+package ws_test
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -26,32 +25,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// serveWS serves ts.RPC.ServeWS at /ws on 127.0.0.1 and returns the server
-// and the ws:// address. Register extra methods before calling it.
-func serveWS(t *testing.T, ts *testServer) (*httptest.Server, string) {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/ws", ts.RPC.ServeWS)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	return hs, "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
-}
-
-// dialWS opens a WebSocket to url with the given Authorization header (none
-// when auth is "").
-func dialWS(t *testing.T, url, auth string) (*websocket.Conn, *http.Response, error) {
-	t.Helper()
-	h := http.Header{}
-	if auth != "" {
-		h.Set("Authorization", auth)
-	}
-	ws, resp, err := websocket.DefaultDialer.Dial(url, h)
-	if ws != nil {
-		t.Cleanup(func() { _ = ws.Close() })
-	}
-	return ws, resp, err
-}
 
 // wsClient dials url with key and returns a sourcegraph/jsonrpc2 client over
 // the connection, and the connection.
@@ -363,7 +336,7 @@ func TestWS_NotificationAndUnknownMethod(t *testing.T) {
 
 // TestWS_RawMessages sends each message over a bare WebSocket and as an
 // HTTP body: the replies must be the same, ids included, whether jsonrpc2
-// carries the message or ServeWS answers it itself.
+// carries the message or the transport answers it itself.
 func TestWS_RawMessages(t *testing.T) {
 	ts := newTestServer(t, func(o *rpc.Options) { o.MaxBatch = 2; o.MaxBodyBytes = 1024 })
 	_, url := serveWS(t, ts)

@@ -1,4 +1,9 @@
-package rpc
+// Package ws is the WebSocket transport: JSON-RPC 2.0, one message per
+// WebSocket message, served by a sourcegraph/jsonrpc2 Conn. It reaches the
+// core through its seam only: the upgrade is admitted by
+// rpc.Server.AdmitConn (the one access decision), and each call goes
+// through rpc.Server.CallOne, a batch through rpc.Server.Call.
+package ws
 
 import (
 	"bytes"
@@ -12,8 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/apikeyd/apikeyd/scope"
-	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
@@ -24,75 +29,32 @@ import (
 // reading its replies is dropped rather than left holding calls.
 const wsWriteWait = 10 * time.Second
 
-// wsIdle is how long a connection may go without a message or a pong
+// DefaultIdle is how long a connection may go without a message or a pong
 // before it is closed; the server pings at half that, so a live client,
 // which answers pings on its own, is never dropped for being quiet.
-const wsIdle = 2 * time.Minute
+const DefaultIdle = 2 * time.Minute
 
-// wsMaxPerKey caps the connections one key may hold open at once, so that
-// no key, however spent its quota, ties up the server with connections.
-const wsMaxPerKey = 32
-
-var errTooManyConns = Errorf(CodeRateLimited, ErrIDTooManyConnections,
-	"this key holds as many WebSocket connections as it may (%d); close one first", wsMaxPerKey)
-
-// wsUpgrade is the upgrade as the access decision sees it: a call that any
-// usable key may make, as rpc.discover, so that only its ip scope applies.
-// Each call on the connection is then decided on its own.
-var wsUpgrade = &Method{Name: "(websocket upgrade)", Access: scope.Read, AnyKey: true}
-
-// wsKey checks the upgrade's key as far as can be checked before any call:
-// the store finds it usable, authorize admits the upgrade (its ip scope
-// admits the client), and it holds fewer than wsMaxPerKey connections
-// (taking a slot, which wsRelease gives back).
-func (s *Server) wsKey(ex *exchange) (*store.Key, *Error) {
-	k, err := s.keyOf(ex.cred)
-	if err != nil {
-		e := toError(err)
-		if e.Code == CodeInternalError {
-			s.log.Error().Err(err).Str("remote", ex.remote).Msg("websocket upgrade: look up key")
-		}
-		return nil, e
-	}
-	if err := authorize(k, accessQuery{method: wsUpgrade, clientIP: s.clientIP(ex)}); err != nil {
-		return k, toError(err)
-	}
-	s.wsMu.Lock()
-	defer s.wsMu.Unlock()
-	if s.wsConns[k.ID] >= wsMaxPerKey {
-		return k, errTooManyConns
-	}
-	if s.wsConns == nil {
-		s.wsConns = map[string]int{}
-	}
-	s.wsConns[k.ID]++
-	return k, nil
+// Handler serves the WebSocket transport for an rpc.Server.
+type Handler struct {
+	s *rpc.Server
+	// Idle is how long a quiet connection stays open (DefaultIdle when 0).
+	// Set it before serving.
+	Idle time.Duration
 }
 
-func (s *Server) wsRelease(id string) {
-	s.wsMu.Lock()
-	defer s.wsMu.Unlock()
-	if s.wsConns[id]--; s.wsConns[id] <= 0 {
-		delete(s.wsConns, id)
-	}
-}
+// New returns the WebSocket transport of s.
+func New(s *rpc.Server) *Handler { return &Handler{s: s} }
 
-// auditUpgrade records a refused upgrade, as a refused call would be.
-func (s *Server) auditUpgrade(ex *exchange, k *store.Key, outcome string) {
-	r := store.AuditRecord{SourceIP: s.sourceIP(ex), Method: "(websocket upgrade)", Outcome: outcome}
-	if k == nil { // no key: anyone could send it, at any rate
-		s.store.AuditFailure(r)
-		return
+func (h *Handler) idle() time.Duration {
+	if h.Idle > 0 {
+		return h.Idle
 	}
-	r.Account, r.Actor = k.Account, k.ID
-	if err := s.store.Audit(r); err != nil {
-		s.log.Error().Err(err).Msg("audit record lost")
-	}
+	return DefaultIdle
 }
 
 // ping keeps a quiet connection's peer proving it is there.
 func (c *wsConn) ping() {
-	t := time.NewTicker(c.s.wsIdle / 2)
+	t := time.NewTicker(c.idle / 2)
 	defer t.Stop()
 	for {
 		select {
@@ -109,22 +71,23 @@ func (c *wsConn) ping() {
 	}
 }
 
-// ServeWS upgrades a GET request to a WebSocket that carries JSON-RPC 2.0,
+// ServeHTTP upgrades a GET request to a WebSocket that carries JSON-RPC 2.0,
 // one message per WebSocket message, served by a sourcegraph/jsonrpc2 Conn.
 //
 // The key is read from the upgrade request's Authorization header, as
-// ServeHTTP reads it. A missing, malformed or unknown key refuses the
-// upgrade with 401 and a JSON-RPC error body. Each call on the connection
+// rpc.Server.ServeHTTP reads it, and rpc.Server.AdmitConn decides the
+// upgrade. A missing, malformed or unknown key refuses the upgrade with 401
+// and a JSON-RPC error body. Each call on the connection
 // then passes the same chain as a call over HTTP, key check included, so a
 // key deleted or switched off while connected fails its next call.
 //
-// Calls run concurrently, at most Options.MaxBatch at once per connection,
-// and replies come in the order calls finish. A message larger than
-// Options.MaxBodyBytes closes the connection with status 1009 (message too
-// big). Messages jsonrpc2 cannot carry unchanged are answered just as
-// ServeHTTP would answer them: batches, text that is not JSON or not a
+// Calls run concurrently, at most rpc.Options.MaxBatch at once per
+// connection, and replies come in the order calls finish. A message larger
+// than rpc.Options.MaxBodyBytes closes the connection with status 1009
+// (message too big). Messages jsonrpc2 cannot carry unchanged are answered
+// just as rpc.Server.ServeHTTP would answer them: batches, text that is not JSON or not a
 // valid request, and ids that are null, negative, fractional or beyond
-// int64. A batch holds at most Options.MaxBatch calls and runs them in
+// int64. A batch holds at most rpc.Options.MaxBatch calls and runs them in
 // order; the connection serves nothing else until it has answered, and
 // reads one message ahead only to learn whether the client has gone, which
 // cancels the batch's calls.
@@ -133,46 +96,44 @@ func (c *wsConn) ping() {
 // browsers may attach cached credentials to cross-site upgrades; requests
 // without one, as from clients that are not browsers, are let in.
 //
-// ServeWS returns when the connection ends, after canceling the context of
+// ServeHTTP returns when the connection ends, after canceling the context of
 // calls still running and waiting for them.
-func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := h.s
 	peer := s.PeerOf(r)
-	k, e := s.wsKey(&peer.ex)
+	release, e := s.AdmitConn(peer)
 	if e != nil {
-		if HTTPStatus(e) == http.StatusUnauthorized {
+		if rpc.HTTPStatus(e) == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
-		if e.Code != CodeInternalError {
-			s.auditUpgrade(&peer.ex, k, e.ID)
-		}
-		s.writeError(w, r, e)
+		s.WriteError(w, r, 0, e)
 		return
 	}
-	defer s.wsRelease(k.ID)
+	defer release()
 	up := websocket.Upgrader{
 		// CheckOrigin is left nil: gorilla's default admits requests with
 		// no Origin header or one naming the request's host.
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			e := invalidRequest(ErrIDInvalidRequest, "%v", reason)
+			e := rpc.Errorf(rpc.CodeInvalidRequest, rpc.ErrIDInvalidRequest, "%v", reason)
 			if status == http.StatusMethodNotAllowed {
 				w.Header().Set("Allow", http.MethodGet)
-				e = invalidRequest(ErrIDHTTPMethod, "use HTTP GET")
+				e = rpc.Errorf(rpc.CodeInvalidRequest, rpc.ErrIDHTTPMethod, "use HTTP GET")
 			}
 			w.Header().Set("Sec-Websocket-Version", "13")
-			s.writeErrorStatus(w, r, status, e) // the library's status
+			s.WriteError(w, r, status, e) // the library's status
 		},
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade has answered
 	}
-	ws.SetReadLimit(s.opts.MaxBodyBytes)
+	ws.SetReadLimit(s.MaxBodyBytes())
 	ctx, cancel := context.WithCancel(r.Context())
-	c := &wsConn{s: s, ws: ws, peer: peer, ctx: ctx,
-		sem: make(chan struct{}, s.opts.MaxBatch), readDone: make(chan struct{})}
-	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(s.wsIdle)) })
+	c := &wsConn{s: s, ws: ws, peer: peer, ctx: ctx, idle: h.idle(),
+		sem: make(chan struct{}, s.MaxBatch()), readDone: make(chan struct{})}
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(c.idle)) })
 	go c.ping()
-	conn := jsonrpc2.NewConn(ctx, c, c, jsonrpc2.SetLogger(wsLogger{log: &s.log, remote: r.RemoteAddr}))
+	conn := jsonrpc2.NewConn(ctx, c, c, jsonrpc2.SetLogger(wsLogger{log: s.Logger(), remote: r.RemoteAddr}))
 	<-c.readDone // no call starts after this
 	cancel()
 	_ = conn.Close()
@@ -182,9 +143,10 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 // wsConn is one WebSocket connection: the jsonrpc2 Conn's stream and its
 // handler.
 type wsConn struct {
-	s        *Server
+	s        *rpc.Server
 	ws       *websocket.Conn
-	peer     Peer
+	peer     rpc.Peer
+	idle     time.Duration   // Handler.Idle
 	ctx      context.Context // canceled when the connection ends
 	wmu      sync.Mutex      // gorilla allows one writer at a time
 	sem      chan struct{}   // a slot per running call
@@ -240,7 +202,7 @@ func (c *wsConn) ReadObject(v any) (err error) {
 	}()
 	for {
 		if c.ahead == nil {
-			_ = c.ws.SetReadDeadline(time.Now().Add(c.s.wsIdle))
+			_ = c.ws.SetReadDeadline(time.Now().Add(c.idle))
 		}
 		msg, err := c.next()
 		if err != nil {
@@ -249,7 +211,7 @@ func (c *wsConn) ReadObject(v any) (err error) {
 		if jsonrpc2Carries(msg) {
 			return json.Unmarshal(msg, v)
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.wsIdle))
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.idle))
 		if reply := c.serveWatched(msg); len(reply) > 0 {
 			if err := c.write(reply); err != nil {
 				return err
@@ -266,27 +228,26 @@ func jsonrpc2Carries(msg []byte) bool {
 	// Large messages too are answered directly: jsonrpc2 would decode
 	// them into maps, at many times their size. The others are checked by
 	// the strict library: no name twice anywhere, valid UTF-8.
-	if len(msg) > 64<<10 || !validJSON(msg) || !jsontext.Value(msg).IsValid() {
+	if len(msg) > 64<<10 || !jsonwire.Valid(msg) || !jsontext.Value(msg).IsValid() {
 		return false
 	}
-	var scratch [4]member
-	r := parseRequest(msg, scratch[:])
-	if r.err != nil {
+	id, params, e := rpc.ReadRequest(msg)
+	if e != nil {
 		return false
 	}
-	if jsonKind(r.params) == '{' {
-		if _, err := objectMembers(nil, r.params); err != nil {
+	if jsonwire.Kind(params) == '{' {
+		if _, err := jsonwire.Members(nil, params); err != nil {
 			return false
 		}
 	}
-	switch jsonKind(r.id) {
+	switch jsonwire.Kind(id) {
 	case 0:
 		return true
 	case '"':
-		return reencodesAsIs(r.id)
+		return reencodesAsIs(id)
 	case '0':
-		_, err := strconv.ParseInt(string(r.id), 10, 64)
-		return err == nil && r.id[0] != '-'
+		_, err := strconv.ParseInt(string(id), 10, 64)
+		return err == nil && id[0] != '-'
 	}
 	return false
 }
@@ -343,8 +304,8 @@ func (c *wsConn) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 		}()
 		resp, err := c.serve(ctx, req)
 		if err != nil { // cannot happen: both sides of it are well-formed JSON
-			c.s.log.Error().Err(err).Str("remote", c.peer.RemoteAddr()).Msg("websocket: serve call")
-			resp = &jsonrpc2.Response{ID: req.ID, Error: Errorf(CodeInternalError, ErrIDInternal, "internal error").wire()}
+			c.s.Logger().Error().Err(err).Str("remote", c.peer.RemoteAddr()).Msg("websocket: serve call")
+			resp = &jsonrpc2.Response{ID: req.ID, Error: rpc.Errorf(rpc.CodeInternalError, rpc.ErrIDInternal, "internal error").Wire()}
 		}
 		if resp != nil {
 			_ = conn.SendResponse(ctx, resp) // fails only when the connection is gone

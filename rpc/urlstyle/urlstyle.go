@@ -1,4 +1,12 @@
-package rpc
+// Package urlstyle serves Memset's URL style, for scripts: GET or POST
+// /v1/json/<method>, or /v1/json/<method>/<name> to fill the name param,
+// with params as query or form fields. Each request becomes one JSON-RPC
+// call, handed to the core through its seam (rpc.Server.CallOne), and takes
+// the same path as any other (authentication, scope check, audit, log);
+// only the shape of the reply differs: the result itself on success, and on
+// failure {"error_type", "error_code", "error"} with a fitting HTTP status
+// (rpc.HTTPStatus).
+package urlstyle
 
 import (
 	"encoding/json"
@@ -12,20 +20,16 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/apikeyd/apikeyd/rpc"
+	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 )
 
-// Memset's URL style, for scripts: GET or POST /v1/json/<method>, or
-// /v1/json/<method>/<name> to fill the name param, with params as query or
-// form fields. Each request becomes one JSON-RPC call and takes the same
-// path as any other (authentication, scope check, audit, log); only the
-// shape of the reply differs: the result itself on success, and on failure
-// {"error_type", "error_code", "error"} with a fitting HTTP status.
+// Prefix is the path a Handler serves under.
+const Prefix = "/v1/json/"
 
-// URLPrefix is the path ServeURL serves under.
-const URLPrefix = "/v1/json/"
-
-// URLError is the body of a failed URL-style call.
-type URLError struct {
+// Error is the body of a failed URL-style call.
+type Error struct {
 	// ErrorType is the stable error id (data.error_id over JSON-RPC).
 	ErrorType string `json:"error_type"`
 	// ErrorCode is the JSON-RPC error code.
@@ -34,22 +38,28 @@ type URLError struct {
 	Error string `json:"error"`
 }
 
-// ServeURL answers Memset URL-style calls under URLPrefix.
-func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
+// Handler answers Memset URL-style calls under Prefix with the methods of
+// s.
+func Handler(s *rpc.Server) http.Handler { return handler{s} }
+
+type handler struct{ s *rpc.Server }
+
+func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := h.s
 	if crossSite(r) {
-		writeURLError(w, Errorf(CodeForbidden, ErrIDCrossSite,
+		writeURLError(w, rpc.Errorf(rpc.CodeForbidden, rpc.ErrIDCrossSite,
 			"requests from other sites are refused: call from a script, or from a page of this host"))
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		writeURLError(w, Errorf(CodeInvalidRequest, ErrIDHTTPMethod, "use GET or POST"))
+		writeURLError(w, rpc.Errorf(rpc.CodeInvalidRequest, rpc.ErrIDHTTPMethod, "use GET or POST"))
 		return
 	}
-	method, name, hasName := strings.Cut(strings.TrimPrefix(r.URL.Path, URLPrefix), "/")
+	method, name, hasName := strings.Cut(strings.TrimPrefix(r.URL.Path, Prefix), "/")
 	if hasName && (name == "" || strings.Contains(name, "/")) {
 		// A path not served is 404, as any path under no handler is.
-		writeURLErrorStatus(w, http.StatusNotFound, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the path must be %s<method> or %s<method>/<name>", URLPrefix, URLPrefix))
+		writeURLErrorStatus(w, http.StatusNotFound, rpc.Errorf(rpc.CodeInvalidRequest, rpc.ErrIDInvalidRequest, "the path must be %s<method> or %s<method>/<name>", Prefix, Prefix))
 		return
 	}
 	values := r.URL.Query()
@@ -63,11 +73,11 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 			case "multipart/form-data":
 				multipartForm, boundary = true, ps["boundary"]
 			default:
-				writeURLError(w, Errorf(CodeInvalidRequest, ErrIDMediaType, "post params as application/x-www-form-urlencoded or multipart/form-data"))
+				writeURLError(w, rpc.Errorf(rpc.CodeInvalidRequest, rpc.ErrIDMediaType, "post params as application/x-www-form-urlencoded or multipart/form-data"))
 				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes())
 		if multipartForm {
 			if e := readMultipartFields(r.Body, boundary, values); e != nil {
 				writeURLError(w, e)
@@ -75,7 +85,7 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 			}
 		} else {
 			if err := r.ParseForm(); err != nil {
-				writeURLError(w, Errorf(CodeInvalidRequest, ErrIDInvalidRequest, "the form could not be read, or is larger than %d bytes", s.opts.MaxBodyBytes))
+				writeURLError(w, rpc.Errorf(rpc.CodeInvalidRequest, rpc.ErrIDInvalidRequest, "the form could not be read, or is larger than %d bytes", s.MaxBodyBytes()))
 				return
 			}
 			values = r.Form // the query and the body
@@ -85,7 +95,7 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 		writeURLError(w, e)
 		return
 	}
-	reply, e := s.CallOne(r.Context(), s.urlRequest(method, name, hasName, values), s.PeerOf(r), nil)
+	reply, e := s.CallOne(r.Context(), urlRequest(s, method, name, hasName, values), s.PeerOf(r), nil)
 	if e != nil {
 		writeURLError(w, e)
 		return
@@ -94,10 +104,10 @@ func (s *Server) ServeURL(w http.ResponseWriter, r *http.Request) {
 		Result json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(reply, &res); err != nil || res.Result == nil {
-		writeURLError(w, Errorf(CodeInternalError, ErrIDInternal, "internal error"))
+		writeURLError(w, rpc.Errorf(rpc.CodeInternalError, rpc.ErrIDInternal, "internal error"))
 		return
 	}
-	w.Header()["Content-Type"] = contentTypeJSON
+	w.Header()["Content-Type"] = jsonContentType
 	_, _ = w.Write(append(res.Result, '\n'))
 }
 
@@ -113,9 +123,9 @@ const maxMultipartParts = 1000
 // that is a file (it has a filename), has a Content-Type other than
 // text/plain in UTF-8, or a Content-Transfer-Encoding, is refused rather
 // than read one way here and another way by the client.
-func readMultipartFields(body io.Reader, boundary string, values url.Values) *Error {
-	bad := func(format string, args ...any) *Error {
-		return Errorf(CodeInvalidRequest, ErrIDInvalidRequest, format, args...)
+func readMultipartFields(body io.Reader, boundary string, values url.Values) *rpc.Error {
+	bad := func(format string, args ...any) *rpc.Error {
+		return rpc.Errorf(rpc.CodeInvalidRequest, rpc.ErrIDInvalidRequest, format, args...)
 	}
 	if boundary == "" {
 		return bad("a multipart/form-data body needs a boundary parameter in its Content-Type")
@@ -166,17 +176,17 @@ func readMultipartFields(body io.Reader, boundary string, values url.Values) *Er
 // urlUTF8 refuses a URL-style call whose method, name, field names or
 // values are not valid UTF-8: percent-encoding can carry any bytes, and
 // writing them as JSON would store U+FFFD in their place.
-func urlUTF8(method, name string, values url.Values) *Error {
+func urlUTF8(method, name string, values url.Values) *rpc.Error {
 	if !utf8.ValidString(method) || !utf8.ValidString(name) {
-		return InvalidParam("name", "the path must be valid UTF-8")
+		return rpc.InvalidParam("name", "the path must be valid UTF-8")
 	}
 	for k, vs := range values {
 		if !utf8.ValidString(k) {
-			return InvalidParam("(a field name)", "field names must be valid UTF-8")
+			return rpc.InvalidParam("(a field name)", "field names must be valid UTF-8")
 		}
 		for _, v := range vs {
 			if !utf8.ValidString(v) {
-				return InvalidParam(k, "must be valid UTF-8")
+				return rpc.InvalidParam(k, "must be valid UTF-8")
 			}
 		}
 	}
@@ -204,11 +214,11 @@ func crossSite(r *http.Request) bool {
 // convert goes as a string, an unknown method or param as it is, so that
 // the call path refuses it with its usual error, after authentication, and
 // logs and audits it like any other call.
-func (s *Server) urlRequest(method, name string, hasName bool, values url.Values) []byte {
-	body := append([]byte(`{"jsonrpc":"2.0","method":`), appendJSONString(nil, method)...)
+func urlRequest(s *rpc.Server, method, name string, hasName bool, values url.Values) []byte {
+	body := append([]byte(`{"jsonrpc":"2.0","method":`), jsonwire.AppendString(nil, method)...)
 	body = append(body, `,"params":{`...)
-	var doc MethodDoc
-	if m := s.methods[method]; m != nil {
+	var doc rpc.MethodDoc
+	if m, ok := s.Method(method); ok {
 		doc = m.Doc
 	}
 	first := true
@@ -217,12 +227,12 @@ func (s *Server) urlRequest(method, name string, hasName bool, values url.Values
 			body = append(body, ',')
 		}
 		first = false
-		body = appendJSONString(body, k)
+		body = jsonwire.AppendString(body, k)
 		body = append(body, ':')
 		body = append(body, v...)
 	}
 	if hasName { // a name in the fields too makes the name appear twice: refused
-		member("name", appendJSONString(nil, name))
+		member("name", jsonwire.AppendString(nil, name))
 	}
 	for k, vs := range values {
 		member(k, urlValue(vs, doc.Params[k]))
@@ -243,7 +253,7 @@ func urlValue(vs []string, schema json.RawMessage) []byte {
 		} `json:"items"`
 	}
 	_ = json.Unmarshal(schema, &sch)
-	if sch.Type == "array" && len(vs) == 1 && strings.HasPrefix(strings.TrimSpace(vs[0]), "[") && validJSON([]byte(vs[0])) {
+	if sch.Type == "array" && len(vs) == 1 && strings.HasPrefix(strings.TrimSpace(vs[0]), "[") && jsonwire.Valid([]byte(vs[0])) {
 		return []byte(vs[0])
 	}
 	if sch.Type != "array" && len(vs) == 1 {
@@ -282,20 +292,20 @@ func scalar(typ, v string) []byte {
 			return strconv.AppendFloat(nil, f, 'g', -1, 64)
 		}
 	default: // objects, and params of no known type: JSON text when it is some
-		if strings.TrimSpace(v) != "" && validJSON([]byte(v)) {
+		if strings.TrimSpace(v) != "" && jsonwire.Valid([]byte(v)) {
 			return []byte(v)
 		}
 	}
-	return appendJSONString(nil, v)
+	return jsonwire.AppendString(nil, v)
 }
 
 // writeURLError answers a failed URL-style call with e, under its
-// HTTPStatus.
-func writeURLError(w http.ResponseWriter, e *Error) { writeURLErrorStatus(w, HTTPStatus(e), e) }
+// rpc.HTTPStatus.
+func writeURLError(w http.ResponseWriter, e *rpc.Error) { writeURLErrorStatus(w, rpc.HTTPStatus(e), e) }
 
-func writeURLErrorStatus(w http.ResponseWriter, status int, e *Error) {
+func writeURLErrorStatus(w http.ResponseWriter, status int, e *rpc.Error) {
 	h := w.Header()
-	h["Content-Type"] = contentTypeJSON
+	h["Content-Type"] = jsonContentType
 	if status == http.StatusUnauthorized {
 		// Bearer, not Basic: a Basic challenge makes browsers ask for the
 		// key and then send it with every request, cross-site included.
@@ -305,6 +315,8 @@ func writeURLErrorStatus(w http.ResponseWriter, status int, e *Error) {
 		h.Set("Retry-After", strconv.FormatInt((e.RetryAfterMs+999)/1000, 10))
 	}
 	w.WriteHeader(status)
-	b, _ := json.Marshal(URLError{ErrorType: e.ID, ErrorCode: e.Code, Error: e.Message})
+	b, _ := json.Marshal(Error{ErrorType: e.ID, ErrorCode: e.Code, Error: e.Message})
 	_, _ = w.Write(append(b, '\n'))
 }
+
+var jsonContentType = []string{"application/json"}

@@ -1,16 +1,15 @@
-package rpc
+package jsonwire
 
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// The hand-written envelope reader (validJSON, validObject, objectMembers,
-// arrayElements) stays for speed; these tests hold it to the verdict of
+// The hand-written envelope reader (Valid, ValidObject, Members,
+// Elements) stays for speed; these tests hold it to the verdict of
 // go-json-experiment/json's jsontext, a well-kept strict decoder: the same
 // answer on valid or not (duplicate names aside: they are judged by the
 // reader of each object), and the same members, keys unescaped and values
@@ -37,7 +36,7 @@ func libraryValid(b []byte) bool {
 
 // libraryMembers reads the members of the object b with the library, and
 // reports whether a name appears twice.
-func libraryMembers(b []byte) (members []member, dup bool, err error) {
+func libraryMembers(b []byte) (members []Member, dup bool, err error) {
 	d := jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(true))
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, false, errors.New("not an object")
@@ -55,7 +54,7 @@ func libraryMembers(b []byte) (members []member, dup bool, err error) {
 		}
 		dup = dup || seen[name]
 		seen[name] = true
-		members = append(members, member{key: []byte(name), value: bytes.Clone(val)})
+		members = append(members, Member{Key: []byte(name), Value: bytes.Clone(val)})
 	}
 	return members, dup, nil
 }
@@ -80,64 +79,64 @@ func libraryElements(b []byte) ([][]byte, error) {
 // checkStrict holds the envelope reader to the library on b.
 func checkStrict(t *testing.T, b []byte) {
 	want := libraryValid(b)
-	if got := validJSON(b); got != want {
-		t.Fatalf("validJSON(%q) = %v, the library says %v", b, got, want)
+	if got := Valid(b); got != want {
+		t.Fatalf("Valid(%q) = %v, the library says %v", b, got, want)
 	}
-	valid, spans, ok := validObject(b)
+	valid, spans, ok := ValidObject(b)
 	if valid != want {
-		t.Fatalf("validObject(%q) valid = %v, the library says %v", b, valid, want)
+		t.Fatalf("ValidObject(%q) valid = %v, the library says %v", b, valid, want)
 	}
 	if !want {
 		return
 	}
-	switch b[skipSpace(b, 0)] {
+	switch b[SkipSpace(b, 0)] {
 	case '{':
 		lib, dup, err := libraryMembers(b)
 		if err != nil {
 			t.Fatalf("the library cannot read the members of %q, which it calls valid: %v", b, err)
 		}
-		got, err := objectMembers(nil, b)
-		if dup != errors.Is(err, errDuplicateKey) {
-			t.Fatalf("objectMembers(%q): error %v; the library finds a duplicate name: %v", b, err, dup)
+		got, err := Members(nil, b)
+		if dup != errors.Is(err, ErrDuplicateKey) {
+			t.Fatalf("Members(%q): error %v; the library finds a duplicate name: %v", b, err, dup)
 		}
 		if !dup {
 			if err != nil {
-				t.Fatalf("objectMembers(%q): %v", b, err)
+				t.Fatalf("Members(%q): %v", b, err)
 			}
-			sameMembers(t, b, "objectMembers", got, lib)
+			sameMembers(t, b, "Members", got, lib)
 		}
 		if ok {
-			found := spans.appendTo(nil, b)
-			if dup != duplicateKey(found) {
-				t.Fatalf("validObject(%q): duplicate %v; the library says %v", b, !dup, dup)
+			found := spans.AppendTo(nil, b)
+			if dup != Duplicate(found) {
+				t.Fatalf("ValidObject(%q): duplicate %v; the library says %v", b, !dup, dup)
 			}
-			sameMembers(t, b, "validObject", found, lib)
+			sameMembers(t, b, "ValidObject", found, lib)
 		}
 	case '[':
 		lib, err := libraryElements(b)
 		if err != nil {
 			t.Fatalf("the library cannot read the elements of %q: %v", b, err)
 		}
-		got, err := arrayElements(nil, b)
+		got, err := Elements(nil, b)
 		if err != nil || len(got) != len(lib) {
-			t.Fatalf("arrayElements(%q) = %q, %v; the library finds %q", b, got, err, lib)
+			t.Fatalf("Elements(%q) = %q, %v; the library finds %q", b, got, err, lib)
 		}
 		for i := range got {
 			if !bytes.Equal(got[i], lib[i]) {
-				t.Fatalf("arrayElements(%q)[%d] = %q; the library says %q", b, i, got[i], lib[i])
+				t.Fatalf("Elements(%q)[%d] = %q; the library says %q", b, i, got[i], lib[i])
 			}
 		}
 	}
 }
 
-func sameMembers(t *testing.T, b []byte, who string, got, want []member) {
+func sameMembers(t *testing.T, b []byte, who string, got, want []Member) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s(%q) finds %d members, the library %d", who, b, len(got), len(want))
 	}
 	for i := range got {
-		if !bytes.Equal(got[i].key, want[i].key) || !bytes.Equal(got[i].value, want[i].value) {
-			t.Fatalf("%s(%q) member %d = %q: %q; the library says %q: %q", who, b, i, got[i].key, got[i].value, want[i].key, want[i].value)
+		if !bytes.Equal(got[i].Key, want[i].Key) || !bytes.Equal(got[i].Value, want[i].Value) {
+			t.Fatalf("%s(%q) Member %d = %q: %q; the library says %q: %q", who, b, i, got[i].Key, got[i].Value, want[i].Key, want[i].Value)
 		}
 	}
 }
@@ -176,41 +175,6 @@ func FuzzValidJSONStrict(f *testing.F) {
 
 const maxFuzzInput = 4 << 10
 
-// TestStrictUnmarshal_Rules: what the strict decoder refuses in nested
-// params, and the field it names.
-func TestStrictUnmarshal_Rules(t *testing.T) {
-	type limit struct {
-		Limit    int64 `json:"limit"`
-		Interval int64 `json:"interval_seconds"`
-	}
-	for _, tc := range []struct {
-		name, in string
-		into     any
-		wantMsg  string // "" for success
-	}{
-		{"OK", `{"limit":5,"interval_seconds":60}`, new(limit), ""},
-		{"CaseVariant", `{"limit":5,"LIMIT":500}`, new(limit), `rate_limit.LIMIT: no such member`},
-		{"Duplicate", `{"limit":5,"limit":500}`, new(limit), `twice`},
-		{"EscapedDuplicate", `{"limit":5,"\u006cimit":500}`, new(limit), `twice`},
-		{"MapDuplicate", `{"method":["a"],"method":["b"]}`, new(map[string][]string), `twice`},
-		{"DeepDuplicate", `[{"a":1},{"b":1,"b":2}]`, new([]map[string]int), `twice`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := strictUnmarshal([]byte(tc.in), tc.into)
-			if tc.wantMsg == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			e := strictParamError("rate_limit", err)
-			if e == nil || e.Code != CodeInvalidParams || e.Field != "rate_limit" || !strings.Contains(e.Message, tc.wantMsg) {
-				t.Fatalf("strictParamError(%v) = %+v, want invalid params naming rate_limit and %q", err, e, tc.wantMsg)
-			}
-		})
-	}
-}
-
 // BenchmarkScan_ValidJSON is the envelope check alone, on the hot
 // request and on one with non-ASCII text and escapes.
 func BenchmarkScan_ValidJSON(b *testing.B) {
@@ -222,7 +186,7 @@ func BenchmarkScan_ValidJSON(b *testing.B) {
 			body := []byte(bc.body)
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				if !validJSON(body) {
+				if !Valid(body) {
 					b.Fatal("invalid")
 				}
 			}
