@@ -399,3 +399,29 @@ func TestGateway_BatchWithinWriteTimeout(t *testing.T) {
 		assert.Equal(t, rpc.ErrIDUpstreamTimeout, r.Error.Data.ErrorID)
 	}
 }
+
+// A call that finds every connection to the upstream busy is refused as
+// unavailable, never sent (so it is safe to retry), not reported as a
+// timeout that may have taken effect.
+func TestGateway_PoolFull(t *testing.T) {
+	ts := newTestServer(t)
+	up := newFakeUpstream(t)
+	catalog, err := gateway.ParseCatalog([]byte(upstreamCatalog))
+	require.NoError(t, err)
+	require.NoError(t, gateway.Forward(ts.RPC, &gateway.Upstream{URL: up.URL, Timeout: 2 * time.Second, MaxConns: 1}, catalog))
+
+	slow := make(chan *wireError, 1)
+	go func() {
+		r := ts.call(ts.Admin, "vm.slow", nil)
+		slow <- r.Error
+	}()
+	require.Eventually(t, func() bool { return len(up.received()) == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	e := ts.fail(ts.Admin, "vm.list", nil, rpc.CodeUpstreamUnavailable, rpc.ErrIDUpstreamUnavailable)
+	assert.Contains(t, e.Data.Detail, "too many calls in flight")
+	assert.Len(t, up.received(), 1, "the refused call never reached the upstream")
+
+	up.release <- struct{}{} // the slow call ends; its connection is free again
+	assert.Nil(t, <-slow)
+	ts.ok(ts.Admin, "vm.list", nil, nil)
+}

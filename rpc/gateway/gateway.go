@@ -47,6 +47,11 @@ type Upstream struct {
 	Timeout time.Duration
 	// MaxReplyBytes caps a reply read from the upstream; 0 means 8 MiB.
 	MaxReplyBytes int64
+	// MaxConns bounds the connections to the upstream, and so the calls
+	// waiting on it at once; 0 means 4096. A call that finds them all busy
+	// waits for one up to a second (or half its Timeout, if less), then
+	// fails with upstream_unavailable, never sent.
+	MaxConns int
 
 	hc *fasthttp.HostClient // made by defaults
 }
@@ -58,13 +63,16 @@ func (u *Upstream) defaults() {
 	if u.MaxReplyBytes <= 0 {
 		u.MaxReplyBytes = 8 << 20
 	}
+	if u.MaxConns <= 0 {
+		u.MaxConns = 4096
+	}
 	if u.hc == nil {
 		pu, err := url.Parse(u.URL)
 		if err != nil {
 			pu = &url.URL{}
 		}
 		u.hc = &fasthttp.HostClient{Addr: fasthttp.AddMissingPort(pu.Host, pu.Scheme == "https"),
-			IsTLS: pu.Scheme == "https", MaxConns: 4096, MaxConnWaitTimeout: u.Timeout, MaxResponseBodySize: int(u.MaxReplyBytes),
+			IsTLS: pu.Scheme == "https", MaxConns: u.MaxConns, MaxConnWaitTimeout: min(time.Second, u.Timeout/2), MaxResponseBodySize: int(u.MaxReplyBytes),
 			DisablePathNormalizing: true, NoDefaultUserAgentHeader: true,
 			// A reply's head may be larger than fasthttp's 4 KiB default.
 			ReadBufferSize: 16 << 10}
