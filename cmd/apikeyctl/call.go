@@ -19,8 +19,11 @@ PARAM=VALUE is typed by the method's param schema in rpc.discover: a
 string param takes VALUE as it is; an integer, number, boolean, array or
 object param takes it as JSON (size=10, active=true,
 scopes='{"method":["server.list"]}'). PARAM:=JSON always sends VALUE as
-raw JSON (comment:='"42"'). A method that discovery does not list for the
-key (or with no key at all) gets every PARAM=VALUE as a string.
+raw JSON (comment:='"42"', size:=10). A method that discovery does not
+list for the key (or with no key at all), and a param whose schema names
+no type, gets every PARAM=VALUE as a string, even one that looks like a
+number or JSON (password=12345678 sends "12345678"): use PARAM:=JSON to
+send JSON.
 
 Typing costs one rpc.discover call first, which counts against a key's rate
 limit and quota like any call; with only PARAM:=JSON (or no params) there
@@ -203,15 +206,12 @@ func jsonKind(v json.RawMessage) string {
 }
 
 // encode types value by the schema: as it is for a string, as JSON for
-// any other type. With no known type, JSON text is sent as JSON and
-// anything else as a string.
+// any other type. With no known type (no discovery, or a schema that names
+// none) it is a string: PARAM:=JSON is the way to send JSON.
 func (s paramSchema) encode(name, value string) (json.RawMessage, error) {
 	asString := func() json.RawMessage { b, _ := json.Marshal(value); return b }
 	kind := jsonKind(json.RawMessage(value))
 	if len(s.types) == 0 {
-		if kind != "" && kind != "string" {
-			return json.RawMessage(value), nil
-		}
 		return asString(), nil
 	}
 	if kind != "" && kind != "string" && (s.types[kind] || (kind == "integer" && s.types["number"])) {

@@ -16,8 +16,8 @@ func TestCall_TypesValuesBySchema(t *testing.T) {
 	ts := startServer(t)
 
 	r := ts.ok("call", "vm.resize", "name=web1", "cpus=4", "live=true", `tags=["a","b"]`, "label=42", "extra=7", "--json")
-	assert.JSONEq(t, `{"name":"web1","cpus":4,"live":true,"tags":["a","b"],"label":"42","extra":7}`, r.stdout,
-		"integer, boolean and array params as JSON; a string param as it is, even when it looks like a number; no schema type: JSON when it is JSON")
+	assert.JSONEq(t, `{"name":"web1","cpus":4,"live":true,"tags":["a","b"],"label":"42","extra":"7"}`, r.stdout,
+		"integer, boolean and array params as JSON; a string param as it is, even when it looks like a number; no schema type: a string; := sends JSON")
 
 	r = ts.ok("call", "vm.resize", "name=true", "extra=plain words", "cpus:=5", "--json")
 	assert.JSONEq(t, `{"name":"true","extra":"plain words","cpus":5}`, r.stdout)

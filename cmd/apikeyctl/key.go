@@ -319,7 +319,7 @@ func (a *app) printPage(res json.RawMessage, columns []string) error {
 	}
 	fmt.Fprintln(a.stdout, where)
 	if pg.NextCursor != "" {
-		fmt.Fprintf(a.stdout, "next page: --cursor %s\n", pg.NextCursor)
+		fmt.Fprintf(a.stdout, "next page: --cursor %s\n", clean(pg.NextCursor))
 	}
 	return nil
 }
@@ -419,8 +419,30 @@ func (a *app) keyDelete() *cobra.Command {
 		Example: `  apikeyctl key delete deploy`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.callAndPrint(cmd, "apikey.delete", map[string]any{"id": args[0]}, func(json.RawMessage) error {
-				_, err := fmt.Fprintf(a.stdout, "deleted key %s\n", args[0])
+			// ID may be the secret itself, which the server accepts as a
+			// key ref: ask for the key's public id, delete by it and
+			// print it, never the argument.
+			id := args[0]
+			info, err := a.call(cmd, "apikey.info", map[string]any{"id": args[0]})
+			var known struct {
+				ID string `json:"id"`
+			}
+			switch {
+			case err == nil && json.Unmarshal(info, &known) == nil && known.ID != "":
+				id = known.ID
+			case err != nil && exitCode(err) != exitDenied:
+				return err
+			default:
+				// A key that may delete but not read: delete by the
+				// argument, and name no key.
+				known.ID = ""
+			}
+			return a.callAndPrint(cmd, "apikey.delete", map[string]any{"id": id}, func(json.RawMessage) error {
+				if known.ID == "" {
+					_, err := fmt.Fprintln(a.stdout, "deleted the key")
+					return err
+				}
+				_, err := fmt.Fprintf(a.stdout, "deleted key %s\n", clean(known.ID))
 				return err
 			})
 		},

@@ -104,7 +104,7 @@ func TestKey_Lifecycle(t *testing.T) {
 
 	// delete: gone, and info then says not found.
 	r = ts.ok("key", "delete", "deploy")
-	assert.Equal(t, "deleted key deploy\n", r.stdout)
+	assert.Equal(t, "deleted key "+id+"\n", r.stdout, "the public id, not the argument")
 	r = ts.run(nil, "key", "info", id)
 	assert.Equal(t, exitNotFound, r.code)
 	assert.Contains(t, r.stderr, "[key_not_found]")

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +80,8 @@ type app struct {
 	key     string // from --key; empty means APIKEYD_KEY
 	json    bool
 	timeout time.Duration
+
+	insecureHTTP bool // --insecure-http
 }
 
 // run executes apikeyctl with args and returns its exit code.
@@ -94,11 +97,13 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		return exitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintf(stderr, "apikeyctl: %v\n", err)
+	// The message may carry the server's words: show its control
+	// characters as escapes, never raw to the terminal.
+	fmt.Fprintf(stderr, "apikeyctl: %s\n", clean(err.Error()))
 	var rpcErr *client.Error
 	if errors.As(err, &rpcErr) {
 		if f := rpcErr.Field(); f != "" {
-			fmt.Fprintf(stderr, "apikeyctl: the parameter at fault: %s\n", f)
+			fmt.Fprintf(stderr, "apikeyctl: the parameter at fault: %s\n", clean(f))
 		}
 	}
 	if code == exitUsage {
@@ -182,6 +187,7 @@ for scripts. Errors go to stderr with the API's message and error id.
 	pf.StringVar(&a.key, "key", "", "API key (default $APIKEYD_KEY; prefer it: a flag is visible in ps)")
 	pf.BoolVar(&a.json, "json", false, "print the API's result as JSON, for scripts")
 	pf.DurationVar(&a.timeout, "timeout", 60*time.Second, "give up on a call after this long")
+	pf.BoolVar(&a.insecureHTTP, "insecure-http", false, "allow an http:// URL to a host that is not loopback: the key crosses the network in clear (default $APIKEYD_INSECURE_HTTP)")
 
 	root.AddCommand(a.keyCommand(), a.accountCommand(), a.userCommand(),
 		a.serviceAccountCommand(), a.auditCommand(), a.callCommand())
@@ -201,7 +207,15 @@ func (a *app) client() (*client.Client, error) {
 	if key == "" {
 		key = a.getenv("APIKEYD_KEY")
 	}
-	c, err := client.New(base, strings.TrimSpace(key), &http.Client{Timeout: a.timeout})
+	insecure := a.insecureHTTP
+	if v := strings.TrimSpace(a.getenv("APIKEYD_INSECURE_HTTP")); v != "" && !insecure {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, usagef("APIKEYD_INSECURE_HTTP=%q is not a boolean (1, true, 0, false); it stands for --insecure-http", v)
+		}
+		insecure = b
+	}
+	c, err := client.New(base, strings.TrimSpace(key), &http.Client{Timeout: a.timeout}, insecure)
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -9,7 +9,33 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 )
+
+// clean makes text from the server safe to print to a terminal: every
+// control character (C0, DEL, C1) and every bidi control (U+202A..U+202E,
+// U+2066..U+2069) becomes a visible escape such as \u001b, so that a
+// stored comment or an error message cannot move the cursor, set the
+// clipboard (OSC 52) or reorder what the admin reads. \n, \t and \r
+// become \n, \t and \r.
+func clean(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
 
 // field is one member of a JSON object, in the order of the reply.
 type field struct {
@@ -74,7 +100,7 @@ func text(name string, v json.RawMessage) string {
 	case '"':
 		var s string
 		if json.Unmarshal(v, &s) == nil {
-			return strings.NewReplacer("\n", `\n`, "\t", `\t`, "\r", `\r`).Replace(s)
+			return clean(s)
 		}
 	case '{':
 		if name == "scopes" {
@@ -83,26 +109,26 @@ func text(name string, v json.RawMessage) string {
 	}
 	var buf bytes.Buffer
 	if json.Compact(&buf, v) == nil {
-		return buf.String()
+		return clean(buf.String())
 	}
-	return string(v)
+	return clean(string(v))
 }
 
 // scopesText renders scopes as "method=a,b name=web1", or "unrestricted".
 func scopesText(v json.RawMessage) string {
 	fs, err := objectFields(v)
 	if err != nil {
-		return string(v)
+		return clean(string(v))
 	}
 	var parts []string
 	for _, f := range fs {
 		var vals []string
 		if json.Unmarshal(f.value, &vals) != nil {
-			parts = append(parts, f.name+"="+text("", f.value))
+			parts = append(parts, clean(f.name)+"="+text("", f.value))
 			continue
 		}
 		if len(vals) > 0 {
-			parts = append(parts, f.name+"="+strings.Join(vals, ","))
+			parts = append(parts, clean(f.name)+"="+clean(strings.Join(vals, ",")))
 		}
 	}
 	if len(parts) == 0 {
@@ -123,7 +149,7 @@ func printObject(w io.Writer, raw json.RawMessage, order []string, skip ...strin
 		if slices.Contains(skip, f.name) {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", f.name, text(f.name, f.value))
+		fmt.Fprintf(tw, "%s\t%s\n", clean(f.name), text(f.name, f.value))
 	}
 	return tw.Flush()
 }
@@ -162,7 +188,7 @@ func printRows(w io.Writer, raw json.RawMessage, columns []string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	heads := make([]string, len(columns))
 	for i, c := range columns {
-		heads[i] = strings.ToUpper(c)
+		heads[i] = clean(strings.ToUpper(c))
 	}
 	fmt.Fprintln(tw, strings.Join(heads, "\t"))
 	for _, m := range parsed {
@@ -186,7 +212,7 @@ func printValue(w io.Writer, raw json.RawMessage) error {
 			}
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			for _, f := range fs {
-				fmt.Fprintf(tw, "%s\t%s\n", f.name, text(f.name, f.value))
+				fmt.Fprintf(tw, "%s\t%s\n", clean(f.name), text(f.name, f.value))
 			}
 			return tw.Flush()
 		}
@@ -208,9 +234,13 @@ func printValue(w io.Writer, raw json.RawMessage) error {
 	}
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, t, "", "  "); err != nil {
-		_, err = fmt.Fprintf(w, "%s\n", t)
+		_, err = fmt.Fprintf(w, "%s\n", clean(string(t)))
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s\n", buf.Bytes())
+	lines := strings.Split(buf.String(), "\n")
+	for i, l := range lines {
+		lines[i] = clean(l)
+	}
+	_, err := fmt.Fprintf(w, "%s\n", strings.Join(lines, "\n"))
 	return err
 }

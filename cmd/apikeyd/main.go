@@ -348,8 +348,17 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("--upstream-timeout (%s) must be less than --write-timeout (%s), or replies to forwarded calls would be cut off", c.UpstreamTimeout, c.WriteTimeout))
 	}
 	if c.Upstream != "" {
-		if u, err := url.Parse(c.Upstream); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--upstream must be an http:// or https:// URL, got %q", c.Upstream))
+		if u, err := url.Parse(c.Upstream); err != nil {
+			// The value may hold a password: do not echo it.
+			errs = append(errs, errors.New("--upstream must be an http:// or https:// URL; the value does not parse as a URL"))
+		} else if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			shown, note := u, ""
+			if u.User != nil {
+				cp := *u
+				cp.User = nil
+				shown, note = &cp, " (user info removed)"
+			}
+			errs = append(errs, fmt.Errorf("--upstream must be an http:// or https:// URL, got %q%s", shown.String(), note))
 		}
 	} else if c.UpstreamCatalog != "" {
 		errs = append(errs, errors.New("--upstream-catalog needs --upstream"))

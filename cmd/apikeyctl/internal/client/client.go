@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,18 +33,34 @@ type Client struct {
 	http     *http.Client
 }
 
+// ErrInsecureHTTP is returned by New for an http:// URL whose host is not
+// loopback when insecureHTTP is false.
+var ErrInsecureHTTP = errors.New("plain http:// would send the key in clear")
+
 // New returns a client for the server at base (http://host:port, with or
 // without a trailing /rpc). key may be empty: the call then carries no
 // credential; it must be visible ASCII (an HTTP header carries it). hc
-// gives the timeout and transport (nil: none of its own, the default);
-// redirects are never followed, whatever hc says.
-func New(base, key string, hc *http.Client) (*Client, error) {
+// gives the timeout and transport (nil transport: one that, unlike Go's
+// default, takes no proxy from the environment); redirects are never
+// followed, whatever hc says. base may not carry user info (a key there
+// would end up in messages); an http:// base must name a loopback host
+// (127.0.0.0/8, ::1, localhost) unless insecureHTTP.
+func New(base, key string, hc *http.Client, insecureHTTP bool) (*Client, error) {
+	if strings.Contains(base, "@") {
+		return nil, errors.New("the server URL may not carry user info; give the key in APIKEYD_KEY")
+	}
 	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("the server URL %q is not an http:// or https:// URL with a host", redact(base))
+		return nil, fmt.Errorf("the server URL %q is not an http:// or https:// URL with a host", base)
+	}
+	if u.User != nil {
+		return nil, errors.New("the server URL may not carry user info; give the key in APIKEYD_KEY")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("the server URL %s may not have a query or fragment", u.Redacted())
+	}
+	if u.Scheme == "http" && !insecureHTTP && !loopback(u.Hostname()) {
+		return nil, fmt.Errorf("%w to %s, which is not this machine: use https://, or --insecure-http (APIKEYD_INSECURE_HTTP=1) if the network between is trusted", ErrInsecureHTTP, u.Host)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	if !strings.HasSuffix(u.Path, "/rpc") {
@@ -59,19 +76,27 @@ func New(base, key string, hc *http.Client) (*Client, error) {
 	if hc != nil {
 		own = *hc
 	}
+	if own.Transport == nil {
+		// The key goes straight to the server, never through a proxy
+		// that HTTP_PROXY or HTTPS_PROXY happen to name.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil
+		own.Transport = t
+	}
 	// The key goes only to the URL the user gave: a redirect, to another
 	// host or from https to http, is answered as it is, never followed.
 	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{endpoint: u.String(), redacted: u.Redacted(), key: key, http: &own}, nil
 }
 
-// redact keeps a malformed URL's text out of messages when it may hold
-// user info.
-func redact(s string) string {
-	if strings.Contains(s, "@") {
-		return "(a URL with user info)"
+// loopback says whether host (no port, no brackets) is this machine:
+// localhost, 127.0.0.0/8 or ::1.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
 	}
-	return s
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Endpoint is the URL calls go to, without user info.
@@ -189,8 +214,8 @@ func redactLocation(loc string) string {
 	if err != nil || loc == "" {
 		return "(no usable Location)"
 	}
-	u.RawQuery, u.Fragment = "", ""
-	return u.Redacted()
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
 }
 
 // unwrapURLError drops *url.Error's "Post URL:" prefix, which repeats the
