@@ -133,6 +133,8 @@ var paramSchemas = func() map[string]schema {
 		"time":        rfcTime("An RFC 3339 time like 2026-01-02T15:04:05Z; \"\" for none."),
 		"expiry": rfcTime("An RFC 3339 time like 2026-01-02T15:04:05Z, in the future and after not_before; " +
 			"\"\" for none."),
+		// user.create_apikey's expires_at: there is no not_before.
+		"login_expiry": rfcTime("An RFC 3339 time like 2026-01-02T15:04:05Z, in the future; \"\" for none (a key that never expires)."),
 		"access_level": str(schema{"enum": slices.Sorted(maps.Keys(scope.AccessLevels))}),
 		"scope_type":   str(schema{"enum": slices.Clone(scope.Types)}),
 		// A value of the type scope_name names: the branch titled with

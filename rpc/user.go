@@ -44,6 +44,9 @@ type loginParams struct {
 	Password    string `json:"password" rpc:"required"`
 	AccessLevel string `json:"access_level" rpc:"required" schema:"access_level"`
 	Comment     string `json:"comment" schema:"comment"`
+	// ExpiresAt, when set, makes a key that stops working then: a key made
+	// for one session need not outlive it.
+	ExpiresAt string `json:"expires_at" schema:"login_expiry"`
 }
 
 type userAPIKeysParams struct {
@@ -184,6 +187,10 @@ func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyIn
 	if err := validComment(p.Comment); err != nil {
 		return NewKeyInfo{}, err
 	}
+	_, expiresAt, err := validTimes(h.store.Now(), "", p.ExpiresAt, time.Time{}, time.Time{})
+	if err != nil {
+		return NewKeyInfo{}, err
+	}
 	if validLoginName(p.Username) != nil || p.Password == "" || len(p.Password) > 4*MaxPasswordLen {
 		return NewKeyInfo{}, errLoginFailed // never hashed: cannot be right
 	}
@@ -205,10 +212,11 @@ func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyIn
 	}
 	noteAuditAccount(ctx, u.Account, store.UserOwner(u.Login)) // the login goes in the user's account's trail
 	k, secret, err := h.store.CreateKey(store.NewKey{
-		Account: u.Account,
-		Scopes:  scope.Scopes{Access: slices.Sorted(slices.Values(access))},
-		Comment: p.Comment,
-		Owner:   store.UserOwner(u.Login),
+		Account:   u.Account,
+		Scopes:    scope.Scopes{Access: slices.Sorted(slices.Values(access))},
+		Comment:   p.Comment,
+		Owner:     store.UserOwner(u.Login),
+		ExpiresAt: expiresAt,
 	})
 	if err != nil {
 		return NewKeyInfo{}, err

@@ -17,10 +17,12 @@ const Prefix = "/console"
 
 // CSP is the Content-Security-Policy of every console response: nothing
 // but the console's own script and style files, no inline script or style,
-// calls only to this origin, no framing, no <base>, and Trusted Types
+// calls only to this origin, no framing, no <base>, no form submitted by
+// the browser itself (a form sent before the script took it over would
+// put its fields in a URL), and Trusted Types
 // required, so that no string can ever become markup through innerHTML.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; " +
 	"require-trusted-types-for 'script'; trusted-types 'none'"
 
 //go:embed static
@@ -45,7 +47,8 @@ var contentTypes = map[string]string{
 // one of its files. Anything else is 404, and a method other than GET or
 // HEAD is 405. Every response carries the security headers. Files are
 // revalidated on each load (Cache-Control: no-cache, with an ETag), so an
-// upgraded binary never runs a page against an older script.
+// upgraded binary never runs a page against an older script; the page
+// itself is no-store.
 func Handler() http.Handler {
 	files := map[string]*file{}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
@@ -102,6 +105,12 @@ func Handler() http.Handler {
 		}
 		h.Set("Content-Type", f.contentType)
 		h.Set("Cache-Control", "no-cache")
+		if name == "index.html" {
+			// The page itself is never stored: a stored page may be
+			// kept whole in the back/forward cache, a signed-in tab
+			// with its key in memory.
+			h.Set("Cache-Control", "no-store")
+		}
 		h.Set("ETag", f.etag)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 	})

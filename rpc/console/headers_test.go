@@ -39,7 +39,7 @@ func assertSecurityHeaders(t *testing.T, h http.Header, what string) {
 	t.Helper()
 	csp := h.Get("Content-Security-Policy")
 	for _, d := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'",
-		"frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'", "require-trusted-types-for 'script'"} {
+		"frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'", "require-trusted-types-for 'script'"} {
 		assert.Contains(t, csp, d+";", "%s: CSP %q lacks %s", what, csp, d)
 	}
 	assert.NotContains(t, csp, "unsafe-inline", what)
@@ -59,7 +59,7 @@ func TestConsole_Headers(t *testing.T) {
 		resp, body := get(t, http.MethodGet, ts.URL+"/console/", nil)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
-		assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+		assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "the page is never stored, nor kept in the back/forward cache")
 		assertSecurityHeaders(t, resp.Header, "/console/")
 		assert.Contains(t, body, `<script type="module" src="app.js"></script>`)
 	})

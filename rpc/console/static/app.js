@@ -220,6 +220,7 @@ function setupSignIn() {
     try {
       res = await rpc('user.create_apikey', {
         username, password, access_level: $('#signin-level').value, comment: 'console sign-in',
+        expires_at: new Date(Date.now() + SIGN_IN_KEY_HOURS * 3600e3).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       }, { noKey: true });
     } catch (err) {
       showError(box, err);
@@ -230,6 +231,44 @@ function setupSignIn() {
     await startSession(res.key, { label: username, madeForSignIn: true, keyId: res.id, account }, box, pass);
   });
   $('#signout').addEventListener('click', signOut);
+  addEventListener('pagehide', onPageHide);
+  // The forms come disabled, so that nothing can be submitted before
+  // this script has taken them over (a native submission would put the
+  // fields in the URL; the CSP's form-action 'none' blocks it too).
+  for (const fs of document.querySelectorAll('#signin fieldset')) fs.disabled = false;
+}
+
+// A key made by a password sign-in expires after this many hours, so it
+// does not outlive the session even where it cannot delete itself.
+const SIGN_IN_KEY_HOURS = 12;
+
+// deleteSignInKey is the call that deletes the key made for this
+// sign-in, or null when discovery lists none the key may make.
+function deleteSignInKey() {
+  if (!session || !session.madeForSignIn || !session.keyId) return null;
+  if (can('user.delete_apikey')) return { method: 'user.delete_apikey', params: { delete_key: session.keyId } };
+  if (can('apikey.delete')) return { method: 'apikey.delete', params: { id: session.keyId } };
+  return null;
+}
+
+// onPageHide ends the session when the page is left: closed, reloaded,
+// navigated away from, or put in the back/forward cache (persisted), so
+// that a restored page never comes back signed in. The key made for the
+// sign-in is deleted with a keepalive request, which outlives the page.
+function onPageHide() {
+  if (!session) return;
+  const del = deleteSignInKey();
+  if (del) {
+    try {
+      fetch(RPC_URL, {
+        method: 'POST', keepalive: true,
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.key}` },
+        body: JSON.stringify({ jsonrpc: '2.0', method: del.method, params: del.params, id: ++callId }),
+        credentials: 'omit', cache: 'no-store', redirect: 'error', referrerPolicy: 'no-referrer', mode: 'same-origin',
+      }).catch(() => { /* the key expires anyway */ });
+    } catch { /* the key expires anyway */ }
+  }
+  endSession('You left the page, so the console signed you out. Sign in again.');
 }
 
 async function startSession(key, info, box, focusOnError) {
@@ -260,11 +299,11 @@ async function startSession(key, info, box, focusOnError) {
 }
 
 async function signOut() {
-  if (session && session.madeForSignIn && session.keyId) {
+  const del = deleteSignInKey();
+  if (del) {
     // The key made for this sign-in is dropped with the session.
     try {
-      if (can('user.delete_apikey')) await rpc('user.delete_apikey', { delete_key: session.keyId });
-      else if (can('apikey.delete')) await rpc('apikey.delete', { id: session.keyId });
+      await rpc(del.method, del.params);
     } catch { /* the key may be gone already */ }
   }
   endSession('Signed out.');
