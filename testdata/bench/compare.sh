@@ -13,38 +13,16 @@
 # same data, joins the turns, and the run also reports the ratio of apikeyd
 # (metrics on, the default) to it: what serving /metrics costs each call.
 # With BENCH_BASE=<git revision> apikeyd built at that revision joins the
-# turns too, on a copy of the same data, for a before-and-after in one run.
+# turns too, on a data file of its own, for a before-and-after in one run.
 #
 # Needs: Go, curl, jq, and wrk (installed from Debian's packages if missing).
 # The peers are their own module (testdata/bench/peers/go.mod), so their
 # dependencies stay out of the project's go.mod.
 set -euo pipefail
 secs=${1:-5}; rounds=${2:-3}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-if ! command -v wrk >/dev/null; then
-  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || { echo "compare: cannot install wrk" >&2; exit 2; }
-fi
-# exec: a backgrounded pin leaves one process, the server itself, for cleanup to end
-pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
-
-(cd "$here/peers" && go build -o "$work/peers" .)
-(cd "$root" && go build -o "$work/apikeyd" ./cmd/apikeyd)
-if [ -n "${BENCH_BASE:-}" ]; then
-  mkdir "$work/base"
-  git -C "$root" archive "$BENCH_BASE" | tar -x -C "$work/base"
-  (cd "$work/base" && go build -o "$work/apikeyd-base" ./cmd/apikeyd)
-fi
-
-admin=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-port_free() { ! (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null || { echo "compare: port $1 is already in use" >&2; exit 2; }; }
+name=compare
+. "$(dirname "$0")/lib.sh"
 for p in 18090 18091 18092 18081 18082 18083 18084 18085; do port_free "$p"; done
-wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "compare: port $1 never opened" >&2; return 1; }
 call() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18090/rpc; }
 
 export APIKEYD_ADMIN_KEY=$admin
@@ -104,7 +82,6 @@ for r in $(seq 1 "$rounds"); do
     runs[$impl]="${runs[$impl]:-} $rps"
   done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A med
 printf '%-8s %12s   %s\n' server "median req/s" "each round"
 for impl in "${names[@]}"; do med[$impl]=$(echo "${runs[$impl]}" | median); printf '%-8s %12.0f  %s\n' "$impl" "${med[$impl]}" "${runs[$impl]}"; done

@@ -15,30 +15,9 @@
 # Needs: Go, curl, jq, wrk (installed from Debian's packages if missing).
 set -euo pipefail
 secs=${1:-3}; rounds=${2:-5}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"; }
-trap cleanup EXIT
-
-if ! command -v wrk >/dev/null; then
-  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || { echo "gateway: cannot install wrk" >&2; exit 2; }
-fi
-pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
-
-(cd "$here/peers" && go build -o "$work/peers" .)
-(cd "$root" && go build -o "$work/apikeyd" ./cmd/apikeyd)
-if [ -n "${BENCH_BASE:-}" ]; then
-  mkdir "$work/base"
-  git -C "$root" archive "$BENCH_BASE" | tar -x -C "$work/base"
-  (cd "$work/base" && go build -o "$work/apikeyd-base" ./cmd/apikeyd)
-fi
-
-admin=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-port_free() { ! (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null || { echo "gateway: port $1 is already in use" >&2; exit 2; }; }
+name=gateway
+. "$(dirname "$0")/lib.sh"
 for p in 18100 18101 18102 18103 18104 18105; do port_free "$p"; done
-wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "gateway: port $1 never opened" >&2; return 1; }
 
 declare -A port auth
 names=()
@@ -75,7 +54,6 @@ for _ in $(seq 1 "$rounds"); do
     runs[$n]="${runs[$n]:-} $rps"
   done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '%-12s %12s   %s\n' target "median req/s" "each round"
 for n in "${names[@]}"; do printf '%-12s %12.0f  %s\n' "$n" "$(echo "${runs[$n]}" | median)" "${runs[$n]}"; done
 for n in "${names[@]}"; do
