@@ -22,7 +22,7 @@ func FuzzServeURL(f *testing.F) {
 		f.Add(seed)
 	}
 	ts := newTestServer(f)
-	reader := ts.createKey(ts.Admin, map[string][]string{"method": {"apikey.info", "apikey.list", "server.list"}}, "reader")
+	reader := ts.CreateKey(ts.Admin, map[string][]string{"method": {"apikey.info", "apikey.list", "server.list"}}, "reader")
 	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 409: true, 429: true}
 	f.Fuzz(func(t *testing.T, target string) {
 		u, err := url.Parse(urlstyle.Prefix + target)

@@ -31,7 +31,7 @@ func TestURLStyle_Calls(t *testing.T) {
 	// GET with query params; the reply is the result itself, as over JSON-RPC.
 	status, _, body = urlCall(t, http.MethodGet, base+"apikey.info?id="+k.ID, ts.Admin, nil)
 	require.Equal(t, http.StatusOK, status, "%s", body)
-	r := ts.call(ts.Admin, "apikey.info", map[string]any{"id": k.ID})
+	r := ts.Call(ts.Admin, "apikey.info", map[string]any{"id": k.ID})
 	assert.JSONEq(t, string(r.Result), string(body))
 
 	// The name from the path, and booleans as 0/1.
@@ -66,7 +66,7 @@ func TestURLStyle_Calls(t *testing.T) {
 		Records []struct{ Method, Outcome string } `json:"records"`
 	}
 	require.NoError(t, ts.Store.FlushAudit()) // failed authentications are counted, then written
-	ts.ok(ts.Admin, "audit.list", map[string]any{"method": "server.reboot"}, &page)
+	ts.OK(ts.Admin, "audit.list", map[string]any{"method": "server.reboot"}, &page)
 	outcomes := []string{}
 	for _, r := range page.Records {
 		outcomes = append(outcomes, r.Outcome)
@@ -77,9 +77,9 @@ func TestURLStyle_Calls(t *testing.T) {
 func TestURLStyle_Errors(t *testing.T) {
 	ts := newTestServer(t)
 	base := urlServer(t, ts)
-	limited := ts.createKey(ts.Admin, map[string][]string{"method": {"server.list"}}, "")
+	limited := ts.CreateKey(ts.Admin, map[string][]string{"method": {"server.list"}}, "")
 	var metered rpc.NewKeyInfo
-	ts.ok(ts.Admin, "apikey.create", map[string]any{"rate_limit": map[string]any{"limit": 1, "interval_seconds": 90}, "scopes": map[string][]string{"method": {"server.list"}}}, &metered)
+	ts.OK(ts.Admin, "apikey.create", map[string]any{"rate_limit": map[string]any{"limit": 1, "interval_seconds": 90}, "scopes": map[string][]string{"method": {"server.list"}}}, &metered)
 
 	for _, tt := range []struct {
 		name, method, path, key string
@@ -105,7 +105,7 @@ func TestURLStyle_Errors(t *testing.T) {
 		{"Put", "PUT", "server.list", adminKey, nil, 405, rpc.ErrIDHTTPMethod},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ts.unchanged(func() {
+			ts.Unchanged(func() {
 				status, h, body := urlCall(t, tt.method, base+tt.path, tt.key, tt.form)
 				assert.Equal(t, tt.status, status, "%s", body)
 				assert.Equal(t, tt.errorType, urlError(t, body).ErrorType)

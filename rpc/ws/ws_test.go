@@ -80,7 +80,7 @@ func wsRefusal(t *testing.T, resp *http.Response) wireResponse {
 func TestWS_CallsMatchHTTP(t *testing.T) {
 	ts := newTestServer(t)
 	_, url := serveWS(t, ts)
-	k := ts.createKey(ts.Admin, nil, "ws")
+	k := ts.CreateKey(ts.Admin, nil, "ws")
 	conn, _ := wsClient(t, url, k.Key)
 	ctx := callCtx(t)
 
@@ -94,7 +94,7 @@ func TestWS_CallsMatchHTTP(t *testing.T) {
 	} {
 		var viaWS json.RawMessage
 		require.NoError(t, conn.Call(ctx, c.method, c.params, &viaWS), c.method)
-		viaHTTP := ts.call(k.Key, c.method, c.params)
+		viaHTTP := ts.Call(k.Key, c.method, c.params)
 		require.Nil(t, viaHTTP.Error)
 		assert.JSONEq(t, string(viaHTTP.Result), string(viaWS), c.method)
 	}
@@ -103,7 +103,7 @@ func TestWS_CallsMatchHTTP(t *testing.T) {
 	// over either transport, moves on.
 	var viaWS, viaHTTP rpc.KeyInfo
 	require.NoError(t, conn.Call(ctx, "apikey.info", map[string]any{"id": k.ID}, &viaWS))
-	ts.ok(k.Key, "apikey.info", map[string]any{"id": k.ID}, &viaHTTP)
+	ts.OK(k.Key, "apikey.info", map[string]any{"id": k.ID}, &viaHTTP)
 	assert.Equal(t, k.ID, viaWS.ID)
 	assert.Positive(t, viaWS.UseCount)
 	viaWS.UseCount, viaHTTP.UseCount = 0, 0
@@ -123,7 +123,7 @@ func TestWS_CallsMatchHTTP(t *testing.T) {
 func TestWS_Scopes(t *testing.T) {
 	ts := newTestServer(t)
 	_, url := serveWS(t, ts)
-	k := ts.createKey(ts.Admin, map[string][]string{"method": {"server.reboot"}, "name": {"web1"}}, "web1 only")
+	k := ts.CreateKey(ts.Admin, map[string][]string{"method": {"server.reboot"}, "name": {"web1"}}, "web1 only")
 	conn, _ := wsClient(t, url, k.Key)
 	ctx := callCtx(t)
 
@@ -131,7 +131,7 @@ func TestWS_Scopes(t *testing.T) {
 	require.NoError(t, conn.Call(ctx, "server.reboot", map[string]any{"name": "web1"}, &out))
 	assert.Equal(t, map[string]string{"name": "web1", "status": "rebooting"}, out)
 
-	ts.unchanged(func() {
+	ts.Unchanged(func() {
 		err := conn.Call(ctx, "server.reboot", map[string]any{"name": "web2"}, &out)
 		requireRPCError(t, err, rpc.CodeForbidden, rpc.ErrIDScopeDenied)
 		err = conn.Call(ctx, "server.list", nil, &out)
@@ -205,12 +205,12 @@ func TestWS_UpgradeRefused(t *testing.T) {
 func TestWS_KeyDeletedWhileConnected(t *testing.T) {
 	ts := newTestServer(t)
 	_, url := serveWS(t, ts)
-	k := ts.createKey(ts.Admin, nil, "doomed")
+	k := ts.CreateKey(ts.Admin, nil, "doomed")
 	conn, _ := wsClient(t, url, k.Key)
 	ctx := callCtx(t)
 
 	require.NoError(t, conn.Call(ctx, "server.list", nil, nil))
-	ts.ok(ts.Admin, "apikey.delete", map[string]any{"id": k.ID}, nil)
+	ts.OK(ts.Admin, "apikey.delete", map[string]any{"id": k.ID}, nil)
 	err := conn.Call(ctx, "server.list", nil, nil)
 	requireRPCError(t, err, rpc.CodeUnauthenticated, rpc.ErrIDInvalidKey)
 }
@@ -371,7 +371,7 @@ func TestWS_RawMessages(t *testing.T) {
 		require.NoError(t, ws.SetReadDeadline(time.Now().Add(3*time.Second)))
 		_, viaWS, err := ws.ReadMessage()
 		require.NoError(t, err, body)
-		status, viaHTTP := ts.post(ts.Admin, body)
+		status, viaHTTP := ts.Post(ts.Admin, body)
 		require.Equal(t, http.StatusOK, status, body)
 		assert.JSONEq(t, string(viaHTTP), string(viaWS), body)
 	}
