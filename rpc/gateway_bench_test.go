@@ -27,26 +27,7 @@ import (
 //	go test ./rpc -run '^$' -bench Gateway -benchtime 3s
 func BenchmarkGateway(b *testing.B) {
 	for _, work := range []time.Duration{0, time.Millisecond} {
-		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			if work > 0 {
-				time.Sleep(work)
-			}
-			w.Header().Set("Content-Type", "application/json")
-			// apikeyd always sends id 1.
-			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","result":[{"name":"web1","status":"running"},{"name":"web2","status":"running"}],"id":1}`))
-		}))
-		b.Cleanup(up.Close)
-
-		st, err := store.Open(filepath.Join(b.TempDir(), "gw.db"), store.Options{NoSync: true})
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = st.Close() })
-		_, _, err = st.Bootstrap(adminKey)
-		require.NoError(b, err)
-		srv := rpc.New(st, rpc.Options{Logger: zerolog.New(io.Discard).With().Timestamp().Logger()})
-		catalog, err := gateway.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","params":[],"x-access":"READ"}]}`))
-		require.NoError(b, err)
-		require.NoError(b, gateway.Forward(srv, &gateway.Upstream{URL: up.URL}, catalog))
+		up, srv := gatewayBench(b, work)
 		gw := httptest.NewServer(srv)
 		b.Cleanup(gw.Close)
 
@@ -76,4 +57,29 @@ func BenchmarkGateway(b *testing.B) {
 			})
 		}
 	}
+}
+
+// gatewayBench starts an upstream that answers vm.list after work, and an
+// apikeyd server (not yet served) that forwards vm.list to it.
+func gatewayBench(b *testing.B, work time.Duration) (*httptest.Server, *rpc.Server) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if work > 0 {
+			time.Sleep(work)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		// apikeyd always sends id 1.
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","result":[{"name":"web1","status":"running"},{"name":"web2","status":"running"}],"id":1}`))
+	}))
+	b.Cleanup(up.Close)
+	st, err := store.Open(filepath.Join(b.TempDir(), "gw.db"), store.Options{NoSync: true})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = st.Close() })
+	_, _, err = st.Bootstrap(adminKey)
+	require.NoError(b, err)
+	srv := rpc.New(st, rpc.Options{Logger: zerolog.New(io.Discard).With().Timestamp().Logger()})
+	catalog, err := gateway.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","params":[],"x-access":"READ"}]}`))
+	require.NoError(b, err)
+	require.NoError(b, gateway.Forward(srv, &gateway.Upstream{URL: up.URL}, catalog))
+	return up, srv
 }

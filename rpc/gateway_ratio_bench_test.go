@@ -6,18 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/apikeyd/apikeyd/rpc"
-	"github.com/apikeyd/apikeyd/rpc/gateway"
-	"github.com/apikeyd/apikeyd/store"
-	"github.com/rs/zerolog"
-	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkGatewayRatio reports forwarded throughput as a fraction of
@@ -31,24 +24,7 @@ func BenchmarkGatewayRatio(b *testing.B) {
 	const rounds, round, clients = 9, 300 * time.Millisecond, 16
 	for _, work := range []time.Duration{0, time.Millisecond} {
 		b.Run(fmt.Sprintf("work=%s", work), func(b *testing.B) {
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				if work > 0 {
-					time.Sleep(work)
-				}
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = w.Write([]byte(`{"jsonrpc":"2.0","result":[{"name":"web1","status":"running"},{"name":"web2","status":"running"}],"id":1}`))
-			}))
-			b.Cleanup(up.Close)
-			st, err := store.Open(filepath.Join(b.TempDir(), "gw.db"), store.Options{NoSync: true})
-			require.NoError(b, err)
-			b.Cleanup(func() { _ = st.Close() })
-			_, _, err = st.Bootstrap(adminKey)
-			require.NoError(b, err)
-			srv := rpc.New(st, rpc.Options{Logger: zerolog.New(io.Discard).With().Timestamp().Logger()})
-			catalog, err := gateway.ParseCatalog([]byte(`{"methods":[{"name":"vm.list","params":[],"x-access":"READ"}]}`))
-			require.NoError(b, err)
-			require.NoError(b, gateway.Forward(srv, &gateway.Upstream{URL: up.URL}, catalog))
+			up, srv := gatewayBench(b, work)
 			gw := httptest.NewServer(srv)
 			b.Cleanup(gw.Close)
 			var handoffs atomic.Int64
