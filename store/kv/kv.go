@@ -95,6 +95,8 @@ var (
 	// DeleteBucket's errors.
 	ErrBucketExists   = errors.New("store: bucket exists")
 	ErrBucketNotFound = errors.New("store: bucket not found")
+	// ErrKeyRequired is a Put with an empty key.
+	ErrKeyRequired = errors.New("store: key required")
 	// ErrTxNotWritable is a write in a read-only transaction.
 	ErrTxNotWritable = errors.New("store: transaction not writable")
 )
