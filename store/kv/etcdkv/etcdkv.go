@@ -101,6 +101,7 @@ type DB struct {
 	onChange []func()
 	mine     map[string]int64 // this node's write tokens seen by the watch → revision
 
+	nodes    atomic.Int64 // nodes of the deployment alive, as last counted
 	freshAt  atomic.Int64 // unix nanos: the copy was current at that time
 	probeErr atomic.Pointer[error]
 
@@ -165,9 +166,11 @@ func Open(cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, strings.Join(cfg.Endpoints, ","), err)
 	}
 	db.freshAt.Store(start.UnixNano())
-	db.done.Add(2)
+	db.nodes.Store(1)
+	db.done.Add(3)
 	go db.follow(rev)
 	go db.probe(cfg.ProbeEvery)
+	go db.live()
 	return db, nil
 }
 
@@ -220,6 +223,12 @@ func (db *DB) Prefix() string { return db.prefix }
 
 // Node names this node among the nodes of the deployment while it runs.
 func (db *DB) Node() string { return db.node }
+
+// Nodes is how many nodes of the deployment are alive, this one included,
+// as counted at most a few seconds ago; at least 1. Limits that every node
+// keeps for itself (rates, login throttling) divide by it, so that the
+// cluster as a whole keeps them.
+func (db *DB) Nodes() int { return int(db.nodes.Load()) }
 
 // OnChange registers fn to run after each change the watch applies,
 // once every View begun after the call sees it.

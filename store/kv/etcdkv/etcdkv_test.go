@@ -186,3 +186,50 @@ func TestFresh_StaleAndBack(t *testing.T) {
 		return err
 	}), "writes work again")
 }
+
+func TestNodes_Count(t *testing.T) {
+	c := etcdtest.Shared(t)
+	prefix := newPrefix()
+	a := open(t, c.Endpoints(), prefix)
+	require.Eventually(t, func() bool { return a.Nodes() == 1 }, 5*time.Second, 20*time.Millisecond)
+	b := open(t, c.Endpoints(), prefix)
+	require.Eventually(t, func() bool { return a.Nodes() == 2 && b.Nodes() == 2 }, 5*time.Second, 20*time.Millisecond)
+	require.NoError(t, b.Close())
+	require.Eventually(t, func() bool { return a.Nodes() == 1 }, 5*time.Second, 20*time.Millisecond, "a node that closes stops counting")
+}
+
+func TestCopy_Digests(t *testing.T) {
+	c := etcdtest.Shared(t)
+	src, dst := open(t, c.Endpoints(), newPrefix()), open(t, c.Endpoints(), newPrefix())
+	buckets := [][]byte{[]byte("a"), []byte("b"), []byte("empty")}
+	require.NoError(t, src.Update(func(tx kv.Tx) error {
+		for _, name := range buckets {
+			b, err := tx.CreateBucket(name)
+			require.NoError(t, err)
+			if string(name) == "empty" {
+				continue
+			}
+			for i := range 250 {
+				require.NoError(t, b.Put([]byte(fmt.Sprintf("%s%04d", name, i)), []byte{byte(i)}))
+			}
+			_, err = b.NextSequence()
+			require.NoError(t, err)
+		}
+		return nil
+	}))
+	require.NoError(t, kv.Copy(dst, src, buckets))
+	want, err := kv.Digest(src, buckets)
+	require.NoError(t, err)
+	got, err := kv.Digest(dst, buckets)
+	require.NoError(t, err)
+	require.NoError(t, kv.SameDigests(want, got))
+	require.Equal(t, 250, got[0].Keys)
+	require.Equal(t, uint64(1), got[1].Sequence)
+
+	require.ErrorIs(t, kv.Copy(dst, src, buckets), kv.ErrBucketExists, "a copy never writes over a target")
+
+	require.NoError(t, dst.Update(func(tx kv.Tx) error { return tx.Bucket([]byte("b")).Delete([]byte("b0007")) }))
+	got, err = kv.Digest(dst, buckets)
+	require.NoError(t, err)
+	require.ErrorIs(t, kv.SameDigests(want, got), kv.ErrDigestMismatch)
+}
