@@ -81,7 +81,7 @@ func (db *DB) commit(ctx context.Context, version int64, ops []clientv3.Op, toke
 		return resp.Header.Revision, resp.Succeeded, nil
 	}
 	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
-		return 0, false, fmt.Errorf("%w (%d operations): raise etcd's --max-txn-ops or --max-request-bytes: %w", ErrTooLarge, len(ops), err)
+		return 0, false, fmt.Errorf("%w (%d operations): raise etcd's --max-txn-ops or --max-request-bytes: %w", kv.ErrTooLarge, len(ops), err)
 	}
 	return db.settle(ctx, version, token, err)
 }

@@ -73,9 +73,6 @@ var (
 	// ErrForeignPrefix: the prefix holds keys that are not an apikeyd
 	// store's (another deployment's, or another program's).
 	ErrForeignPrefix = errors.New("etcd prefix holds data that is not this deployment's")
-	// ErrTooLarge: etcd refused a transaction for its size; the cluster's
-	// --max-txn-ops or --max-request-bytes is too low for it.
-	ErrTooLarge = errors.New("etcd refused a transaction this large")
 )
 
 // DB is an open etcd engine. It implements kv.DB and kv.Notifier.

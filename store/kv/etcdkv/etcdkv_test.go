@@ -233,3 +233,28 @@ func TestCopy_Digests(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, kv.SameDigests(want, got), kv.ErrDigestMismatch)
 }
+
+// A transaction over etcd's --max-txn-ops is refused with kv.ErrTooLarge
+// and changes nothing.
+func TestUpdate_TooLarge(t *testing.T) {
+	c := etcdtest.Shared(t) // runs with --max-txn-ops 10000
+	db := open(t, c.Endpoints(), newPrefix())
+	err := db.Update(func(tx kv.Tx) error {
+		b, err := tx.CreateBucket([]byte("big"))
+		if err != nil {
+			return err
+		}
+		for i := range 10001 {
+			if err := b.Put([]byte(strconv.Itoa(i)), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, kv.ErrTooLarge)
+	require.ErrorContains(t, err, "--max-txn-ops")
+	require.NoError(t, db.View(func(tx kv.Tx) error {
+		require.Nil(t, tx.Bucket([]byte("big")))
+		return nil
+	}))
+}
