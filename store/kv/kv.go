@@ -95,6 +95,11 @@ var (
 	// DeleteBucket's errors.
 	ErrBucketExists   = errors.New("store: bucket exists")
 	ErrBucketNotFound = errors.New("store: bucket not found")
+	// ErrTooLarge is an Update the engine refused for its size (etcd's
+	// --max-txn-ops or --max-request-bytes); smaller ones may pass.
+	ErrTooLarge = errors.New("store: transaction too large for the engine")
+	// ErrKeyRequired is a Put with an empty key.
+	ErrKeyRequired = errors.New("store: key required")
 	// ErrTxNotWritable is a write in a read-only transaction.
 	ErrTxNotWritable = errors.New("store: transaction not writable")
 )
