@@ -263,8 +263,8 @@ func accountKey(account, id string) []byte {
 	return append(b, id...)
 }
 
-// KeyBySecret returns the key whose secret is secret, or ErrNotFound. The
-// secret is hashed before any lookup.
+// KeyBySecret returns the key whose secret is secret, or ErrNotFound (or
+// ErrStale, as AuthKey). The secret is hashed before any lookup.
 func (s *Store) KeyBySecret(secret string) (Key, error) {
 	k, err := s.AuthKey(secret)
 	if err != nil {
@@ -275,7 +275,13 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 
 // AuthKey is KeyBySecret without the copy, for authenticating calls: the
 // key it returns may be shared with other callers, and must not be changed.
+//
+// A node that cannot vouch for its copy of the data (kv.DB.Fresh) refuses
+// with ErrStale before its cache, a copy of that copy, is asked.
 func (s *Store) AuthKey(secret string) (*Key, error) {
+	if err := s.db.Fresh(); err != nil {
+		return nil, err
+	}
 	if !IsSecret(secret) {
 		return nil, ErrNotFound
 	}
@@ -358,8 +364,12 @@ func (s *Store) status(c *cached, d [32]byte) KeyStatus {
 
 // InspectSecret returns the key whose secret (current, or rotated out) is
 // secret, and whether it authenticates now. An unknown secret is
-// StatusNotFound with a zero Key.
+// StatusNotFound with a zero Key. A node that cannot vouch for its copy of
+// the data refuses with ErrStale, as AuthKey does.
 func (s *Store) InspectSecret(secret string) (Key, KeyStatus, error) {
+	if err := s.db.Fresh(); err != nil {
+		return Key{}, "", err
+	}
 	if !IsSecret(secret) {
 		return Key{}, StatusNotFound, nil
 	}

@@ -326,8 +326,13 @@ func deleteOwnerKeys(tx kv.Tx, owner string) error {
 // UnlockUser clear the name's. Every guess evaluated, for a user that
 // exists or not, costs one argon2id run. A wrong name and a wrong password
 // both give ErrLoginFailed. A guess whose ctx ends before a hashing slot is
-// free fails with ErrBusy, and counts neither way.
+// free fails with ErrBusy, and counts neither way. A node that cannot vouch
+// for its copy of the data refuses every guess with ErrStale, unhashed and
+// uncounted.
 func (s *Store) Login(ctx context.Context, login, pw, source string) (User, error) {
+	if err := s.db.Fresh(); err != nil {
+		return User{}, err
+	}
 	var rec userRecord
 	found := false
 	err := s.view(func(tx kv.Tx) error {
