@@ -42,7 +42,7 @@ var outcomeIDs = []string{
 	ErrIDOperatorAccount, ErrIDLoginFailed, ErrIDLoginLocked, ErrIDBusy, ErrIDUserNotFound, ErrIDUserExists,
 	ErrIDServiceAccountNotFound, ErrIDServiceAccountExists, ErrIDKeyNameTaken, ErrIDRateLimited, ErrIDQuotaExhausted,
 	ErrIDUpstreamUnavailable, ErrIDCrossSite, ErrIDTooManyConnections, ErrIDUpstreamTimeout, ErrIDUpstreamBadReply,
-	ErrIDUpstreamError, ErrIDLastOperatorKey, ErrIDHeldKey, ErrIDListTooBroad,
+	ErrIDUpstreamError, ErrIDLastOperatorKey, ErrIDHeldKey, ErrIDListTooBroad, ErrIDStale,
 	outcomeOther,
 }
 
