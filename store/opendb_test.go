@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -152,4 +153,17 @@ func TestOpenDB_OtherNodesQuotas(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(6), got.Quota.Remaining, "the other node's spending")
 	assert.Equal(t, int64(5), spend(here, 1))
+}
+
+// A file's store knows its path, and size, also once closed: callers open
+// the file again by it.
+func TestOpen_Path(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apikeyd.db")
+	st := openStore(t, path, store.Options{NoSync: true})
+	assert.Equal(t, path, st.Path())
+	size, err := st.Size()
+	require.NoError(t, err)
+	assert.Positive(t, size)
+	require.NoError(t, st.Close())
+	assert.Equal(t, path, st.Path())
 }

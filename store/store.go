@@ -56,6 +56,7 @@ type Options struct {
 type Store struct {
 	db      kv.DB
 	file    *boltkv.DB // db, when it is a bbolt file: for what only a file has
+	path    string     // file's path; "" for another engine
 	now     func() time.Time
 	cache   *authCache
 	hashSem chan struct{}
@@ -138,7 +139,9 @@ func OpenDB(db kv.DB, opts Options) (*Store, error) {
 			users: map[string]*userLogins{}},
 		limits: newLimiter(),
 	}
-	s.file, _ = db.(*boltkv.DB)
+	if s.file, _ = db.(*boltkv.DB); s.file != nil {
+		s.path = s.file.Bolt().Path() // bbolt forgets it at Close
+	}
 	caches.Store(db, s.cache)
 	if err := s.init(); err != nil {
 		_ = db.Close()
@@ -256,13 +259,9 @@ func (s *Store) Close() error {
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(kv.Tx) error) error { return s.db.View(fn) }
 
-// Path is the data file's path, or "" for a store over another engine.
-func (s *Store) Path() string {
-	if s.file == nil {
-		return ""
-	}
-	return s.file.Bolt().Path()
-}
+// Path is the data file's path as given to Open, or "" for a store over
+// another engine.
+func (s *Store) Path() string { return s.path }
 
 // Size is the data file's size on disk in bytes. A store over another
 // engine has no file: its Size fails with ErrNotFile.
@@ -270,7 +269,7 @@ func (s *Store) Size() (int64, error) {
 	if s.file == nil {
 		return 0, fmt.Errorf("size: %w", ErrNotFile)
 	}
-	fi, err := os.Stat(s.file.Bolt().Path())
+	fi, err := os.Stat(s.path)
 	if err != nil {
 		return 0, err
 	}
