@@ -11,7 +11,9 @@ package storetest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,4 +86,29 @@ func SkipOnEtcd(tb testing.TB, why string) {
 	if Etcd() {
 		tb.Skip("not on etcd: " + why)
 	}
+}
+
+var nodePrefixes atomic.Int64
+
+// EtcdNodes opens n stores over one new prefix of the etcd shared by the
+// test binary, whatever the run's engine: nodes of one deployment, for
+// tests of what holds across nodes. They close when the test ends.
+func EtcdNodes(tb testing.TB, n int, opts store.Options) []*store.Store {
+	tb.Helper()
+	prefix := fmt.Sprintf("/apikeyd-nodes/%d-%d/", os.Getpid(), nodePrefixes.Add(1))
+	var nodes []*store.Store
+	for range n {
+		db, err := etcdkv.Open(etcdkv.Config{Endpoints: etcdtest.Shared(tb).Endpoints(), Prefix: prefix})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		st, err := store.OpenDB(db, opts)
+		if err != nil {
+			_ = db.Close()
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = st.Close() })
+		nodes = append(nodes, st)
+	}
+	return nodes
 }
