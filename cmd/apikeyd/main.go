@@ -39,6 +39,7 @@ import (
 	"github.com/apikeyd/apikeyd/rpc/ws"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/kv/etcdkv"
 	"github.com/rs/zerolog"
 )
 
@@ -152,6 +153,19 @@ type Config struct {
 	UpstreamCatalog string        // OpenRPC file, used when the upstream's rpc.discover does not answer
 	UpstreamTimeout time.Duration // per forwarded call
 	UpstreamToken   string        // from APIKEYD_UPSTREAM_TOKEN only; sent upstream as a Bearer token
+	// Etcd, when set, keeps the data in etcd instead of the DB file: the
+	// comma-separated client URLs of the cluster's members. Every node
+	// given the same Etcd and EtcdPrefix serves one store
+	// (docs/scale-out.md).
+	Etcd       string
+	EtcdPrefix string // where the deployment's data lives in etcd
+	// EtcdCA, EtcdCert and EtcdKey are PEM files for TLS to etcd: the CA
+	// that signed the members' certificates, and this node's client
+	// certificate and its key.
+	EtcdCA, EtcdCert, EtcdKey string
+	// MaxStaleness is how long this node's copy of the etcd data may go
+	// unconfirmed before it refuses to authenticate and /readyz fails.
+	MaxStaleness time.Duration
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -175,6 +189,8 @@ func DefaultConfig() Config {
 		UpstreamTimeout:   10 * time.Second,
 		FastPath:          true,
 		Metrics:           true,
+		EtcdPrefix:        etcdkv.DefaultPrefix,
+		MaxStaleness:      time.Second,
 	}
 }
 
@@ -291,6 +307,12 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	str(&c.Upstream, "UPSTREAM", "upstream", "gateway mode: forward catalogued methods outside apikeyd's namespaces to this JSON-RPC 2.0 URL")
 	str(&c.UpstreamCatalog, "UPSTREAM_CATALOG", "upstream-catalog", "OpenRPC file of the methods to forward, used when the upstream's rpc.discover does not answer")
 	dur(&c.UpstreamTimeout, "UPSTREAM_TIMEOUT", "upstream-timeout", "time allowed for each forwarded call")
+	str(&c.Etcd, "ETCD", "etcd", "keep the data in etcd instead of --db: comma-separated client URLs of the etcd members, as http://127.0.0.1:2379; nodes given the same --etcd and --etcd-prefix serve one store")
+	str(&c.EtcdPrefix, "ETCD_PREFIX", "etcd-prefix", "where this deployment's data lives in etcd; deployments sharing a cluster need prefixes that do not nest")
+	str(&c.EtcdCA, "ETCD_CA", "etcd-ca", "PEM file of the CA that signed the etcd members' certificates, for TLS to etcd")
+	str(&c.EtcdCert, "ETCD_CERT", "etcd-cert", "PEM file of this node's client certificate for etcd (with --etcd-key)")
+	str(&c.EtcdKey, "ETCD_KEY", "etcd-key", "PEM file of the private key of --etcd-cert")
+	dur(&c.MaxStaleness, "MAX_STALENESS", "max-staleness", "with --etcd: how long this node's copy of the data may go unconfirmed by etcd before the node refuses to authenticate and /readyz fails")
 	c.AdminKey = getenv("APIKEYD_ADMIN_KEY")
 	c.UpstreamToken = getenv("APIKEYD_UPSTREAM_TOKEN")
 	if err := errors.Join(errs...); err != nil {
@@ -303,7 +325,17 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	c.MaxBatch, c.MaxHeaderBytes = int(maxBatch), int(maxHeader)
+	if c.Etcd != "" && (isSet(fs, "db") || getenv("APIKEYD_DB") != "") {
+		return errors.New("--etcd and --db both given: with --etcd the data lives in etcd, not in a file; drop --db (and APIKEYD_DB), or use apikeyd migrate to move a file's data into etcd")
+	}
 	return c.validate()
+}
+
+// isSet reports whether the command line gave the flag name.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func (c *Config) validate() error {
@@ -363,10 +395,77 @@ func (c *Config) validate() error {
 	} else if c.UpstreamCatalog != "" {
 		errs = append(errs, errors.New("--upstream-catalog needs --upstream"))
 	}
+	errs = append(errs, c.validateEtcd()...)
 	if c.AdminKey != "" && !store.IsSecret(c.AdminKey) {
 		errs = append(errs, errors.New("APIKEYD_ADMIN_KEY must be 32 lowercase hex digits"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateEtcd checks the etcd flags: well-formed URLs, TLS files that
+// exist, and no etcd flag without --etcd.
+func (c *Config) validateEtcd() []error {
+	var errs []error
+	if c.Etcd == "" {
+		def := DefaultConfig()
+		for _, f := range []struct {
+			flag string
+			set  bool
+		}{
+			{"--etcd-prefix", c.EtcdPrefix != def.EtcdPrefix}, {"--etcd-ca", c.EtcdCA != ""}, {"--etcd-cert", c.EtcdCert != ""},
+			{"--etcd-key", c.EtcdKey != ""}, {"--max-staleness", c.MaxStaleness != def.MaxStaleness},
+		} {
+			if f.set {
+				errs = append(errs, fmt.Errorf("%s needs --etcd", f.flag))
+			}
+		}
+		return errs
+	}
+	if _, err := c.etcdEndpoints(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.EtcdPrefix == "" {
+		errs = append(errs, errors.New("--etcd-prefix must not be empty"))
+	}
+	if c.MaxStaleness <= 0 {
+		errs = append(errs, fmt.Errorf("--max-staleness must be positive, got %s", c.MaxStaleness))
+	}
+	if (c.EtcdCert == "") != (c.EtcdKey == "") {
+		errs = append(errs, errors.New("--etcd-cert and --etcd-key go together: give both or neither"))
+	}
+	for _, f := range []struct{ flag, path string }{{"--etcd-ca", c.EtcdCA}, {"--etcd-cert", c.EtcdCert}, {"--etcd-key", c.EtcdKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.flag, err))
+		}
+	}
+	return errs
+}
+
+// etcdEndpoints parses --etcd: one or more http:// or https:// URLs,
+// comma-separated.
+func (c *Config) etcdEndpoints() ([]string, error) {
+	var eps []string
+	for _, v := range strings.Split(c.Etcd, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err == nil && u.User != nil {
+			// Do not echo it: it may hold a password.
+			return nil, errors.New("--etcd: a URL holds a user name; apikeyd authenticates to etcd with a client certificate (--etcd-cert, --etcd-key), not a password")
+		}
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("--etcd: %q is not the http:// or https:// URL of an etcd member, as http://127.0.0.1:2379", v)
+		}
+		eps = append(eps, v)
+	}
+	if len(eps) == 0 {
+		return nil, errors.New("--etcd: no URL given")
+	}
+	return eps, nil
 }
 
 // trustedProxies parses --trusted-proxies.
