@@ -29,6 +29,8 @@ const (
 	CodeUpstreamUnavailable = -32050 // the upstream could not be reached, or refused the request
 	CodeUpstreamTimeout     = -32051 // the upstream did not answer in time
 	CodeUpstreamBadReply    = -32052 // the upstream's answer is not a JSON-RPC 2.0 response
+	// This node cannot serve the call now; another node may.
+	CodeUnavailable = -32053
 )
 
 // Error ids: stable strings in data.error_id, one per distinct failure, listed
@@ -86,6 +88,13 @@ const (
 	// ErrIDLastOperatorKey refuses a change that would leave the operator
 	// account without a full operator key.
 	ErrIDLastOperatorKey = "last_operator_key"
+)
+
+// Error ids of a store shared by many nodes.
+const (
+	// ErrIDStale refuses to authenticate on a node that cannot vouch that
+	// its copy of the data is current (store.ErrStale).
+	ErrIDStale = "stale"
 )
 
 // Error ids of the method table's rules beyond scopes.
@@ -176,6 +185,8 @@ func toError(err error) *Error {
 		e := Errorf(CodeRateLimited, ErrIDRateLimited, "this key is over its rate limit; retry after %d ms", max(limited.RetryAfter.Milliseconds(), 1))
 		e.RetryAfterMs = max(limited.RetryAfter.Milliseconds(), 1)
 		return e
+	case errors.Is(err, store.ErrStale):
+		return Errorf(CodeUnavailable, ErrIDStale, "this node cannot vouch that its data is current, so it authenticates nothing: retry on another node, or here shortly")
 	case errors.Is(err, store.ErrListTooBroad):
 		return Errorf(CodeInvalidParams, ErrIDListTooBroad, "these filters would read more than %d keys one by one: narrow the list by owner, active, an exact or startswith name, or a created, expires_at or last_rotated condition; or sort by created", store.MaxListScan)
 	case errors.Is(err, store.ErrKeyNameTaken):
@@ -241,6 +252,8 @@ func HTTPStatus(e *Error) int {
 		return http.StatusBadGateway
 	case CodeUpstreamTimeout:
 		return http.StatusGatewayTimeout
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadRequest
 }

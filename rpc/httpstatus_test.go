@@ -35,6 +35,7 @@ func TestHTTPStatus(t *testing.T) {
 		{rpc.Errorf(rpc.CodeUpstreamUnavailable, rpc.ErrIDUpstreamUnavailable, "down"), http.StatusBadGateway},
 		{rpc.Errorf(rpc.CodeUpstreamBadReply, rpc.ErrIDUpstreamBadReply, "garbled"), http.StatusBadGateway},
 		{rpc.Errorf(rpc.CodeUpstreamTimeout, rpc.ErrIDUpstreamTimeout, "slow"), http.StatusGatewayTimeout},
+		{rpc.Errorf(rpc.CodeUnavailable, rpc.ErrIDStale, "behind"), http.StatusServiceUnavailable},
 		// An upstream's own error: its codes are its own, whatever they are.
 		{&rpc.Error{Code: rpc.CodeNotFound, ID: rpc.ErrIDUpstreamError, Message: "theirs", PassThrough: true}, http.StatusBadRequest},
 		{&rpc.Error{Code: 7, ID: rpc.ErrIDUpstreamError, Message: "theirs", PassThrough: true}, http.StatusBadRequest},

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"net/http"
-	"os"
 	"runtime"
 	"time"
 
@@ -42,7 +41,7 @@ var outcomeIDs = []string{
 	ErrIDOperatorAccount, ErrIDLoginFailed, ErrIDLoginLocked, ErrIDBusy, ErrIDUserNotFound, ErrIDUserExists,
 	ErrIDServiceAccountNotFound, ErrIDServiceAccountExists, ErrIDKeyNameTaken, ErrIDRateLimited, ErrIDQuotaExhausted,
 	ErrIDUpstreamUnavailable, ErrIDCrossSite, ErrIDTooManyConnections, ErrIDUpstreamTimeout, ErrIDUpstreamBadReply,
-	ErrIDUpstreamError, ErrIDLastOperatorKey, ErrIDHeldKey, ErrIDListTooBroad,
+	ErrIDUpstreamError, ErrIDLastOperatorKey, ErrIDHeldKey, ErrIDListTooBroad, ErrIDStale,
 	outcomeOther,
 }
 
@@ -161,13 +160,13 @@ func (m *metrics) storeMetrics(st *store.Store, f func(...prometheus.Collector))
 	f(commit,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "apikeyd_store_size_bytes",
-			Help: "Size of the data file.",
+			Help: "Size of the data file (0 for a store over another engine).",
 		}, func() float64 {
-			fi, err := os.Stat(st.Path())
+			n, err := st.Size()
 			if err != nil {
 				return 0
 			}
-			return float64(fi.Size())
+			return float64(n)
 		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "apikeyd_auth_cache_hits_total",

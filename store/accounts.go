@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // OperatorAccount is the account of the key Bootstrap creates: the one
@@ -66,7 +66,7 @@ func (s *Store) CreateAccount(name, comment string) (Account, Key, string, error
 	now := s.now().UTC().Truncate(time.Second)
 	acct := accountRecord{Name: name, Comment: comment, Created: now}
 	rec := &keyRecord{ID: newKeyID(), Account: name, Digest: digest(secret), Comment: "first key of " + name, Created: now}
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx kv.Tx) error {
 		accounts := tx.Bucket(bucketAccounts)
 		if accounts.Get([]byte(name)) != nil {
 			return ErrAccountExists
@@ -85,7 +85,7 @@ func (s *Store) CreateAccount(name, comment string) (Account, Key, string, error
 // Account returns the account name, or ErrAccountNotFound.
 func (s *Store) Account(name string) (Account, error) {
 	var out Account
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		rec, err := findAccount(tx, name)
 		if err != nil {
 			return err
@@ -99,7 +99,7 @@ func (s *Store) Account(name string) (Account, error) {
 // Accounts returns every account, by name.
 func (s *Store) Accounts() ([]Account, error) {
 	out := []Account{}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
 			var rec accountRecord
 			if err := rec.unmarshal(v); err != nil {
@@ -115,7 +115,7 @@ func (s *Store) Accounts() ([]Account, error) {
 // UpdateAccount sets the comment of account name.
 func (s *Store) UpdateAccount(name, comment string) (Account, error) {
 	var out Account
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx kv.Tx) error {
 		rec, err := findAccount(tx, name)
 		if err != nil {
 			return err
@@ -146,7 +146,7 @@ func (s *Store) DeleteAccount(name string, check func(Key) error) error {
 	if name == OperatorAccount {
 		return ErrOperatorAccount
 	}
-	return s.batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx kv.Tx) error {
 		if _, err := findAccount(tx, name); err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (s *Store) DeleteAccount(name string, check func(Key) error) error {
 // that a later account of the same name, another tenant, never reads them.
 // The records stay in the trail, for the operator, until retention prunes
 // them.
-func forgetAccountAudit(tx *bolt.Tx, account string) error {
+func forgetAccountAudit(tx kv.Tx, account string) error {
 	prefix := accountKey(account, "")
 	index := tx.Bucket(bucketAuditAccount)
 	var doomed [][]byte
@@ -203,7 +203,7 @@ func forgetAccountAudit(tx *bolt.Tx, account string) error {
 
 // deleteAccountUsers deletes the users of account (their keys go with the
 // account's keys).
-func deleteAccountUsers(tx *bolt.Tx, account string) error {
+func deleteAccountUsers(tx kv.Tx, account string) error {
 	users := tx.Bucket(bucketUsers)
 	var names [][]byte
 	err := users.ForEach(func(k, v []byte) error {
@@ -227,7 +227,7 @@ func deleteAccountUsers(tx *bolt.Tx, account string) error {
 	return nil
 }
 
-func findAccount(tx *bolt.Tx, name string) (accountRecord, error) {
+func findAccount(tx kv.Tx, name string) (accountRecord, error) {
 	var rec accountRecord
 	v := tx.Bucket(bucketAccounts).Get([]byte(name))
 	if v == nil {
@@ -238,14 +238,14 @@ func findAccount(tx *bolt.Tx, name string) (accountRecord, error) {
 }
 
 // countKeys returns the number of keys of account, or of owner.
-func countKeys(tx *bolt.Tx, accountOrOwner string) int {
+func countKeys(tx kv.Tx, accountOrOwner string) int {
 	n, _ := binary.Uvarint(tx.Bucket(bucketKeyCounts).Get([]byte(accountOrOwner)))
 	return int(n)
 }
 
 // addKeyCount adds delta to the key count of account or owner; a count
 // that reaches zero is removed.
-func addKeyCount(tx *bolt.Tx, accountOrOwner string, delta int) error {
+func addKeyCount(tx kv.Tx, accountOrOwner string, delta int) error {
 	b := tx.Bucket(bucketKeyCounts)
 	n := countKeys(tx, accountOrOwner) + delta
 	if n <= 0 {
@@ -255,7 +255,7 @@ func addKeyCount(tx *bolt.Tx, accountOrOwner string, delta int) error {
 }
 
 // recountKeys sets every key count from the key indexes.
-func recountKeys(tx *bolt.Tx) error {
+func recountKeys(tx kv.Tx) error {
 	counts := map[string]int{}
 	for _, index := range [][]byte{bucketAccountKeys, bucketOwnerKeys} {
 		err := tx.Bucket(index).ForEach(func(k, _ []byte) error {

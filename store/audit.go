@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // AuditRecord is one entry of the audit trail: a mutation (success or
@@ -68,7 +68,7 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 func (s *Store) Audit(r AuditRecord) error {
 	r.Time = s.now().UTC()
 	r.Count = 1
-	return s.batchKeys(func(tx *bolt.Tx) error {
+	return s.batchKeys(func(tx kv.Tx) error {
 		_, err := putAudit(tx, 0, &r)
 		return err
 	})
@@ -76,7 +76,7 @@ func (s *Store) Audit(r AuditRecord) error {
 
 // putAudit writes r under seq, or under the next sequence number when seq
 // is 0, and returns the sequence number.
-func putAudit(tx *bolt.Tx, seq uint64, r *AuditRecord) (uint64, error) {
+func putAudit(tx kv.Tx, seq uint64, r *AuditRecord) (uint64, error) {
 	b := tx.Bucket(bucketAudit)
 	if seq == 0 {
 		var err error
@@ -111,7 +111,7 @@ func (s *Store) AuditRecords(q AuditQuery) ([]AuditRecord, uint64, error) {
 	}
 	out := []AuditRecord{}
 	var next uint64
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		records := tx.Bucket(bucketAudit)
 		match := func(seq uint64, v []byte) (bool, error) {
 			var r AuditRecord
@@ -243,7 +243,7 @@ func (s *Store) FlushAudit() error {
 	}
 	t.mu.Unlock()
 	if len(items) > 0 {
-		err := s.updateKeys(func(tx *bolt.Tx) error {
+		err := s.updateKeys(func(tx kv.Tx) error {
 			for i := range items {
 				it := &items[i]
 				r := AuditRecord{Time: time.Unix(it.k.minute*60, 0).UTC(), SourceIP: it.k.source,
@@ -291,7 +291,7 @@ func (s *Store) PruneAudit(before time.Time, max int) (int, error) {
 		return 0, nil
 	}
 	n := 0
-	err := s.updateKeys(func(tx *bolt.Tx) error {
+	err := s.updateKeys(func(tx kv.Tx) error {
 		n = 0
 		records := tx.Bucket(bucketAudit)
 		type doomed struct {

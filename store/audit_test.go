@@ -35,9 +35,8 @@ func auditCount(t *testing.T, st *store.Store) (all, acme int) {
 // its account index alike.
 func TestStore_AuditPruneBatches(t *testing.T) {
 	clock := &auditClock{now: testNow}
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"),
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"),
 		store.Options{NoSync: true, Now: clock.Now, UsageFlush: time.Hour})
-	require.NoError(t, err)
 	defer st.Close()
 	for day := range 10 { // 10 days, 2 records a day, one of acme
 		clock.Set(testNow.Add(time.Duration(day) * 24 * time.Hour))
@@ -82,9 +81,8 @@ func TestStore_AuditRetention(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &auditClock{now: testNow}
-			st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"),
+			st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"),
 				store.Options{NoSync: true, Now: clock.Now, UsageFlush: 10 * time.Millisecond, AuditRetention: tt.retention})
-			require.NoError(t, err)
 			defer st.Close()
 			// More old records than one pruning transaction takes.
 			for range 600 {
@@ -113,9 +111,8 @@ func TestStore_AuditRetention(t *testing.T) {
 // same records.
 func TestStore_AuditFailureCounts(t *testing.T) {
 	clock := &auditClock{now: testNow}
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"),
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"),
 		store.Options{NoSync: true, Now: clock.Now, UsageFlush: time.Hour})
-	require.NoError(t, err)
 	defer st.Close()
 	fail := func(src string) {
 		st.AuditFailure(store.AuditRecord{SourceIP: src, Method: "apikey.list", Outcome: "invalid_key",

@@ -4,7 +4,7 @@ import (
 	"bytes"
 
 	"github.com/apikeyd/apikeyd/scope"
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // Authority returns what k carries that bounds what it may do, for
@@ -23,7 +23,7 @@ func (k Key) Authority() scope.Authority {
 // checkOwnerKeys calls check with every key owner holds, in tx, and returns
 // the first error it returns. Holder writes call it in the transaction that
 // writes, so a key added meanwhile is seen too.
-func checkOwnerKeys(tx *bolt.Tx, owner string, check func(Key) error) error {
+func checkOwnerKeys(tx kv.Tx, owner string, check func(Key) error) error {
 	prefix := accountKey(owner, "")
 	c := tx.Bucket(bucketOwnerKeys).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {

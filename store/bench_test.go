@@ -9,13 +9,10 @@ import (
 
 func benchStore(b *testing.B, opts store.Options) (*store.Store, string, store.Key) {
 	opts.NoSync = true
-	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
+	st := openStore(b, filepath.Join(b.TempDir(), "bench.db"), opts)
 	var k store.Key
 	var secret string
+	var err error
 	for i := 0; i < 1000; i++ {
 		k, secret, err = st.CreateKey(store.NewKey{Account: "bench", Comment: "bench key"})
 		if err != nil {

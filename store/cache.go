@@ -4,12 +4,13 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // authCache keeps the state of recently authenticated keys, so that the
 // common call, the same key again and again, authenticates without a read
-// transaction. Only hits are cached: an unknown secret always reaches bbolt.
+// transaction. Only hits are cached: an unknown secret always reaches the
+// engine.
 //
 // There is one entry per key, by key id. Every secret the key answers to,
 // the current one and one retained by apikey.rotate, leads to that entry,
@@ -18,10 +19,11 @@ import (
 //
 // Entries are dropped by the write transactions themselves (see write.go),
 // when they commit and before the write returns: a key's own writes drop its
-// entry, any write to a holder or an account drops them all. Each drop bumps
-// gen; a lookup that read bbolt before the commit finds gen changed and does
-// not insert its stale copy. So once a write returns, no call authenticates
-// with the state before it.
+// entry, any write to a holder or an account drops them all, and so does
+// every write of another node on an engine shared with others. Each drop
+// bumps gen; a lookup that read the engine before the commit finds gen
+// changed and does not insert its stale copy. So once a write returns, no
+// call authenticates with the state before it.
 type authCache struct {
 	mu       sync.RWMutex
 	gen      uint64
@@ -124,8 +126,8 @@ func (c *authCache) removeLocked(id string) {
 
 // readState reads the state of the key whose current or retained secret
 // has digest d: its record and its holder's, in one transaction.
-func readState(tx *bolt.Tx, keys *bolt.Bucket, d []byte) (*cached, error) {
-	rec, err := recordByDigest(tx, keys, d)
+func readState(tx kv.Tx, d []byte) (*cached, error) {
+	rec, err := recordByDigest(tx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +142,7 @@ func readState(tx *bolt.Tx, keys *bolt.Bucket, d []byte) (*cached, error) {
 // holderState reports whether the holder owner of a key of account is
 // switched off, and whether it is gone (or not of a kind this build
 // knows): a key whose holder is gone authenticates nothing.
-func holderState(tx *bolt.Tx, account, owner string) (inactive, gone bool) {
+func holderState(tx kv.Tx, account, owner string) (inactive, gone bool) {
 	if owner == "" {
 		return false, false
 	}

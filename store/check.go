@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/apikeyd/apikeyd/store/kv"
+	"github.com/apikeyd/apikeyd/store/kv/boltkv"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -24,7 +26,7 @@ func (s *Store) CheckKeys() error {
 	return s.view(checkKeys)
 }
 
-func checkKeys(tx *bolt.Tx) error {
+func checkKeys(tx kv.Tx) error {
 	fault := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInconsistent}, args...)...)
 	}
@@ -82,10 +84,10 @@ func checkKeys(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if n := tx.Bucket(bucketKeyIndex).Stats().KeyN; n != indexed {
+	if n := tx.Bucket(bucketKeyIndex).KeyN(); n != indexed {
 		return fault("%d key_index entries lead to no key that belongs there", n-indexed)
 	}
-	if n := tx.Bucket(bucketDigests).Stats().KeyN; n != digests {
+	if n := tx.Bucket(bucketDigests).KeyN(); n != digests {
 		return fault("%d secrets lead nowhere", n-digests)
 	}
 	// Every list entry leads to a key of that list.
@@ -151,30 +153,20 @@ func CheckFile(path string, lockTimeout time.Duration) (err error) {
 	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	db, err := boltkv.Open(path, boltkv.Options{Timeout: lockTimeout, ReadOnly: true})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("open %s: %w (waited %s)", path, ErrLocked, lockTimeout)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: open %s: %v", ErrInconsistent, path, err)
+		return fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
 	defer db.Close()
-	fi, err := os.Stat(path)
-	if err != nil {
+	if err := checkPages(db.Bolt(), path); err != nil {
 		return err
 	}
-	return db.View(func(tx *bolt.Tx) error {
-		// Pages past the end of the file would fault, not fail, when read.
-		if tx.Size() > fi.Size() {
-			return fmt.Errorf("%w: the file is cut short: %d bytes of %d", ErrInconsistent, fi.Size(), tx.Size())
-		}
-		var faults []error
-		for err := range tx.Check() {
-			faults = append(faults, err)
-		}
-		if len(faults) > 0 {
-			return fmt.Errorf("%w: bbolt found %d faults: %w", ErrInconsistent, len(faults), errors.Join(faults...))
-		}
+	// Nothing writes the file meanwhile: no process can, while this one
+	// holds its read-only lock.
+	return db.View(func(tx kv.Tx) error {
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("%w: bucket %s is missing", ErrInconsistent, name)
@@ -193,9 +185,31 @@ func CheckFile(path string, lockTimeout time.Duration) (err error) {
 	})
 }
 
+// checkPages is bbolt's own check of the pages of the file at path.
+func checkPages(db *bolt.DB, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return db.View(func(tx *bolt.Tx) error {
+		// Pages past the end of the file would fault, not fail, when read.
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("%w: the file is cut short: %d bytes of %d", ErrInconsistent, fi.Size(), tx.Size())
+		}
+		var faults []error
+		for err := range tx.Check() {
+			faults = append(faults, err)
+		}
+		if len(faults) > 0 {
+			return fmt.Errorf("%w: bbolt found %d faults: %w", ErrInconsistent, len(faults), errors.Join(faults...))
+		}
+		return nil
+	})
+}
+
 // checkAuditIndex checks that every entry of the accounts' index of the
 // audit trail leads to a record of that account.
-func checkAuditIndex(tx *bolt.Tx) error {
+func checkAuditIndex(tx kv.Tx) error {
 	records := tx.Bucket(bucketAudit)
 	return tx.Bucket(bucketAuditAccount).ForEach(func(k, _ []byte) error {
 		i := len(k) - 9

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // The errors the store returns, by when they occur. Each kind of failure
@@ -25,7 +27,17 @@ var (
 	// whose keys and indexes disagree, or that bbolt finds damaged; the
 	// wrapping error says what is wrong.
 	ErrInconsistent = errors.New("store: inconsistent keys")
+
+	// ErrNotFile is returned, wrapped, by what only a data file has (Size,
+	// WriteTo) on a store over another engine (OpenDB).
+	ErrNotFile = errors.New("store: the engine is not a data file")
 )
+
+// ErrStale is returned, wrapped, by authentication (AuthKey, KeyBySecret,
+// InspectSecret, Login) on a node that cannot vouch that its copy of the
+// data is current: rather than answer from an old truth, it refuses. The
+// call may succeed on another node, or here later.
+var ErrStale = kv.ErrStale
 
 // Objects that are not there.
 var (

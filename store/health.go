@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strconv"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // metaReady is the meta key the readiness probe writes: the time of the
@@ -22,7 +22,7 @@ func (s *Store) Ready() error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		_, err := schemaOf(tx.Bucket(bucketMeta).Get(metaSchema))
 		return err
 	})
@@ -30,7 +30,7 @@ func (s *Store) Ready() error {
 		return err
 	}
 	now := strconv.FormatInt(s.now().UnixNano(), 10)
-	return s.updateKeys(func(tx *bolt.Tx) error {
+	return s.updateKeys(func(tx kv.Tx) error {
 		return tx.Bucket(bucketMeta).Put(metaReady, []byte(now))
 	})
 }

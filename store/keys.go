@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/apikeyd/apikeyd/scope"
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // Key is an API key as callers see it. It never holds the secret.
@@ -98,7 +100,7 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 		rec.HasQuota, rec.Quota = true, *nk.Quota
 		rec.Quota.LastRefill = periodStart(rec.Quota.Refill, s.now())
 	}
-	err := s.batchKeys(func(tx *bolt.Tx) error {
+	err := s.batchKeys(func(tx kv.Tx) error {
 		if err := stillKeyOf(tx, nk, s.now()); err != nil {
 			return err
 		}
@@ -125,7 +127,7 @@ func (s *Store) Bootstrap(secret string) (Key, bool, error) {
 		Comment: "operator",
 		Created: s.now().UTC().Truncate(time.Second),
 	}
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx kv.Tx) error {
 		if k, _ := tx.Bucket(bucketKeys).Cursor().First(); k != nil {
 			return errUnchanged // roll back: a store with keys is left as it is
 		}
@@ -148,14 +150,14 @@ func (s *Store) Bootstrap(secret string) (Key, bool, error) {
 // putNewKey writes a new key and its index entries. A holder that does not
 // exist in the key's account refuses it: a key is never written for a user
 // or service account deleted while the request was under way.
-func putNewKey(tx *bolt.Tx, rec *keyRecord) error {
+func putNewKey(tx kv.Tx, rec *keyRecord) error {
 	if _, gone := holderState(tx, rec.Account, rec.Owner); gone {
 		return holderNotFound(rec.Owner)
 	}
 	// Key ids grow with time, so new keys land at the end of these two
 	// buckets: pages filled before they split keep the file small.
-	tx.Bucket(bucketKeys).FillPercent = appendFill
-	tx.Bucket(bucketAccountKeys).FillPercent = appendFill
+	fillForAppends(tx.Bucket(bucketKeys))
+	fillForAppends(tx.Bucket(bucketAccountKeys))
 	digests := tx.Bucket(bucketDigests)
 	if digests.Get(rec.Digest[:]) != nil {
 		return fmt.Errorf("%w: secret already in use", ErrConflict)
@@ -201,7 +203,7 @@ func holderNotFound(owner string) error {
 // under way makes nothing beyond what it now is. Otherwise a key could be
 // written into a deleted account, and come alive in a later account of
 // the same name, or outlive the authority that made it.
-func stillKeyOf(tx *bolt.Tx, nk NewKey, now time.Time) error {
+func stillKeyOf(tx kv.Tx, nk NewKey, now time.Time) error {
 	if nk.By == "" {
 		return nil
 	}
@@ -226,10 +228,22 @@ func stillKeyOf(tx *bolt.Tx, nk NewKey, now time.Time) error {
 // order.
 const appendFill = 0.9
 
+// fillSetter is a bucket of an engine that stores pages, and splits a full
+// one in two (bbolt): told to, it leaves the first page fuller than half.
+type fillSetter interface{ SetFillPercent(float64) }
+
+// fillForAppends fills b's pages to appendFill, for keys that mostly
+// arrive in order, on an engine that has pages.
+func fillForAppends(b kv.Bucket) {
+	if f, ok := b.(fillSetter); ok {
+		f.SetFillPercent(appendFill)
+	}
+}
+
 // putRecord writes rec. It and deleteRecord are the only writers of the
 // keys bucket: each drops the key's cached state when tx commits.
 // Both keep the key's entries in key_index (listindex.go).
-func putRecord(tx *bolt.Tx, rec *keyRecord) error {
+func putRecord(tx kv.Tx, rec *keyRecord) error {
 	dropOnCommit(tx, rec.ID)
 	keys := tx.Bucket(bucketKeys)
 	old, err := storedEntries(keys, rec.ID)
@@ -249,8 +263,8 @@ func accountKey(account, id string) []byte {
 	return append(b, id...)
 }
 
-// KeyBySecret returns the key whose secret is secret, or ErrNotFound. The
-// secret is hashed before any lookup.
+// KeyBySecret returns the key whose secret is secret, or ErrNotFound (or
+// ErrStale, as AuthKey). The secret is hashed before any lookup.
 func (s *Store) KeyBySecret(secret string) (Key, error) {
 	k, err := s.AuthKey(secret)
 	if err != nil {
@@ -261,7 +275,13 @@ func (s *Store) KeyBySecret(secret string) (Key, error) {
 
 // AuthKey is KeyBySecret without the copy, for authenticating calls: the
 // key it returns may be shared with other callers, and must not be changed.
+//
+// A node that cannot vouch for its copy of the data (kv.DB.Fresh) refuses
+// with ErrStale before its cache, a copy of that copy, is asked.
 func (s *Store) AuthKey(secret string) (*Key, error) {
+	if err := s.db.Fresh(); err != nil {
+		return nil, err
+	}
 	if !IsSecret(secret) {
 		return nil, ErrNotFound
 	}
@@ -289,12 +309,11 @@ func (s *Store) AuthKey(secret string) (*Key, error) {
 // bySecretDigest reads the state of the key whose current or rotated-out
 // secret has digest d.
 func (s *Store) bySecretDigest(d [32]byte) (*cached, error) {
-	var c *cached
-	err := s.viewTx(func(rt *readTx) error {
-		var err error
-		c, err = readState(rt.tx, rt.keysBucket(), d[:])
-		return err
-	})
+	r := getKeyRead(s)
+	r.d = d
+	err := s.view(r.byDigest)
+	c := r.state
+	putKeyRead(r)
 	return c, err
 }
 
@@ -345,8 +364,12 @@ func (s *Store) status(c *cached, d [32]byte) KeyStatus {
 
 // InspectSecret returns the key whose secret (current, or rotated out) is
 // secret, and whether it authenticates now. An unknown secret is
-// StatusNotFound with a zero Key.
+// StatusNotFound with a zero Key. A node that cannot vouch for its copy of
+// the data refuses with ErrStale, as AuthKey does.
 func (s *Store) InspectSecret(secret string) (Key, KeyStatus, error) {
+	if err := s.db.Fresh(); err != nil {
+		return Key{}, "", err
+	}
 	if !IsSecret(secret) {
 		return Key{}, StatusNotFound, nil
 	}
@@ -367,26 +390,67 @@ func (s *Store) InspectSecret(secret string) (Key, KeyStatus, error) {
 // Key returns the key of account that ref names: its public id or its
 // secret. A key of another account is ErrNotFound, as is a ref of neither shape.
 func (s *Store) Key(account, ref string) (Key, error) {
+	r := getKeyRead(s)
+	r.account, r.ref = account, ref
+	err := s.view(r.byRef)
 	var k Key
-	err := s.viewTx(func(rt *readTx) error {
-		rec, err := s.findKeyIn(rt.tx, rt.keysBucket(), account, ref)
-		if err != nil {
-			return err
-		}
-		k = rec.key()
-		return nil
-	})
 	if err == nil {
+		k = r.rec.key()
 		s.current(&k)
 	}
+	putKeyRead(r)
 	return k, err
+}
+
+// keyRead is one read of Key or bySecretDigest, the store's most frequent
+// reads, with its transaction functions bound once. A closure handed to
+// the engine, an interface, escapes, and with it what it captures: a
+// read would allocate them every time. keyReads keeps them instead.
+type keyRead struct {
+	s            *Store
+	account, ref string   // byRef's question
+	d            [32]byte // byDigest's
+	rec          keyRecord
+	state        *cached
+
+	byRef, byDigest func(kv.Tx) error
+}
+
+var keyReads = sync.Pool{New: func() any {
+	r := new(keyRead)
+	r.byRef, r.byDigest = r.readByRef, r.readByDigest
+	return r
+}}
+
+func getKeyRead(s *Store) *keyRead {
+	r := keyReads.Get().(*keyRead)
+	r.s = s
+	return r
+}
+
+// putKeyRead returns r to the pool, holding nothing of its read.
+func putKeyRead(r *keyRead) {
+	*r = keyRead{byRef: r.byRef, byDigest: r.byDigest}
+	keyReads.Put(r)
+}
+
+func (r *keyRead) readByRef(tx kv.Tx) error {
+	var err error
+	r.rec, err = r.s.findKey(tx, r.account, r.ref)
+	return err
+}
+
+func (r *keyRead) readByDigest(tx kv.Tx) error {
+	var err error
+	r.state, err = readState(tx, r.d[:])
+	return err
 }
 
 // Keys returns every key of account, oldest first.
 func (s *Store) Keys(account string) ([]Key, error) {
 	keys := []Key{}
 	prefix := accountKey(account, "")
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		c := tx.Bucket(bucketAccountKeys).Cursor()
 		records := tx.Bucket(bucketKeys)
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -410,7 +474,7 @@ func (s *Store) Keys(account string) ([]Key, error) {
 // The scopes change returns must be normalised. When they equal the stored
 // ones, nothing is written.
 func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes, error)) (Key, error) {
-	k, _, err := s.editKey(account, ref, func(_ *bolt.Tx, rec *keyRecord) error {
+	k, _, err := s.editKey(account, ref, func(_ kv.Tx, rec *keyRecord) error {
 		scopes, err := change(rec.key())
 		if err != nil {
 			return err
@@ -426,9 +490,9 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 // of the record and may refuse with an error, which editKey returns having
 // written nothing; an edit that changes nothing writes nothing either, not
 // even an empty commit.
-func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyRecord) error) (Key, bool, error) {
+func (s *Store) editKey(account, ref string, edit func(tx kv.Tx, rec *keyRecord) error) (Key, bool, error) {
 	var out Key
-	err := s.batchKeys(func(tx *bolt.Tx) error {
+	err := s.batchKeys(func(tx kv.Tx) error {
 		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -463,7 +527,7 @@ func (s *Store) editKey(account, ref string, edit func(tx *bolt.Tx, rec *keyReco
 // sees the stored key and may refuse with an error that DeleteKey returns.
 func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 	var id string
-	err := s.batchKeys(func(tx *bolt.Tx) error {
+	err := s.batchKeys(func(tx kv.Tx) error {
 		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -482,7 +546,7 @@ func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
 }
 
 // deleteRecord removes a key and its index entries.
-func deleteRecord(tx *bolt.Tx, rec *keyRecord) error {
+func deleteRecord(tx kv.Tx, rec *keyRecord) error {
 	dropOnCommit(tx, rec.ID)
 	old, err := storedEntries(tx.Bucket(bucketKeys), rec.ID)
 	if err != nil {
@@ -526,7 +590,7 @@ func nameKey(account, owner, name string) []byte {
 }
 
 // putName indexes rec's name, dropping old, its previous name, if different.
-func putName(tx *bolt.Tx, rec *keyRecord, old string) error {
+func putName(tx kv.Tx, rec *keyRecord, old string) error {
 	names := tx.Bucket(bucketKeyNames)
 	if old == rec.Name {
 		return nil
@@ -550,7 +614,7 @@ func putName(tx *bolt.Tx, rec *keyRecord, old string) error {
 // account held by owner ("" for the account's own keys).
 func (s *Store) KeyIDByName(account, owner, name string) (string, error) {
 	var id string
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		v := tx.Bucket(bucketKeyNames).Get(nameKey(account, owner, name))
 		if v == nil {
 			return ErrNotFound
@@ -576,7 +640,7 @@ type KeyChange struct {
 // the same holder is ErrKeyNameTaken.
 func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, error)) (Key, error) {
 	var c KeyChange
-	k, changed, err := s.editKey(account, ref, func(tx *bolt.Tx, next *keyRecord) error {
+	k, changed, err := s.editKey(account, ref, func(tx kv.Tx, next *keyRecord) error {
 		var err error
 		if c, err = change(next.key()); err != nil {
 			return err
@@ -629,7 +693,7 @@ func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(
 	newDigest := digest(secret)
 	now := s.now().UTC().Truncate(time.Second)
 	var out Key
-	err := s.batchKeys(func(tx *bolt.Tx) error {
+	err := s.batchKeys(func(tx kv.Tx) error {
 		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -675,24 +739,18 @@ var errUnchanged = errors.New("store: unchanged")
 // findKey resolves ref (public id or secret) within account. A secret
 // rotated out names its key only while it still authenticates, in its
 // grace period.
-func (s *Store) findKey(tx *bolt.Tx, account, ref string) (keyRecord, error) {
-	return s.findKeyIn(tx, tx.Bucket(bucketKeys), account, ref)
-}
-
-// findKeyIn is findKey with tx's keys bucket already open.
-func (s *Store) findKeyIn(tx *bolt.Tx, keys *bolt.Bucket, account, ref string) (keyRecord, error) {
+func (s *Store) findKey(tx kv.Tx, account, ref string) (keyRecord, error) {
 	var rec keyRecord
 	var err error
 	switch {
 	case IsSecret(ref):
 		d := digest(ref)
-		rec, err = recordByDigest(tx, keys, d[:])
+		rec, err = recordByDigest(tx, d[:])
 		if err == nil && d != rec.Digest && (rec.PrevUntil.IsZero() || !s.now().Before(rec.PrevUntil)) {
 			return keyRecord{}, ErrNotFound
 		}
 	case IsKeyID(ref):
-		var buf [36]byte // a key id's length: the lookup key stays on the stack
-		rec, err = decodeRecord(keys.Get(append(buf[:0], ref...)))
+		rec, err = decodeRecord(tx.Bucket(bucketKeys).Get(lookupKey(ref)))
 	default:
 		return keyRecord{}, ErrNotFound
 	}
@@ -705,13 +763,18 @@ func (s *Store) findKeyIn(tx *bolt.Tx, keys *bolt.Bucket, account, ref string) (
 	return rec, nil
 }
 
-func recordByDigest(tx *bolt.Tx, keys *bolt.Bucket, d []byte) (keyRecord, error) {
+func recordByDigest(tx kv.Tx, d []byte) (keyRecord, error) {
 	id := tx.Bucket(bucketDigests).Get(d)
 	if id == nil {
 		return keyRecord{}, ErrNotFound
 	}
-	return decodeRecord(keys.Get(id))
+	return decodeRecord(tx.Bucket(bucketKeys).Get(id))
 }
+
+// lookupKey is s as a key to look up, not copied: the engine only reads
+// it. Copying would cost an allocation, as a buffer on the stack escapes
+// through the engine's interface.
+func lookupKey(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // decodeRecord decodes a stored record into a copy that outlives the
 // transaction. A nil value is ErrNotFound.
@@ -727,8 +790,8 @@ func decodeRecord(v []byte) (keyRecord, error) {
 // CountKeys returns the number of keys in the store, across all accounts.
 func (s *Store) CountKeys() (int, error) {
 	n := 0
-	err := s.view(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketKeys).Stats().KeyN
+	err := s.view(func(tx kv.Tx) error {
+		n = tx.Bucket(bucketKeys).KeyN()
 		return nil
 	})
 	return n, err

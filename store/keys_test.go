@@ -12,9 +12,9 @@ import (
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 )
 
 var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -27,9 +27,7 @@ func MustOpenStore(tb testing.TB) *store.Store {
 
 func MustOpenStoreAt(tb testing.TB, path string) *store.Store {
 	tb.Helper()
-	st, err := store.Open(path, store.Options{NoSync: true, Now: func() time.Time { return testNow }})
-	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = st.Close() })
+	st := openStore(tb, path, store.Options{NoSync: true, Now: func() time.Time { return testNow }})
 	return st
 }
 
@@ -126,8 +124,7 @@ func TestStore_Secrets(t *testing.T) {
 
 func TestStore_Reopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
-	st, err := store.Open(path, store.Options{Now: func() time.Time { return testNow }})
-	require.NoError(t, err)
+	st := openStore(t, path, store.Options{Now: func() time.Time { return testNow }})
 	k, secret, err := st.CreateKey(store.NewKey{Account: "a", Scopes: scope.Scopes{Name: []string{"web1"}}, Comment: "kept"})
 	require.NoError(t, err)
 	gone, _, err := st.CreateKey(store.NewKey{Account: "a"})
@@ -151,14 +148,13 @@ func TestStore_Schema(t *testing.T) {
 	st := MustOpenStoreAt(t, path)
 	require.NoError(t, st.Close())
 
-	db, err := bolt.Open(path, 0o600, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+	db := openRaw(t, path)
+	require.NoError(t, db.Update(func(tx kv.Tx) error {
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("99"))
 	}))
 	require.NoError(t, db.Close())
 
-	_, err = store.Open(path, store.Options{})
+	_, err := store.Open(path, store.Options{})
 	require.ErrorIs(t, err, store.ErrSchema)
 	assert.Contains(t, err.Error(), "99")
 }

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // Per-key limits, as Unkey's: a rate limit (a token bucket of Limit
@@ -73,12 +74,14 @@ type bucket struct {
 
 // quotaState is a key's quota in memory; gen is the record's quota
 // generation it was loaded from, so a flush never writes over a quota that
-// apikey.update has since replaced.
+// apikey.update has since replaced. reload says that the record may have
+// changed under it (reloadQuotas).
 type quotaState struct {
-	mu    sync.Mutex
-	q     Quota
-	gen   int64
-	dirty bool
+	mu     sync.Mutex
+	q      Quota
+	gen    int64
+	dirty  bool
+	reload atomic.Bool
 }
 
 func newLimiter() *limiter {
@@ -169,8 +172,9 @@ func (l *limiter) take(k *Key, now time.Time) (time.Duration, bool) {
 }
 
 // quotaOf returns the state of k's quota in memory, loading it from k when
-// memory has none or an older one. A k older than memory (read before
-// apikey.update set a new quota) spends from memory's.
+// memory has none or an older one, or one marked for reloading that holds
+// no spending unwritten. A k older than memory (read before apikey.update
+// set a new quota) spends from memory's.
 func (l *limiter) quotaOf(k *Key) *quotaState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -178,8 +182,31 @@ func (l *limiter) quotaOf(k *Key) *quotaState {
 	if q == nil || k.quotaGen > q.gen {
 		q = &quotaState{q: k.Quota, gen: k.quotaGen}
 		l.quotas[k.ID] = q
+	} else if q.reload.Load() {
+		// In place: a call may hold q already, and must spend from the
+		// state memory keeps.
+		q.mu.Lock()
+		if !q.dirty && k.quotaGen == q.gen {
+			q.q = k.Quota
+		}
+		q.reload.Store(false)
+		q.mu.Unlock()
 	}
 	return q
+}
+
+// reloadQuotas marks the quotas in memory to be loaded again from the key
+// each authenticates next: other nodes may have written their records.
+// A quota with spending not yet written keeps memory's count, which the
+// next flush writes. So a node sees the others' spending once it has
+// written its own; quotas are exact across nodes only as far as their
+// flushes do not overlap.
+func (l *limiter) reloadQuotas() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, q := range l.quotas {
+		q.reload.Store(true)
+	}
 }
 
 // refill sets the quota back to its refill amount when a new period has
@@ -246,7 +273,7 @@ func (s *Store) withQuota(k *Key) {
 	s.limits.mu.Unlock()
 	if q != nil {
 		q.mu.Lock()
-		if q.gen >= k.quotaGen {
+		if q.gen > k.quotaGen || q.gen == k.quotaGen && (q.dirty || !q.reload.Load()) {
 			k.Quota = q.q
 		}
 		q.mu.Unlock()
@@ -276,7 +303,7 @@ func (l *limiter) dirtyQuotas() bool {
 // If the write fails they stay marked for the next flush.
 func (s *Store) flushQuotas() error {
 	var taken []*quotaState
-	err := s.updateKeys(func(tx *bolt.Tx) error {
+	err := s.updateKeys(func(tx kv.Tx) error {
 		var err error
 		taken, err = s.writeQuotas(tx)
 		return err
@@ -293,7 +320,7 @@ func (s *Store) flushQuotas() error {
 
 // writeQuotas writes in-memory quotas back to their records, in tx, and
 // returns the states it took.
-func (s *Store) writeQuotas(tx *bolt.Tx) (taken []*quotaState, err error) {
+func (s *Store) writeQuotas(tx kv.Tx) (taken []*quotaState, err error) {
 	s.limits.mu.Lock()
 	states := make(map[string]*quotaState, len(s.limits.quotas))
 	for id, q := range s.limits.quotas {

@@ -128,10 +128,8 @@ func TestStore_QuotaReplaced(t *testing.T) {
 func TestStore_RateLimit(t *testing.T) {
 	now := testNow
 	var mu sync.Mutex
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true,
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true,
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
 	k, _, err := st.CreateKey(store.NewKey{Account: "a", Rate: store.RateLimit{Limit: 2, Interval: 10 * time.Second}})
@@ -168,10 +166,8 @@ func TestStore_RateLimit(t *testing.T) {
 func TestStore_QuotaRefill(t *testing.T) {
 	now := time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true,
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true,
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
 	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
 
 	monthly, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1, Refill: store.RefillMonthly, RefillAmount: 3}})
@@ -293,8 +289,7 @@ func TestStore_QuotaShowsRefill(t *testing.T) {
 	var mu sync.Mutex
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	opts := store.Options{NoSync: true, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
-	st, err := store.Open(path, opts)
-	require.NoError(t, err)
+	st := openStore(t, path, opts)
 	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1, Refill: store.RefillDaily, RefillAmount: 5}})
 	require.NoError(t, err)
 	_, err = st.Spend(&k)
@@ -309,8 +304,7 @@ func TestStore_QuotaShowsRefill(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(5), got.Quota.Remaining, "in memory")
 	require.NoError(t, st.Close())
-	st, err = store.Open(path, opts)
-	require.NoError(t, err)
+	st = openStore(t, path, opts)
 	defer st.Close()
 	got, err = st.Key("a", k.ID)
 	require.NoError(t, err)
@@ -362,8 +356,7 @@ func TestStore_RateBurst(t *testing.T) {
 // TestStore_QuotaFlushLoop: the background flush writes spent quota to the
 // file by itself, with no call to FlushUsage or Close.
 func TestStore_QuotaFlushLoop(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: 20 * time.Millisecond})
-	require.NoError(t, err)
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: 20 * time.Millisecond})
 	defer st.Close()
 	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
 	require.NoError(t, err)
@@ -379,8 +372,7 @@ func TestStore_QuotaFlushLoop(t *testing.T) {
 		_, err = st.WriteTo(f)
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
-		cp, err := store.Open(path, store.Options{NoSync: true, UsageFlush: -1})
-		require.NoError(t, err)
+		cp := openStore(t, path, store.Options{NoSync: true, UsageFlush: -1})
 		defer cp.Close()
 		got, err := cp.Key("a", k.ID)
 		require.NoError(t, err)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // Sort orders of ListKeys. SortCreated is the order of key ids, which is
@@ -124,7 +124,7 @@ func (s *Store) ListKeys(q KeyQuery) (KeyPage, error) {
 		return KeyPage{}, ErrBadQuery
 	}
 	var page KeyPage
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		if q.OwnerSet && !ownerIn(tx, q.Account, q.Owner) {
 			return nil // another account's holder, or none: nothing, not even a count
 		}
@@ -169,7 +169,7 @@ func (q *KeyQuery) filtered() bool {
 
 // ownerIn reports whether owner is a holder of account ("" is the account
 // itself), so that a list by another account's holder reads nothing of it.
-func ownerIn(tx *bolt.Tx, account, owner string) bool {
+func ownerIn(tx kv.Tx, account, owner string) bool {
 	switch kind, rest, _ := strings.Cut(owner, ":"); {
 	case owner == "":
 		return true
@@ -232,7 +232,7 @@ func inSpan(t time.Time, conds []TimeCond) bool {
 // keyPlan is how a list finds its candidates: the entries of one index
 // within a range, each leading to a key id.
 type keyPlan struct {
-	b        *bolt.Bucket
+	b        kv.Bucket
 	prefix   []byte // every entry starts with it
 	from, to []byte // entries lie in [from, to); to nil: to the end of prefix
 	byValue  bool   // the id is the entry's value (key_names), else its last 36 bytes
@@ -251,7 +251,7 @@ type keyPlan struct {
 // of its keys switched off, have stored counts; the indexes of a name or
 // a time span are counted, each up to the size of the best so far. ok is
 // false when a time span is empty.
-func (q *KeyQuery) plan(tx *bolt.Tx) (*keyPlan, bool) {
+func (q *KeyQuery) plan(tx kv.Tx) (*keyPlan, bool) {
 	ix := tx.Bucket(bucketKeyIndex)
 	list := q.Account
 	best := &keyPlan{owner: !q.OwnerSet, total: -1}
@@ -352,7 +352,7 @@ func (q *KeyQuery) plan(tx *bolt.Tx) (*keyPlan, bool) {
 
 // spansAll reports whether lo to hi holds the times of the first and the
 // last entry under prefix of key_index, and so of every one.
-func spansAll(ix *bolt.Bucket, prefix []byte, lo, hi int64) bool {
+func spansAll(ix kv.Bucket, prefix []byte, lo, hi int64) bool {
 	at := func(k []byte) (int64, bool) {
 		if !bytes.HasPrefix(k, prefix) || len(k) < len(prefix)+8 {
 			return 0, false
@@ -419,12 +419,12 @@ func (p *keyPlan) each(fn func(id []byte) bool) {
 // keyTest tests the keys a plan finds against the filters it leaves.
 type keyTest struct {
 	s    *Store
-	tx   *bolt.Tx
+	tx   kv.Tx
 	q    *KeyQuery
 	p    *keyPlan
-	keys *bolt.Bucket
+	keys kv.Bucket
 	// Cursors of key_index, owner_keys and keys, kept for the walk.
-	ix, owner, keysAt *bolt.Cursor
+	ix, owner, keysAt kv.Cursor
 	buf               []byte
 	read              bool // a key must be read
 	reads             int
@@ -433,7 +433,7 @@ type keyTest struct {
 	inactive, own, held []byte
 }
 
-func (s *Store) tester(tx *bolt.Tx, q *KeyQuery, p *keyPlan) *keyTest {
+func (s *Store) tester(tx kv.Tx, q *KeyQuery, p *keyPlan) *keyTest {
 	keys := tx.Bucket(bucketKeys)
 	return &keyTest{s: s, tx: tx, q: q, p: p, ix: tx.Bucket(bucketKeyIndex).Cursor(), owner: tx.Bucket(bucketOwnerKeys).Cursor(),
 		keys: keys, keysAt: keys.Cursor(), read: q.needsRead(p),
@@ -443,7 +443,7 @@ func (s *Store) tester(tx *bolt.Tx, q *KeyQuery, p *keyPlan) *keyTest {
 // has reports whether the bucket of cursor c has the entry prefix + id.
 // A cursor kept for the walk looks up without allocating, where
 // Bucket.Get makes a cursor each time.
-func (t *keyTest) has(c *bolt.Cursor, prefix []byte, id []byte) bool {
+func (t *keyTest) has(c kv.Cursor, prefix []byte, id []byte) bool {
 	t.buf = append(append(t.buf[:0], prefix...), id...)
 	k, _ := c.Seek(t.buf)
 	return bytes.Equal(k, t.buf)
@@ -523,7 +523,7 @@ func (f NameFilter) matches(name string) bool {
 }
 
 // loadKey reads key id as callers see it, with its latest usage and quota.
-func (s *Store) loadKey(keys *bolt.Bucket, id []byte) (Key, error) {
+func (s *Store) loadKey(keys kv.Bucket, id []byte) (Key, error) {
 	rec, err := decodeRecord(keys.Get(id))
 	if err != nil {
 		return Key{}, err
@@ -540,7 +540,7 @@ func (q *KeyQuery) tooBroad(p *keyPlan) bool {
 
 // listCounted pages through an ordered plan whose total is known: from
 // q.After, only the page's keys and the entries before it are walked.
-func (s *Store) listCounted(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, error) {
+func (s *Store) listCounted(tx kv.Tx, q *KeyQuery, p *keyPlan) (KeyPage, error) {
 	t := s.tester(tx, q, p)
 	page := KeyPage{Total: p.total}
 	prefix := p.prefix
@@ -595,7 +595,7 @@ func (s *Store) listCounted(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, erro
 }
 
 // pageOf reads the keys ids into page.
-func (s *Store) pageOf(tx *bolt.Tx, page KeyPage, ids []string) (KeyPage, error) {
+func (s *Store) pageOf(tx kv.Tx, page KeyPage, ids []string) (KeyPage, error) {
 	keys := tx.Bucket(bucketKeys)
 	page.Keys = make([]Key, 0, len(ids))
 	for _, id := range ids {
@@ -611,7 +611,7 @@ func (s *Store) pageOf(tx *bolt.Tx, page KeyPage, ids []string) (KeyPage, error)
 // listSelected walks every entry of p, counts the matches, and keeps the
 // page's ids among them: those past q.After (in q's direction), the
 // Offset first skipped, kept in a sorted window of Offset+Limit+1 ids.
-func (s *Store) listSelected(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, error) {
+func (s *Store) listSelected(tx kv.Tx, q *KeyQuery, p *keyPlan) (KeyPage, error) {
 	if q.tooBroad(p) {
 		return KeyPage{}, ErrListTooBroad
 	}
@@ -674,7 +674,7 @@ func (s *Store) listSelected(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, err
 
 // listSorted reads every matching key, sorts them and cuts the page out.
 // A filtered list reads at most MaxListScan keys.
-func (s *Store) listSorted(tx *bolt.Tx, q *KeyQuery, p *keyPlan) (KeyPage, error) {
+func (s *Store) listSorted(tx kv.Tx, q *KeyQuery, p *keyPlan) (KeyPage, error) {
 	if p.size < 0 {
 		p.size = p.count(listScanLimit + 1)
 	}

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 )
 
 // walkKeys pages through q one key at a time by position and returns the
@@ -78,9 +78,8 @@ func TestStore_ListKeysNeighbours(t *testing.T) {
 // that a file written before key counts existed is counted on open.
 func TestStore_KeyCounts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
-	st, err := store.Open(path, store.Options{NoSync: true})
-	require.NoError(t, err)
-	_, _, _, err = st.CreateAccount("a", "") // with its first key
+	st := openStore(t, path, store.Options{NoSync: true})
+	_, _, _, err := st.CreateAccount("a", "") // with its first key
 	require.NoError(t, err)
 	_, err = st.CreateServiceAccount("a", "ci", "", true)
 	require.NoError(t, err)
@@ -105,9 +104,8 @@ func TestStore_KeyCounts(t *testing.T) {
 	assert.Equal(t, 3, total(st, "", true))
 	require.NoError(t, st.Close())
 
-	db, err := bolt.Open(path, 0o600, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("key_counts")) }))
+	db := openRaw(t, path)
+	require.NoError(t, db.Update(func(tx kv.Tx) error { return tx.DeleteBucket([]byte("key_counts")) }))
 	require.NoError(t, db.Close())
 
 	st = MustOpenStoreAt(t, path)
@@ -120,17 +118,15 @@ func TestStore_KeyCounts(t *testing.T) {
 // raised to the current version, which a version-1 build then refuses.
 func TestStore_SchemaMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
-	st, err := store.Open(path, store.Options{NoSync: true})
-	require.NoError(t, err)
+	st := openStore(t, path, store.Options{NoSync: true})
 	for range 3 {
 		_, _, err := st.CreateKey(store.NewKey{Account: "a"})
 		require.NoError(t, err)
 	}
 	require.NoError(t, st.Close())
 
-	db, err := bolt.Open(path, 0o600, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+	db := openRaw(t, path)
+	require.NoError(t, db.Update(func(tx kv.Tx) error {
 		if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("1")); err != nil {
 			return err
 		}
@@ -143,10 +139,9 @@ func TestStore_SchemaMigration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, p.Total)
 	require.NoError(t, st.Close())
-	db, err = bolt.Open(path, 0o600, nil)
-	require.NoError(t, err)
+	db = openRaw(t, path)
 	defer db.Close()
-	require.NoError(t, db.View(func(tx *bolt.Tx) error {
+	require.NoError(t, db.View(func(tx kv.Tx) error {
 		assert.Equal(t, "3", string(tx.Bucket([]byte("meta")).Get([]byte("schema"))))
 		return nil
 	}))

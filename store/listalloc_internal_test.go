@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestListKeys_FilteredAllocation: in an account of 20,000 keys, the first
@@ -27,7 +27,7 @@ func TestListKeys_FilteredAllocation(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close() })
 	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for done := 0; done < n; done += 2000 {
-		require.NoError(t, st.update(func(tx *bolt.Tx) error {
+		require.NoError(t, st.update(func(tx kv.Tx) error {
 			for i := done; i < done+2000; i++ {
 				created := epoch.Add(time.Duration(i) * time.Second)
 				rec := &keyRecord{ID: newKeyID(), Account: "big", Digest: digest(NewSecret()), Created: created,

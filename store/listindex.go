@@ -8,7 +8,7 @@ import (
 	"time"
 	"unsafe"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // The key_index bucket holds the secondary indexes that filtered lists
@@ -103,11 +103,11 @@ func counterOf(e []byte) (string, bool) {
 }
 
 // reindex replaces a key's entries old with new.
-func reindex(tx *bolt.Tx, old, new [][]byte) error {
+func reindex(tx kv.Tx, old, new [][]byte) error {
 	b := tx.Bucket(bucketKeyIndex)
 	// Most entries of new keys land at the end of their range (ids and
 	// created times grow): full pages keep the file small.
-	b.FillPercent = appendFill
+	fillForAppends(b)
 	has := func(set [][]byte, e []byte) bool {
 		for _, x := range set {
 			if bytes.Equal(x, e) {
@@ -146,7 +146,7 @@ func reindex(tx *bolt.Tx, old, new [][]byte) error {
 }
 
 // storedEntries are the entries of the record stored under id, if any.
-func storedEntries(keys *bolt.Bucket, id string) ([][]byte, error) {
+func storedEntries(keys kv.Bucket, id string) ([][]byte, error) {
 	v := keys.Get([]byte(id))
 	if v == nil {
 		return nil, nil
@@ -159,7 +159,7 @@ func storedEntries(keys *bolt.Bucket, id string) ([][]byte, error) {
 }
 
 // hasKeys reports whether the file holds any key.
-func hasKeys(tx *bolt.Tx) bool {
+func hasKeys(tx kv.Tx) bool {
 	k, _ := tx.Bucket(bucketKeys).Cursor().First()
 	return k != nil
 }
@@ -177,7 +177,7 @@ const indexChunk = 50_000
 // It holds one tag's entries in memory at once (about 100 MB for a
 // million keys).
 func (s *Store) buildKeyIndex() error {
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx kv.Tx) error {
 		if err := tx.DeleteBucket(bucketKeyIndex); err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (s *Store) buildKeyIndex() error {
 	}
 	for _, tag := range []byte{ixName, ixOwn, ixInactive, ixCreated, ixExpires, ixRotated} {
 		var entries [][]byte
-		err := s.view(func(tx *bolt.Tx) error {
+		err := s.view(func(tx kv.Tx) error {
 			return tx.Bucket(bucketKeys).ForEach(func(_, v []byte) error {
 				var rec keyRecord
 				if err := rec.view(v); err != nil {
@@ -226,9 +226,9 @@ func (s *Store) buildKeyIndex() error {
 		for len(entries) > 0 {
 			chunk := entries[:min(indexChunk, len(entries))]
 			entries = entries[len(chunk):]
-			err := s.update(func(tx *bolt.Tx) error {
+			err := s.update(func(tx kv.Tx) error {
 				ix := tx.Bucket(bucketKeyIndex)
-				ix.FillPercent = appendFill
+				fillForAppends(ix)
 				for _, e := range chunk {
 					if err := ix.Put(e, nil); err != nil {
 						return err
@@ -243,7 +243,7 @@ func (s *Store) buildKeyIndex() error {
 				return err
 			}
 		}
-		err = s.update(func(tx *bolt.Tx) error {
+		err = s.update(func(tx kv.Tx) error {
 			for c, n := range counts {
 				if err := addKeyCount(tx, c, n); err != nil {
 					return err
@@ -255,7 +255,7 @@ func (s *Store) buildKeyIndex() error {
 			return err
 		}
 	}
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketMeta).Put(metaSchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -10,9 +11,9 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 	"pgregory.net/rapid"
 )
 
@@ -31,9 +32,7 @@ var (
 
 func newIndexWorld(t testing.TB) *indexWorld {
 	w := &indexWorld{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), secrets: map[string]string{}}
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: -1, Now: func() time.Time { return w.now }})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: -1, Now: func() time.Time { return w.now }})
 	w.st = st
 	for _, a := range indexAccounts {
 		_, _, _, err := st.CreateAccount(a, "")
@@ -320,18 +319,25 @@ func TestKeyIndex_BuiltOnOpen(t *testing.T) {
 	}
 	require.NoError(t, st.Close())
 
-	db, err := bolt.Open(path, 0o600, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+	db := openRaw(t, path)
+	require.NoError(t, db.Update(func(tx kv.Tx) error {
 		if err := tx.DeleteBucket([]byte("key_index")); err != nil {
 			return err
 		}
-		c := tx.Bucket([]byte("key_counts")).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		counts := tx.Bucket([]byte("key_counts"))
+		var lists [][]byte
+		err := counts.ForEach(func(k, _ []byte) error {
 			if k[0] == 0 {
-				if err := c.Delete(); err != nil {
-					return err
-				}
+				lists = append(lists, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range lists {
+			if err := counts.Delete(k); err != nil {
+				return err
 			}
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("2"))
@@ -356,16 +362,16 @@ func TestKeyIndex_CheckFindsFaults(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		fault string
-		spoil func(ix, counts *bolt.Bucket) error
+		spoil func(ix, counts kv.Bucket) error
 	}{
-		{"MissingEntry", "missing from key_index", func(ix, _ *bolt.Bucket) error {
+		{"MissingEntry", "missing from key_index", func(ix, _ kv.Bucket) error {
 			k, _ := ix.Cursor().First()
 			return ix.Delete(k)
 		}},
-		{"StrayEntry", "key_index entries lead to no key", func(ix, _ *bolt.Bucket) error {
+		{"StrayEntry", "key_index entries lead to no key", func(ix, _ kv.Bucket) error {
 			return ix.Put([]byte("na\x00ghost\x0001900000-0000-7000-8000-000000000000"), nil)
 		}},
-		{"WrongCount", "counts 7 keys, holds 1", func(_, counts *bolt.Bucket) error {
+		{"WrongCount", "counts 7 keys, holds 1", func(_, counts kv.Bucket) error {
 			return counts.Put([]byte("\x00ia"), []byte{7})
 		}},
 	} {
@@ -381,9 +387,8 @@ func TestKeyIndex_CheckFindsFaults(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, st.CheckKeys())
 			require.NoError(t, st.Close())
-			db, err := bolt.Open(path, 0o600, nil)
-			require.NoError(t, err)
-			require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+			db := openRaw(t, path)
+			require.NoError(t, db.Update(func(tx kv.Tx) error {
 				return tt.spoil(tx.Bucket([]byte("key_index")), tx.Bucket([]byte("key_counts")))
 			}))
 			require.NoError(t, db.Close())

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // The operator cannot lose the server: no write may leave the operator
@@ -39,8 +39,8 @@ func IsFullOperatorKey(k Key, now time.Time) bool {
 // the function before it left, which that function's check found to hold a
 // full key: that finding stands (time alone never ends a full key), so each
 // function of a group costs one check, not two.
-func (s *Store) guarded(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
-	return func(tx *bolt.Tx) error {
+func (s *Store) guarded(fn func(kv.Tx) error) func(kv.Tx) error {
+	return func(tx kv.Tx) error {
 		now := s.now()
 		had := s.guardedTx == tx || s.hasFullOperatorKey(tx, now)
 		s.guardedTx = nil
@@ -62,7 +62,7 @@ func (s *Store) guarded(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 // that every write costs one lookup however many keys the operator has;
 // only when that key is gone or no longer full are the operator's keys
 // read, up to the first full one.
-func (s *Store) hasFullOperatorKey(tx *bolt.Tx, now time.Time) bool {
+func (s *Store) hasFullOperatorKey(tx kv.Tx, now time.Time) bool {
 	if id := s.fullKey.Load(); id != nil && fullOperatorKey(tx, []byte(*id), now) {
 		return true
 	}
@@ -75,7 +75,7 @@ func (s *Store) hasFullOperatorKey(tx *bolt.Tx, now time.Time) bool {
 
 // fullOperatorKey reports whether the key id is, in tx, a full operator key
 // whose holder is present and active.
-func fullOperatorKey(tx *bolt.Tx, id []byte, now time.Time) bool {
+func fullOperatorKey(tx kv.Tx, id []byte, now time.Time) bool {
 	keys, accounts := tx.Bucket(bucketKeys), tx.Bucket(bucketAccounts)
 	if keys == nil || accounts == nil || accounts.Get([]byte(OperatorAccount)) == nil {
 		return false // a file still being created, or no operator account
@@ -86,7 +86,7 @@ func fullOperatorKey(tx *bolt.Tx, id []byte, now time.Time) bool {
 
 // findFullOperatorKey returns the id of the first full operator key in tx
 // whose holder is present and active.
-func findFullOperatorKey(tx *bolt.Tx, now time.Time) (string, bool) {
+func findFullOperatorKey(tx kv.Tx, now time.Time) (string, bool) {
 	accountKeys := tx.Bucket(bucketAccountKeys)
 	if accountKeys == nil {
 		return "", false
@@ -104,7 +104,7 @@ func findFullOperatorKey(tx *bolt.Tx, now time.Time) (string, bool) {
 // operatorHolderActive reports whether owner, the holder of an operator
 // key, exists in the operator account and is active. A key of the account
 // itself (no holder) is.
-func operatorHolderActive(tx *bolt.Tx, owner string) bool {
+func operatorHolderActive(tx kv.Tx, owner string) bool {
 	switch {
 	case owner == "":
 		return true
@@ -132,7 +132,7 @@ func operatorHolderActive(tx *bolt.Tx, owner string) bool {
 // operator key (IsFullOperatorKey) whose holder is present and active.
 func (s *Store) HasFullOperatorKey() (bool, error) {
 	ok := false
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		ok = s.hasFullOperatorKey(tx, s.now())
 		return nil
 	})
@@ -156,7 +156,7 @@ func (s *Store) RecoverOperator(secret string) (Key, error) {
 		Comment: "operator, recovered " + now.Format(time.RFC3339),
 		Created: now,
 	}
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx kv.Tx) error {
 		if tx.Bucket(bucketAccounts).Get([]byte(OperatorAccount)) == nil {
 			acct := accountRecord{Name: OperatorAccount, Comment: "the operator", Created: now}
 			if err := tx.Bucket(bucketAccounts).Put([]byte(OperatorAccount), acct.marshal()); err != nil {

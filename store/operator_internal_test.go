@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/scope"
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // BenchmarkOperatorGuard is the check every write transaction makes, twice,
@@ -18,7 +18,7 @@ func BenchmarkOperatorGuard(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = st.Close() })
-	err = st.update(func(tx *bolt.Tx) error {
+	err = st.update(func(tx kv.Tx) error {
 		acct := accountRecord{Name: OperatorAccount, Created: time.Now()}
 		if err := tx.Bucket(bucketAccounts).Put([]byte(OperatorAccount), acct.marshal()); err != nil {
 			return err
@@ -39,7 +39,7 @@ func BenchmarkOperatorGuard(b *testing.B) {
 	}
 	now := time.Now()
 	b.ResetTimer()
-	err = st.view(func(tx *bolt.Tx) error {
+	err = st.view(func(tx kv.Tx) error {
 		for i := 0; i < b.N; i++ {
 			if !st.hasFullOperatorKey(tx, now) {
 				b.Fatal("no full operator key found")

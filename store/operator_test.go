@@ -7,9 +7,9 @@ import (
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 )
 
 const (
@@ -44,16 +44,14 @@ func TestIsFullOperatorKey(t *testing.T) {
 // the account with a full key, which the rule then keeps.
 func TestStore_OperatorRecovery(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
-	st, err := store.Open(path, store.Options{NoSync: true, Now: func() time.Time { return testNow }})
-	require.NoError(t, err)
+	st := openStore(t, path, store.Options{NoSync: true, Now: func() time.Time { return testNow }})
 	_, created, err := st.Bootstrap(operatorSecret)
 	require.NoError(t, err)
 	require.True(t, created)
 	require.NoError(t, st.Close())
 
-	db, err := bolt.Open(path, 0o600, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+	db := openRaw(t, path)
+	require.NoError(t, db.Update(func(tx kv.Tx) error {
 		return tx.Bucket([]byte("accounts")).Delete([]byte(store.OperatorAccount))
 	}))
 	require.NoError(t, db.Close())

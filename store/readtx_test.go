@@ -136,3 +136,19 @@ func TestStore_ReadYourWritesConcurrently(t *testing.T) {
 	}
 	within(t, 60*time.Second, "readers and writers", wg.Wait)
 }
+
+// Authenticating a key from the auth cache, the call every request makes,
+// allocates nothing.
+func TestStore_CachedAuthAllocatesNothing(t *testing.T) {
+	st := MustOpenStore(t)
+	_, secret, err := st.CreateKey(store.NewKey{Account: "a"})
+	require.NoError(t, err)
+	_, err = st.AuthKey(secret) // now cached
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := st.AuthKey(secret); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
+}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // BenchmarkScale builds one account of 1,000 keys and one of 1,000,000 and
@@ -110,7 +110,7 @@ func buildScaleStore(b *testing.B, path string, n int) scaleFixture {
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const chunk = 10_000
 	for done := 0; done < n; done += chunk {
-		err := st.update(func(tx *bolt.Tx) error {
+		err := st.update(func(tx kv.Tx) error {
 			for i := done; i < min(done+chunk, n); i++ {
 				secret := NewSecret()
 				rec := &keyRecord{

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 var filterEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -25,7 +25,7 @@ func buildFilterStore(b *testing.B, path string, n int) {
 	}
 	const chunk = 10_000
 	for done := 0; done < n; done += chunk {
-		err := st.update(func(tx *bolt.Tx) error {
+		err := st.update(func(tx kv.Tx) error {
 			for i := done; i < min(done+chunk, n); i++ {
 				created := filterEpoch.Add(time.Duration(i) * time.Second)
 				rec := &keyRecord{

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // ServiceAccount is a non-human owner of keys, as in ZenML. Deactivating it
@@ -73,7 +73,7 @@ func ServiceAccountOwner(account, name string) string { return "sa:" + account +
 // CreateServiceAccount creates service account name in account.
 func (s *Store) CreateServiceAccount(account, name, description string, active bool) (ServiceAccount, error) {
 	rec := serviceAccountRecord{Name: name, Account: account, Description: description, Active: active, Created: s.now().UTC().Truncate(time.Second)}
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx kv.Tx) error {
 		if _, err := findAccount(tx, account); err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (s *Store) CreateServiceAccount(account, name, description string, active b
 // ServiceAccount returns service account name of account.
 func (s *Store) ServiceAccount(account, name string) (ServiceAccount, error) {
 	var out ServiceAccount
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		rec, err := findServiceAccount(tx, account, name)
 		if err != nil {
 			return err
@@ -107,7 +107,7 @@ func (s *Store) ServiceAccount(account, name string) (ServiceAccount, error) {
 func (s *Store) ServiceAccounts(account string) ([]ServiceAccount, error) {
 	out := []ServiceAccount{}
 	prefix := accountKey(account, "")
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		c := tx.Bucket(bucketServiceAccounts).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var rec serviceAccountRecord
@@ -129,7 +129,7 @@ func (s *Store) ServiceAccounts(account string) ([]ServiceAccount, error) {
 func (s *Store) UpdateServiceAccount(account, name string, description *string, active *bool, check func(Key) error) (ServiceAccount, error) {
 	var out serviceAccountRecord
 	var keys int
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx kv.Tx) error {
 		rec, err := findServiceAccount(tx, account, name)
 		if err != nil {
 			return err
@@ -161,7 +161,7 @@ func (s *Store) UpdateServiceAccount(account, name string, description *string, 
 // first and may refuse with an error that DeleteServiceAccount returns,
 // having written nothing.
 func (s *Store) DeleteServiceAccount(account, name string, check func(Key) error) error {
-	return s.batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx kv.Tx) error {
 		if _, err := findServiceAccount(tx, account, name); err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func (s *Store) DeleteServiceAccount(account, name string, check func(Key) error
 	})
 }
 
-func findServiceAccount(tx *bolt.Tx, account, name string) (serviceAccountRecord, error) {
+func findServiceAccount(tx kv.Tx, account, name string) (serviceAccountRecord, error) {
 	var rec serviceAccountRecord
 	v := tx.Bucket(bucketServiceAccounts).Get(accountKey(account, name))
 	if v == nil {
@@ -187,7 +187,7 @@ func findServiceAccount(tx *bolt.Tx, account, name string) (serviceAccountRecord
 
 // deleteAccountServiceAccounts deletes the service accounts of account (their
 // keys go with the account's keys).
-func deleteAccountServiceAccounts(tx *bolt.Tx, account string) error {
+func deleteAccountServiceAccounts(tx kv.Tx, account string) error {
 	prefix := accountKey(account, "")
 	var names [][]byte
 	c := tx.Bucket(bucketServiceAccounts).Cursor()
@@ -202,7 +202,7 @@ func deleteAccountServiceAccounts(tx *bolt.Tx, account string) error {
 	return nil
 }
 
-func countOwnerKeys(tx *bolt.Tx, owner string) int {
+func countOwnerKeys(tx kv.Tx, owner string) int {
 	prefix := accountKey(owner, "")
 	n := 0
 	c := tx.Bucket(bucketOwnerKeys).Cursor()

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apikeyd/apikeyd/store/kv"
+	"github.com/apikeyd/apikeyd/store/kv/boltkv"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -49,12 +51,13 @@ type Options struct {
 	AuditRetention time.Duration
 }
 
-// Store is an open apikeyd data file. It is safe for concurrent use.
+// Store is an open apikeyd store: a data file, or another kv engine
+// (OpenDB). It is safe for concurrent use.
 type Store struct {
-	db      *bolt.DB
-	reads   *readTxs
+	db      kv.DB
+	file    *boltkv.DB // db, when it is a bbolt file: for what only a file has
+	path    string     // file's path; "" for another engine
 	now     func() time.Time
-	path    string
 	cache   *authCache
 	hashSem chan struct{}
 	logins  *loginGuard
@@ -64,8 +67,8 @@ type Store struct {
 	group   groupCommit            // shared write transactions (write.go)
 	// guardedTx is the write transaction whose last function left a full
 	// operator key (guarded, operator.go). Only write transactions, which
-	// bbolt runs one at a time, touch it.
-	guardedTx *bolt.Tx
+	// the engine runs one at a time, touch it.
+	guardedTx kv.Tx
 	closed    atomic.Bool
 	// failures counts failed authentications until FlushAudit writes them.
 	failures       failureTally
@@ -84,16 +87,31 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 2 * time.Second
 	}
-	customClock := opts.Now != nil
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, NoStatistics: true})
+	db, err := boltkv.Open(path, boltkv.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (waited %s)", path, ErrLocked, opts.LockTimeout)
 	}
 	if err != nil {
+		return nil, err
+	}
+	s, err := OpenDB(db, opts)
+	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenDB opens a store over an open engine, as Open does over a file:
+// it creates missing buckets and checks the schema version. db is the
+// store's from then on: Close closes it, as does an OpenDB that fails.
+// opts.LockTimeout and opts.NoSync, which are the file's, are ignored.
+//
+// An engine that other nodes write too (a kv.Notifier) tells the store of
+// their writes, which then drops what it keeps in memory of the data.
+func OpenDB(db kv.DB, opts Options) (*Store, error) {
+	customClock := opts.Now != nil
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.AuthCacheSize == 0 {
 		opts.AuthCacheSize = 16384
@@ -114,20 +132,24 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.AuditRetention = DefaultAuditRetention
 	}
 	s := &Store{
-		db: db, now: opts.Now, path: path, auditRetention: opts.AuditRetention,
-		reads:   &readTxs{db: db, max: 16},
+		db: db, now: opts.Now, auditRetention: opts.AuditRetention,
 		cache:   newAuthCache(opts.AuthCacheSize),
 		hashSem: make(chan struct{}, opts.MaxConcurrentHashes),
 		logins: &loginGuard{max: opts.MaxLoginFailures, userMax: opts.MaxUserLoginFailures, lockout: opts.LockoutDuration,
 			users: map[string]*userLogins{}},
 		limits: newLimiter(),
 	}
+	if s.file, _ = db.(*boltkv.DB); s.file != nil {
+		s.path = s.file.Bolt().Path() // bbolt forgets it at Close
+	}
 	caches.Store(db, s.cache)
 	if err := s.init(); err != nil {
-		s.reads.close()
 		_ = db.Close()
 		caches.Delete(db)
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
+	}
+	if n, ok := db.(kv.Notifier); ok {
+		n.OnChange(s.othersWrote)
 	}
 	every := opts.UsageFlush
 	if every == 0 {
@@ -145,12 +167,21 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// othersWrote is called by an engine shared with other nodes after their
+// writes. Any of them may have changed what a key can do, so every cached
+// key state goes, as after a write of this node's through update; quotas
+// in memory are read again from their records (limits.go).
+func (s *Store) othersWrote() {
+	s.cache.dropAll()
+	s.limits.reloadQuotas()
+}
+
 // init creates missing buckets and the schema version, checks the
 // version, and migrates a file of an older one. A file that needs none of
 // this is not written to.
 func (s *Store) init() error {
 	ready := false
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return nil
@@ -164,7 +195,7 @@ func (s *Store) init() error {
 		return err
 	}
 	rebuild := false
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx kv.Tx) error {
 		countsMissing := tx.Bucket(bucketKeyCounts) == nil
 		indexMissing := tx.Bucket(bucketKeyIndex) == nil
 		for _, name := range allBuckets {
@@ -211,8 +242,8 @@ func schemaOf(v []byte) (int, error) {
 // Now is the store's clock: time.Now unless Options.Now says otherwise.
 func (s *Store) Now() time.Time { return s.now() }
 
-// Close writes the uses not yet written and closes the file. Calls after
-// Close fail.
+// Close writes the uses not yet written and closes the engine. Calls
+// after Close fail.
 func (s *Store) Close() error {
 	var flushErr error
 	if s.closed.CompareAndSwap(false, true) {
@@ -220,17 +251,24 @@ func (s *Store) Close() error {
 		<-s.done
 		flushErr = errors.Join(s.FlushUsage(), s.FlushAudit())
 	}
-	s.reads.close()
 	err := s.db.Close()
 	caches.Delete(s.db)
 	return errors.Join(flushErr, err)
 }
 
-// Path is the file's path as given to Open.
+// view runs fn in a read transaction.
+func (s *Store) view(fn func(kv.Tx) error) error { return s.db.View(fn) }
+
+// Path is the data file's path as given to Open, or "" for a store over
+// another engine.
 func (s *Store) Path() string { return s.path }
 
-// Size is the file's size on disk in bytes.
+// Size is the data file's size on disk in bytes. A store over another
+// engine has no file: its Size fails with ErrNotFile.
 func (s *Store) Size() (int64, error) {
+	if s.file == nil {
+		return 0, fmt.Errorf("size: %w", ErrNotFile)
+	}
 	fi, err := os.Stat(s.path)
 	if err != nil {
 		return 0, err
@@ -240,10 +278,15 @@ func (s *Store) Size() (int64, error) {
 
 // WriteTo writes a consistent copy of the whole file to w, from one read
 // transaction, while the store keeps serving: a hot backup. The copy opens
-// as a data file of its own.
+// as a data file of its own. A store over another engine has no file to
+// copy: its WriteTo fails with ErrNotFile (back such an engine up by its
+// own means).
 func (s *Store) WriteTo(w io.Writer) (int64, error) {
+	if s.file == nil {
+		return 0, fmt.Errorf("backup: %w", ErrNotFile)
+	}
 	var n int64
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.file.Bolt().View(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -256,7 +299,7 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 // it to prove that a failed call changed nothing (it is still audited).
 func (s *Store) Fingerprint() ([32]byte, error) {
 	h := sha256.New()
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		for _, name := range allBuckets {
 			if bytes.Equal(name, bucketAudit) || bytes.Equal(name, bucketAuditAccount) {
 				continue

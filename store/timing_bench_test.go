@@ -85,11 +85,8 @@ func BenchmarkTiming_KeyLookup(b *testing.B) {
 	if !*timing {
 		b.Skip("run by make timing (-timing)")
 	}
-	st, err := store.Open(filepath.Join(b.TempDir(), "timing.db"), store.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
+	st := openStore(b, filepath.Join(b.TempDir(), "timing.db"), store.Options{NoSync: true})
+	var err error
 	secrets := make([]string, 1000)
 	for i := range secrets {
 		if _, secrets[i], err = st.CreateKey(store.NewKey{Account: "timing", Comment: "timing key"}); err != nil {
@@ -133,12 +130,8 @@ func BenchmarkTiming_Login(b *testing.B) {
 	if !*timing {
 		b.Skip("run by make timing (-timing)")
 	}
-	st, err := store.Open(filepath.Join(b.TempDir(), "timing.db"), store.Options{NoSync: true,
+	st := openStore(b, filepath.Join(b.TempDir(), "timing.db"), store.Options{NoSync: true,
 		MaxLoginFailures: math.MaxInt32, MaxUserLoginFailures: math.MaxInt32})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
 	ctx := context.Background()
 	if _, _, _, err := st.CreateAccount("timing", ""); err != nil {
 		b.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // Usage tracking (last_used_at, use_count) must not put a disk write on
@@ -81,7 +81,7 @@ func (s *Store) FlushUsage() (err error) {
 	if len(pending) == 0 {
 		return nil
 	}
-	err = s.updateKeys(func(tx *bolt.Tx) error {
+	err = s.updateKeys(func(tx kv.Tx) error {
 		keys := tx.Bucket(bucketKeys)
 		for id, u := range pending {
 			rec, err := decodeRecord(keys.Get([]byte(id)))

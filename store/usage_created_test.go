@@ -15,9 +15,7 @@ import (
 // just after a second begins must still never show last_used_at earlier
 // than created, neither before the flush nor after it.
 func TestStore_LastUsedNotBeforeCreated(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: time.Hour})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: time.Hour})
 	for i := 0; i < 3; i++ {
 		// Just after a second begins the coarse clock most likely still
 		// holds the second before.

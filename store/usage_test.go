@@ -16,8 +16,7 @@ func TestStore_Usage(t *testing.T) {
 	now := testNow
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	st, err := store.Open(path, store.Options{NoSync: true, Now: clock, UsageFlush: time.Hour})
-	require.NoError(t, err)
+	st := openStore(t, path, store.Options{NoSync: true, Now: clock, UsageFlush: time.Hour})
 	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	gone, _, err := st.CreateKey(store.NewKey{Account: "a"})
@@ -60,9 +59,7 @@ func TestStore_Usage(t *testing.T) {
 }
 
 func TestStore_UsageOff(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: -1})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: -1})
 	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	st.RecordUse(k.ID)

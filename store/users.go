@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // User is a person who logs in with a name and password to get keys. Each
@@ -98,7 +98,7 @@ func (s *Store) CreateUser(ctx context.Context, account, name, pw string) (User,
 	}
 	login := LoginName(name, account)
 	rec := userRecord{Name: name, Account: account, Hash: hash, Created: s.now().UTC().Truncate(time.Second), login: login}
-	err = s.batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx kv.Tx) error {
 		if _, err := findAccount(tx, account); err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func (s *Store) UserByName(account, name string) (User, error) {
 // Users returns the users of account, by login name.
 func (s *Store) Users(account string) ([]User, error) {
 	out := []User{}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 			var rec userRecord
 			if err := rec.unmarshal(v); err != nil {
@@ -157,7 +157,7 @@ func (s *Store) SetPassword(ctx context.Context, account, name, pw string) error
 		return err
 	}
 	var login string
-	err = s.batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx kv.Tx) error {
 		rec, err := findUser(tx, account, name)
 		if err != nil {
 			return err
@@ -189,7 +189,7 @@ func (s *Store) UnlockUser(account, name string) (User, error) {
 // refuse with an error that DeleteUser returns, having written nothing.
 func (s *Store) DeleteUser(account, name string, check func(Key) error) error {
 	var login string
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx kv.Tx) error {
 		rec, err := findUser(tx, account, name)
 		if err != nil {
 			return err
@@ -214,7 +214,7 @@ func (s *Store) DeleteUser(account, name string, check func(Key) error) error {
 func (s *Store) KeysOf(account, owner string) ([]Key, error) {
 	keys := []Key{}
 	prefix := accountKey(owner, "")
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		c := tx.Bucket(bucketOwnerKeys).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			rec, err := decodeRecord(tx.Bucket(bucketKeys).Get(k[len(prefix):]))
@@ -232,7 +232,7 @@ func (s *Store) KeysOf(account, owner string) ([]Key, error) {
 
 func (s *Store) userIn(account, name string) (userRecord, error) {
 	var rec userRecord
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		var err error
 		rec, err = findUser(tx, account, name)
 		return err
@@ -243,7 +243,7 @@ func (s *Store) userIn(account, name string) (userRecord, error) {
 // findUser returns user name of account: the one stored under its login
 // name, or a legacy user of that name that belongs to account. A user of
 // another account is ErrUserNotFound, as is one that does not exist.
-func findUser(tx *bolt.Tx, account, name string) (userRecord, error) {
+func findUser(tx kv.Tx, account, name string) (userRecord, error) {
 	if strings.Contains(name, "@") {
 		return userRecord{}, ErrUserNotFound
 	}
@@ -257,9 +257,9 @@ func findUser(tx *bolt.Tx, account, name string) (userRecord, error) {
 }
 
 // getUser reads the user stored under login.
-func getUser(tx *bolt.Tx, login string) (userRecord, bool, error) {
+func getUser(tx kv.Tx, login string) (userRecord, bool, error) {
 	var rec userRecord
-	v := tx.Bucket(bucketUsers).Get([]byte(login))
+	v := tx.Bucket(bucketUsers).Get(lookupKey(login))
 	if v == nil {
 		return rec, false, nil
 	}
@@ -272,7 +272,7 @@ func getUser(tx *bolt.Tx, login string) (userRecord, bool, error) {
 
 // findLogin returns the user that logs in as login: the user stored under
 // it, or, for "<name>@<account>", a legacy user name of account.
-func findLogin(tx *bolt.Tx, login string) (userRecord, bool, error) {
+func findLogin(tx kv.Tx, login string) (userRecord, bool, error) {
 	rec, found, err := getUser(tx, login)
 	if err != nil || found {
 		return rec, found, err
@@ -289,7 +289,7 @@ func findLogin(tx *bolt.Tx, login string) (userRecord, bool, error) {
 }
 
 // deleteOwnerKeys deletes every key owner holds.
-func deleteOwnerKeys(tx *bolt.Tx, owner string) error {
+func deleteOwnerKeys(tx kv.Tx, owner string) error {
 	prefix := accountKey(owner, "")
 	var ids [][]byte
 	c := tx.Bucket(bucketOwnerKeys).Cursor()
@@ -326,11 +326,16 @@ func deleteOwnerKeys(tx *bolt.Tx, owner string) error {
 // UnlockUser clear the name's. Every guess evaluated, for a user that
 // exists or not, costs one argon2id run. A wrong name and a wrong password
 // both give ErrLoginFailed. A guess whose ctx ends before a hashing slot is
-// free fails with ErrBusy, and counts neither way.
+// free fails with ErrBusy, and counts neither way. A node that cannot vouch
+// for its copy of the data refuses every guess with ErrStale, unhashed and
+// uncounted.
 func (s *Store) Login(ctx context.Context, login, pw, source string) (User, error) {
+	if err := s.db.Fresh(); err != nil {
+		return User{}, err
+	}
 	var rec userRecord
 	found := false
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		var err error
 		rec, found, err = findLogin(tx, login)
 		return err

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 )
 
 func openUsersStore(t *testing.T, opts Options) (*Store, *time.Time, *sync.Mutex) {
@@ -35,7 +35,7 @@ func openUsersStore(t *testing.T, opts Options) (*Store, *time.Time, *sync.Mutex
 func TestUsers_Legacy(t *testing.T) {
 	st, _, _ := openUsersStore(t, Options{})
 	legacy := userRecord{Name: "bob", Account: "acme", Hash: hashPassword("correct horse"), Created: time.Unix(1, 0).UTC()}
-	require.NoError(t, st.update(func(tx *bolt.Tx) error {
+	require.NoError(t, st.update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketUsers).Put([]byte("bob"), legacy.marshal())
 	}))
 	k, _, err := st.CreateKey(NewKey{Account: "acme", Owner: UserOwner("bob")})

@@ -7,14 +7,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/apikeyd/apikeyd/store/kv"
 )
 
 // Every write transaction of the store goes through one of the four
 // functions below, and nothing else begins one (TestWrites_OneDoor checks
-// the source). Each keeps the auth cache true to the file: its drops run
-// as bbolt commit handlers, after the commit and before the write returns,
-// and only when the transaction commits.
+// the source). Each keeps the auth cache true to the data: its drops run
+// as commit handlers (kv.Tx.OnCommit), after the commit and before the
+// write returns, and only when the transaction commits.
 //
 //   - update and batch are for any write. A commit drops every cached key
 //     state: a write to an account, a user or a service account may change
@@ -31,13 +31,12 @@ import (
 //
 // All four also keep the operator's last full key (guarded, operator.go).
 
-// update runs fn in a write transaction of its own, as bolt.DB.Update does;
-// its commit drops the whole auth cache.
-func (s *Store) update(fn func(*bolt.Tx) error) error {
-	s.reads.beginWrite()
-	defer s.reads.endWrite()
+// update runs fn in a write transaction of its own, as kv.DB.Update does
+// (fn may run more than once on an engine shared by many nodes); its
+// commit drops the whole auth cache.
+func (s *Store) update(fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.db.Update(s.guarded(func(tx *bolt.Tx) error {
+	return s.db.Update(s.guarded(func(tx kv.Tx) error {
 		tx.OnCommit(s.cache.dropAll)
 		return fn(tx)
 	}))
@@ -46,11 +45,9 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 // batch runs fn in a write transaction it may share with other calls
 // (group commit, below: fn may run more than once); its commit drops
 // the whole auth cache.
-func (s *Store) batch(fn func(*bolt.Tx) error) error {
-	s.reads.beginWrite()
-	defer s.reads.endWrite()
+func (s *Store) batch(fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.write(s.guarded(func(tx *bolt.Tx) error {
+	return s.write(s.guarded(func(tx kv.Tx) error {
 		tx.OnCommit(s.cache.dropAll)
 		return fn(tx)
 	}))
@@ -58,18 +55,14 @@ func (s *Store) batch(fn func(*bolt.Tx) error) error {
 
 // updateKeys is update for writes of key records only: its commit drops
 // the cached state of each key it wrote or deleted.
-func (s *Store) updateKeys(fn func(*bolt.Tx) error) error {
-	s.reads.beginWrite()
-	defer s.reads.endWrite()
+func (s *Store) updateKeys(fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
 	return s.db.Update(s.guarded(fn))
 }
 
 // batchKeys is batch for writes of key records only: its commit drops the
 // cached state of each key it wrote or deleted.
-func (s *Store) batchKeys(fn func(*bolt.Tx) error) error {
-	s.reads.beginWrite()
-	defer s.reads.endWrite()
+func (s *Store) batchKeys(fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
 	return s.write(s.guarded(fn))
 }
@@ -77,11 +70,11 @@ func (s *Store) batchKeys(fn func(*bolt.Tx) error) error {
 // caches finds the auth cache of a transaction's store: key records are
 // written by plain functions of the transaction (putRecord, deleteRecord),
 // which must drop the key from its store's cache.
-var caches sync.Map // *bolt.DB → *authCache
+var caches sync.Map // kv.DB → *authCache
 
 // dropOnCommit drops key id from the auth cache of tx's store once tx
 // commits.
-func dropOnCommit(tx *bolt.Tx, id string) {
+func dropOnCommit(tx kv.Tx, id string) {
 	c, ok := caches.Load(tx.DB())
 	if !ok {
 		// A store registers its cache before its first write and removes
@@ -120,7 +113,7 @@ type groupCommit struct {
 
 // groupCall is one write waiting in the queue.
 type groupCall struct {
-	fn   func(*bolt.Tx) error
+	fn   func(kv.Tx) error
 	done chan error // receives the outcome, errLead or errRunAlone
 }
 
@@ -140,7 +133,7 @@ var (
 // write runs fn in a write transaction that it may share with other
 // writes, and returns once that transaction is durable on disk, or failed.
 // fn may run more than once.
-func (s *Store) write(fn func(*bolt.Tx) error) error {
+func (s *Store) write(fn func(kv.Tx) error) error {
 	g := &s.group
 	c := &groupCall{fn: fn, done: make(chan error, 1)}
 	g.mu.Lock()
@@ -199,7 +192,7 @@ func (s *Store) lead() {
 func (s *Store) commitGroup(calls []*groupCall) {
 	for len(calls) > 0 {
 		failed := -1
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.db.Update(func(tx kv.Tx) error {
 			for i, c := range calls {
 				if err := callSafely(c.fn, tx); err != nil {
 					failed = i
@@ -226,7 +219,7 @@ func (s *Store) commitGroup(calls []*groupCall) {
 // callSafely runs fn, turning a panic into an error: a panicking write
 // must not leave the others of its group without an answer. Its caller
 // runs it again alone, where the panic reaches it.
-func callSafely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+func callSafely(fn func(kv.Tx) error, tx kv.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("store: write panicked: %v", p)

@@ -21,8 +21,7 @@ import (
 func TestWrites_LoneWriterDoesNotWait(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
-		st, err := store.Open(filepath.Join(dir, "apikeyd.db"), store.Options{})
-		require.NoError(t, err)
+		st := openStore(t, filepath.Join(dir, "apikeyd.db"), store.Options{})
 		defer func() { require.NoError(t, st.Close()) }()
 		for i := range 5 {
 			start := time.Now()
@@ -40,8 +39,7 @@ func TestWrites_LoneWriterDoesNotWait(t *testing.T) {
 // succeed, and every key is there afterwards, in the file as reopened.
 func TestWrites_ConcurrentCreates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
-	st, err := store.Open(path, store.Options{})
-	require.NoError(t, err)
+	st := openStore(t, path, store.Options{})
 	const writers, each = 64, 5
 	secrets := make([][]string, writers)
 	var wg sync.WaitGroup

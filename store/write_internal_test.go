@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 )
 
 var bucketGroupTest = []byte("group-test")
@@ -21,7 +21,7 @@ func openGroupStore(t *testing.T) *Store {
 	st, err := Open(filepath.Join(t.TempDir(), "apikeyd.db"), Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.update(func(tx *bolt.Tx) error {
+	require.NoError(t, st.update(func(tx kv.Tx) error {
 		_, err := tx.CreateBucket(bucketGroupTest)
 		return err
 	}))
@@ -46,7 +46,7 @@ func holdFirstCommit(t *testing.T, st *Store, release chan struct{}) <-chan erro
 	started := make(chan struct{})
 	out := make(chan error, 1)
 	go func() {
-		out <- st.batch(func(tx *bolt.Tx) error {
+		out <- st.batch(func(tx kv.Tx) error {
 			select {
 			case <-started:
 			default:
@@ -63,7 +63,7 @@ func holdFirstCommit(t *testing.T, st *Store, release chan struct{}) <-chan erro
 func stored(t *testing.T, st *Store, key string) bool {
 	t.Helper()
 	found := false
-	require.NoError(t, st.view(func(tx *bolt.Tx) error {
+	require.NoError(t, st.view(func(tx kv.Tx) error {
 		found = tx.Bucket(bucketGroupTest).Get([]byte(key)) != nil
 		return nil
 	}))
@@ -83,7 +83,7 @@ func TestGroupCommit_Shares(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = st.batchKeys(func(tx *bolt.Tx) error {
+			errs[i] = st.batchKeys(func(tx kv.Tx) error {
 				return tx.Bucket(bucketGroupTest).Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
 			})
 		})
@@ -107,7 +107,7 @@ func TestGroupCommit_LoneWrites(t *testing.T) {
 	st := openGroupStore(t)
 	before := st.group.commits.Load()
 	for i := range 10 {
-		require.NoError(t, st.batchKeys(func(tx *bolt.Tx) error {
+		require.NoError(t, st.batchKeys(func(tx kv.Tx) error {
 			return tx.Bucket(bucketGroupTest).Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
 		}))
 	}
@@ -131,15 +131,15 @@ func TestGroupCommit_FailureIsolated(t *testing.T) {
 	var failed, panicked outcome
 	var failRuns, goodRuns [2]int
 	var wg sync.WaitGroup
-	put := func(key string) func(*bolt.Tx) error {
-		return func(tx *bolt.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte(key), []byte("v")) }
+	put := func(key string) func(kv.Tx) error {
+		return func(tx kv.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte(key), []byte("v")) }
 	}
 	wg.Go(func() {
-		good[0] = st.batchKeys(func(tx *bolt.Tx) error { goodRuns[0]++; return put("good0")(tx) })
+		good[0] = st.batchKeys(func(tx kv.Tx) error { goodRuns[0]++; return put("good0")(tx) })
 	})
 	queued(t, st, 1)
 	wg.Go(func() {
-		failed.err = st.batchKeys(func(tx *bolt.Tx) error {
+		failed.err = st.batchKeys(func(tx kv.Tx) error {
 			failRuns[0]++
 			if err := put("partial")(tx); err != nil {
 				return err
@@ -150,7 +150,7 @@ func TestGroupCommit_FailureIsolated(t *testing.T) {
 	queued(t, st, 2)
 	wg.Go(func() {
 		defer func() { panicked.panicked = recover() }()
-		panicked.err = st.batchKeys(func(tx *bolt.Tx) error {
+		panicked.err = st.batchKeys(func(tx kv.Tx) error {
 			failRuns[1]++
 			if err := put("partial-panic")(tx); err != nil {
 				return err
@@ -160,7 +160,7 @@ func TestGroupCommit_FailureIsolated(t *testing.T) {
 	})
 	queued(t, st, 3)
 	wg.Go(func() {
-		good[1] = st.batchKeys(func(tx *bolt.Tx) error { goodRuns[1]++; return put("good1")(tx) })
+		good[1] = st.batchKeys(func(tx kv.Tx) error { goodRuns[1]++; return put("good1")(tx) })
 	})
 	queued(t, st, 4)
 	close(release)
@@ -198,13 +198,13 @@ func TestGroupCommit_OperatorGuard(t *testing.T) {
 	var goodErr [2]error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		goodErr[0] = st.batchKeys(func(tx *bolt.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good0"), []byte("v")) })
+		goodErr[0] = st.batchKeys(func(tx kv.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good0"), []byte("v")) })
 	})
 	queued(t, st, 1)
 	wg.Go(func() { delErr = st.DeleteKey(OperatorAccount, op.ID, func(Key) error { return nil }) })
 	queued(t, st, 2)
 	wg.Go(func() {
-		goodErr[1] = st.batchKeys(func(tx *bolt.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good1"), []byte("v")) })
+		goodErr[1] = st.batchKeys(func(tx kv.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good1"), []byte("v")) })
 	})
 	queued(t, st, 3)
 	close(release)

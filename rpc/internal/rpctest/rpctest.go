@@ -59,13 +59,22 @@ type ServerInfo struct {
 	Status string `json:"status"`
 }
 
+// Clock is the time of the stores New opens.
+var Clock = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
 // New starts a Server; opts change its rpc.Options before it is made.
 func New(t testing.TB, opts ...func(*rpc.Options)) *Server {
 	t.Helper()
-	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{
-		NoSync: true, Now: func() time.Time { return fixed }, UsageFlush: time.Hour})
+		NoSync: true, Now: func() time.Time { return Clock }, UsageFlush: time.Hour})
 	require.NoError(t, err)
+	return NewOn(t, st, opts...)
+}
+
+// NewOn is New over st, a new store (over another engine, say), which it
+// closes when the test ends.
+func NewOn(t testing.TB, st *store.Store, opts ...func(*rpc.Options)) *Server {
+	t.Helper()
 	t.Cleanup(func() { _ = st.Close() })
 	_, created, err := st.Bootstrap(AdminKey)
 	require.NoError(t, err)

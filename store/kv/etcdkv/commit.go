@@ -21,6 +21,8 @@ import (
 // Update returns once this node's copy holds the commit, so every later
 // View on this node sees it.
 func (db *DB) Update(fn func(kv.Tx) error) error {
+	db.updateMu.Lock()
+	defer db.updateMu.Unlock()
 	ctx, cancel := context.WithTimeout(db.ctx, 3*db.timeout)
 	defer cancel()
 	token := db.token()

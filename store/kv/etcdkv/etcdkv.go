@@ -91,6 +91,13 @@ type DB struct {
 	// writeMu makes writers take their private copies of a snapshot's
 	// trees one at a time (a copy marks the tree it copies).
 	writeMu sync.Mutex
+	// updateMu runs this node's Updates one at a time, as bbolt does: the
+	// store relies on it, and writes of one node never conflict with each
+	// other in etcd.
+	updateMu sync.Mutex
+	// rewatch asks the watch to start again: the probe reads the cluster
+	// fine, but the watch does not deliver.
+	rewatch chan struct{}
 
 	mu       sync.Mutex
 	applied  int64         // the revision snap holds
@@ -133,6 +140,12 @@ func Open(cfg Config) (*DB, error) {
 		DialTimeout: cfg.DialTimeout,
 		TLS:         tlsc,
 		Logger:      zap.NewNop(),
+		// A member that dies without closing its connections (a
+		// crash, a partition) is noticed within seconds, not at TCP's
+		// pace, and the client moves to another.
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		PermitWithoutStream:  true,
 		// A member cut off from the others must not keep answering
 		// this node's watch with nothing.
 		RejectOldCluster: true,
@@ -145,6 +158,7 @@ func Open(cfg Config) (*DB, error) {
 	db := &DB{
 		cli: cli, prefix: cfg.Prefix, timeout: cfg.RequestTimeout, maxAge: cfg.MaxStaleness,
 		node: hex.EncodeToString(token[:]), advanced: make(chan struct{}), mine: map[string]int64{},
+		rewatch: make(chan struct{}, 1),
 	}
 	db.ctx, db.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(db.ctx, cfg.DialTimeout)

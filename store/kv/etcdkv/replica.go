@@ -218,7 +218,17 @@ func (db *DB) watch(rev int64) int64 {
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(db.ctx))
 	defer cancel()
 	ch := db.cli.Watch(ctx, db.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
-	for resp := range ch {
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case resp, ok = <-ch:
+		case <-db.rewatch:
+			return rev
+		}
+		if !ok {
+			return rev
+		}
 		if err := resp.Err(); err != nil {
 			db.watchErr(err)
 			if errors.Is(err, rpctypes.ErrCompacted) || resp.CompactRevision != 0 {
@@ -243,7 +253,6 @@ func (db *DB) watch(rev int64) int64 {
 		}
 		db.publish(rev, changed)
 	}
-	return rev
 }
 
 func (db *DB) watchErr(err error) {
@@ -326,5 +335,14 @@ func (db *DB) confirm(ctx context.Context) error {
 			return err
 		}
 	}
-	return db.waitApplied(ctx, resp.Header.Revision)
+	if err := db.waitApplied(ctx, resp.Header.Revision); err != nil {
+		// etcd answers but the watch does not: its stream may hang on a
+		// member that no longer serves. Watch again.
+		select {
+		case db.rewatch <- struct{}{}:
+		default:
+		}
+		return err
+	}
+	return nil
 }

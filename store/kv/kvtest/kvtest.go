@@ -1,5 +1,6 @@
-// Package kvtest is the conformance suite of the engines beneath package
-// store: every engine passes the same tests of kv's contract.
+// Package kvtest is for tests of the engines beneath package store: Run is
+// the conformance suite every engine passes, and Cluster fakes nodes
+// sharing one engine.
 package kvtest
 
 import (

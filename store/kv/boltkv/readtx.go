@@ -1,9 +1,7 @@
-package store
+package boltkv
 
 import (
 	"sync"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // readTxs lends read transactions out again and again, until the next write.
@@ -20,63 +18,48 @@ import (
 // A transaction is lent to one goroutine at a time; the mutex orders one
 // borrower's use before the next's.
 type readTxs struct {
-	db  *bolt.DB
+	db  *DB
 	max int // idle transactions kept
 
 	mu      sync.Mutex
-	idle    []*readTx
+	idle    []*tx
 	writers int    // writes under way: nothing is kept meanwhile
 	gen     uint64 // writes finished
 	closed  bool
 }
 
-// A readTx is a read transaction lent by readTxs, with the buckets it
-// has opened: a bucket of a read transaction stays valid as long as it.
-type readTx struct {
-	tx   *bolt.Tx
-	gen  uint64       // writes finished before tx began
-	keys *bolt.Bucket // bucketKeys, opened on first use
-}
-
-func (r *readTx) keysBucket() *bolt.Bucket {
-	if r.keys == nil {
-		r.keys = r.tx.Bucket(bucketKeys)
-	}
-	return r.keys
-}
-
 // get lends a read transaction.
-func (r *readTxs) get() (*readTx, error) {
+func (r *readTxs) get() (*tx, error) {
 	r.mu.Lock()
 	gen := r.gen
 	if n := len(r.idle); n > 0 && r.writers == 0 {
-		rt := r.idle[n-1]
+		t := r.idle[n-1]
 		r.idle[n-1] = nil
 		r.idle = r.idle[:n-1]
 		r.mu.Unlock()
-		return rt, nil
+		return t, nil
 	}
 	r.mu.Unlock()
 	// gen was read before the transaction began: if a write finishes
 	// between the two, the transaction is not kept.
-	tx, err := r.db.Begin(false)
+	btx, err := r.db.db.Begin(false)
 	if err != nil {
 		return nil, err
 	}
-	return &readTx{tx: tx, gen: gen}, nil
+	return &tx{tx: btx, db: r.db, gen: gen}, nil
 }
 
 // put takes back a transaction lent by get, keeping it if nothing has been
 // written since it began and nothing is being written now.
-func (r *readTxs) put(rt *readTx) {
+func (r *readTxs) put(t *tx) {
 	r.mu.Lock()
-	if !r.closed && r.writers == 0 && rt.gen == r.gen && len(r.idle) < r.max {
-		r.idle = append(r.idle, rt)
+	if !r.closed && r.writers == 0 && t.gen == r.gen && len(r.idle) < r.max {
+		r.idle = append(r.idle, t)
 		r.mu.Unlock()
 		return
 	}
 	r.mu.Unlock()
-	_ = rt.tx.Rollback()
+	_ = t.tx.Rollback()
 }
 
 // beginWrite ends the idle transactions and keeps none until endWrite.
@@ -86,8 +69,8 @@ func (r *readTxs) beginWrite() {
 	idle := r.idle
 	r.idle = nil
 	r.mu.Unlock()
-	for _, rt := range idle {
-		_ = rt.tx.Rollback()
+	for _, t := range idle {
+		_ = t.tx.Rollback()
 	}
 }
 
@@ -106,30 +89,7 @@ func (r *readTxs) close() {
 	idle := r.idle
 	r.idle = nil
 	r.mu.Unlock()
-	for _, rt := range idle {
-		_ = rt.tx.Rollback()
+	for _, t := range idle {
+		_ = t.tx.Rollback()
 	}
-}
-
-// view runs fn in a read transaction, as bolt.DB.View does.
-func (s *Store) view(fn func(*bolt.Tx) error) error {
-	return s.viewTx(func(rt *readTx) error { return fn(rt.tx) })
-}
-
-// viewTx is view for reads that reuse the transaction's open buckets.
-func (s *Store) viewTx(fn func(*readTx) error) error {
-	rt, err := s.reads.get()
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done { // fn panicked or ended its goroutine: not lent again
-			_ = rt.tx.Rollback()
-		}
-	}()
-	err = fn(rt)
-	done = true
-	s.reads.put(rt)
-	return err
 }
