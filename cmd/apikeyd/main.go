@@ -9,6 +9,9 @@
 //	apikeyd restore --db FILE --from BACKUP
 //	                        with the server stopped, put a checked backup in place
 //	apikeyd check --db FILE check a stopped server's file
+//	apikeyd migrate --from-db FILE --to-etcd URLS
+//	apikeyd migrate --from-etcd URLS --to-db FILE
+//	                        copy a store between a file and etcd, and verify it
 //	apikeyd version         print the version
 package main
 
@@ -92,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return restore(args[1:], getenv, stderr)
 	case "check":
 		return check(args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return migrate(args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "apikeyd", version)
 		return nil
@@ -113,6 +118,8 @@ commands:
   backup            copy a running server's data file (GET /backup) to a file
   restore           with the server stopped, replace its data file by a checked backup
   check             check a stopped server's data file; exit 0 when clean
+  migrate           copy a store between a data file and etcd, and verify the
+                    copy (apikeyd migrate -h)
   version           print the version
 `
 
