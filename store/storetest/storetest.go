@@ -11,8 +11,10 @@ package storetest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,7 +80,27 @@ func NeedsFile(tb testing.TB) {
 
 // Main runs m's tests and then stops the etcd they shared, if any: call it
 // from TestMain.
-func Main(m *testing.M) int { return etcdtest.Main(m) }
+//
+// On etcd every write is a round trip to the cluster, so property tests
+// (pgregory.net/rapid) run a fifth of their checks by default there:
+// -rapid.checks, when given, still says how many.
+func Main(m *testing.M) int {
+	flag.Parse()
+	if f := flag.Lookup("rapid.checks"); Etcd() && f != nil && !flagSet("rapid.checks") {
+		n, err := strconv.Atoi(f.Value.String())
+		if err == nil {
+			_ = f.Value.Set(strconv.Itoa(max(1, n/5)))
+		}
+	}
+	return etcdtest.Main(m)
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
 
 // SkipOnEtcd skips a test that cannot hold on etcd, for the reason why.
 func SkipOnEtcd(tb testing.TB, why string) {
