@@ -48,9 +48,9 @@ func (s *Server) ServeBackup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e)
 		return
 	}
-	if s.store.Path() == "" {
-		// Only a data file can be streamed; say what backs up the rest.
-		e := Errorf(CodeMethodNotFound, ErrIDMethodNotFound, "this server keeps its data in etcd, not in a file: back it up with etcdctl snapshot save, or copy it to a file with apikeyd migrate --from-etcd (docs/scale-out.md)")
+	if err := s.store.Fresh(); err != nil {
+		// A node that cannot vouch for its copy backs up no old truth.
+		e := toError(err)
 		s.auditBackup(&ex, k, e.ID)
 		s.writeError(w, r, e)
 		return

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeyd/apikeyd/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -54,14 +55,19 @@ func TestServe_EtcdNodesShareOneStore(t *testing.T) {
 	require.Contains(t, refused, "error", "%v", refused)
 	assert.Equal(t, "invalid_key", refused["error"].(map[string]any)["data"].(map[string]any)["error_id"])
 
-	// There is no file to back up, and backup says what to do instead.
+	// A backup of a node on etcd is a data file all the same: it checks
+	// clean and holds what the deployment holds.
 	out := filepath.Join(t.TempDir(), "backup.db")
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"backup", "--url", "http://" + a.Addr(), "--out", out},
 		func(k string) string { return map[string]string{"APIKEYD_KEY": testAdminKey}[k] }, &stdout, &stderr)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "this server keeps its data in etcd, not in a file")
-	assert.NoFileExists(t, out)
+	require.NoError(t, err, "%s", stderr.String())
+	require.NoError(t, store.CheckFile(out, time.Second))
+	backup, err := store.Open(out, store.Options{})
+	require.NoError(t, err)
+	defer backup.Close()
+	_, err = backup.KeyBySecret(key)
+	assert.ErrorIs(t, err, store.ErrNotFound, "the key deleted on the other node is gone from the backup too")
 }
 
 // TestServe_EtcdBadStart: what cannot work stops start-up with an error
