@@ -37,7 +37,8 @@ type Options struct {
 	// source's logins to a login name, with delays growing from 1 minute to
 	// LockoutDuration; MaxUserLoginFailures from all sources within
 	// LockoutDuration lock the name for every source for LockoutDuration.
-	// 0 means 5, 100 and 15 minutes.
+	// 0 means 5, 100 and 15 minutes. On an engine many nodes share, each
+	// node keeps its share of both counts (users.go, loginGuard).
 	MaxLoginFailures     int
 	MaxUserLoginFailures int
 	LockoutDuration      time.Duration
@@ -107,7 +108,10 @@ func Open(path string, opts Options) (*Store, error) {
 // opts.LockTimeout and opts.NoSync, which are the file's, are ignored.
 //
 // An engine that other nodes write too (a kv.Notifier) tells the store of
-// their writes, which then drops what it keeps in memory of the data.
+// their writes, which then drops what it keeps in memory of the data. On
+// an engine that counts the nodes sharing it (a kv.Cluster), each node
+// keeps its share of rate limits and login throttling, and spends quotas
+// from blocks it leases (limits.go, quotalease.go).
 func OpenDB(db kv.DB, opts Options) (*Store, error) {
 	customClock := opts.Now != nil
 	if opts.Now == nil {
@@ -150,6 +154,9 @@ func OpenDB(db kv.DB, opts Options) (*Store, error) {
 	}
 	if n, ok := db.(kv.Notifier); ok {
 		n.OnChange(s.othersWrote)
+	}
+	if c, ok := db.(kv.Cluster); ok {
+		s.limits.nodes, s.logins.nodes = c.Nodes, c.Nodes
 	}
 	every := opts.UsageFlush
 	if every == 0 {
@@ -242,14 +249,18 @@ func schemaOf(v []byte) (int, error) {
 // Now is the store's clock: time.Now unless Options.Now says otherwise.
 func (s *Store) Now() time.Time { return s.now() }
 
-// Close writes the uses not yet written and closes the engine. Calls
-// after Close fail.
+// Close writes the uses not yet written, gives back the quota blocks this
+// node holds on a shared engine, and closes the engine. Calls after Close
+// fail.
 func (s *Store) Close() error {
 	var flushErr error
 	if s.closed.CompareAndSwap(false, true) {
 		close(s.stop)
 		<-s.done
-		flushErr = errors.Join(s.FlushUsage(), s.FlushAudit())
+		if s.limits.nodes != nil {
+			flushErr = s.returnBlocks(true, s.now())
+		}
+		flushErr = errors.Join(flushErr, s.FlushUsage(), s.FlushAudit())
 	}
 	err := s.db.Close()
 	caches.Delete(s.db)

@@ -60,13 +60,24 @@ func (s *Store) RecordUse(id string) {
 
 // FlushUsage writes the uses gathered since the last flush into the key
 // records, in one transaction. Uses of keys deleted meanwhile are dropped.
+// It writes quota spending too, or on a shared engine gives back the quota
+// blocks not spent from since the last flush (quotalease.go).
+//
+// The counts are added to what the records hold, in the transaction: on a
+// shared engine, which runs it again on the newer records when another
+// node's write came first, every node's uses add up and last_used_at is
+// the latest of them.
 func (s *Store) FlushUsage() (err error) {
 	defer func() {
 		if err == nil {
 			s.stats.lastFlush.Store(time.Now().UnixNano())
 		}
 	}()
-	if s.limits.dirtyQuotas() {
+	if s.limits.nodes != nil {
+		if err := s.returnBlocks(false, s.now()); err != nil {
+			return err
+		}
+	} else if s.limits.dirtyQuotas() {
 		if err := s.flushQuotas(); err != nil {
 			return err
 		}
