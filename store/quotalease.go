@@ -180,57 +180,38 @@ func (l *limiter) withLease(k *Key) {
 }
 
 // returnBlocks gives back to their records the blocks this node has not
-// spent from since the last call (every block, if all), in one write
-// transaction. A block whose quota has since been replaced or refilled is
-// dropped instead. If the write fails, the blocks stay this node's.
+// spent from since the last call (every block, if all), in write
+// transactions of up to flushChunk records. A block whose quota has since
+// been replaced or refilled is dropped instead. If a write fails, the
+// blocks it did not give back stay this node's.
 func (s *Store) returnBlocks(all bool, now time.Time) error {
-	type back struct {
-		id     string
-		q      *lease
-		n, gen int64
-		period time.Time
-	}
 	s.limits.mu.Lock()
 	leases := make(map[string]*lease, len(s.limits.leases))
 	for id, q := range s.limits.leases {
 		leases[id] = q
 	}
 	s.limits.mu.Unlock()
-	var backs []back
+	var backs []returned
 	for id, q := range leases {
 		q.mu.Lock()
 		if q.void(now) {
 			q.block = 0
 		}
 		if q.block > 0 && (all || !q.used) {
-			backs = append(backs, back{id: id, q: q, n: q.block, gen: q.gen.Load(), period: q.period})
+			backs = append(backs, returned{id: id, q: q, n: q.block, gen: q.gen.Load(), period: q.period})
 			q.block = 0
 		}
 		q.used = false
 		q.mu.Unlock()
 	}
-	if len(backs) == 0 {
-		return nil
-	}
-	err := s.updateKeys(func(tx kv.Tx) error {
-		keys := tx.Bucket(bucketKeys)
-		for _, b := range backs {
-			rec, err := decodeRecord(keys.Get([]byte(b.id)))
-			if errors.Is(err, ErrNotFound) {
-				continue
-			} else if err != nil {
-				return err
-			}
-			if !rec.HasQuota || rec.QuotaGen != b.gen || !rec.Quota.LastRefill.Equal(b.period) {
-				continue // replaced or refilled meanwhile: the block is void
-			}
-			rec.Quota.Remaining += b.n
-			if err := putRecord(tx, &rec); err != nil {
-				return err
-			}
+	var err error
+	for len(backs) > 0 && err == nil {
+		part := backs[:min(flushChunk, len(backs))]
+		err = s.updateKeys(func(tx kv.Tx) error { return giveBack(tx, part) })
+		if err == nil {
+			backs = backs[len(part):]
 		}
-		return nil
-	})
+	}
 	if err != nil {
 		for _, b := range backs {
 			b.q.mu.Lock()
@@ -240,6 +221,37 @@ func (s *Store) returnBlocks(all bool, now time.Time) error {
 			b.q.mu.Unlock()
 		}
 		return fmt.Errorf("give back quota blocks: %w", err)
+	}
+	return nil
+}
+
+// returned is a block given back: n calls of key id's quota of generation
+// gen and refill period period, held in q.
+type returned struct {
+	id     string
+	q      *lease
+	n, gen int64
+	period time.Time
+}
+
+// giveBack adds the blocks of backs to their records' Remaining, in tx,
+// but for those whose quota has been replaced or refilled since.
+func giveBack(tx kv.Tx, backs []returned) error {
+	keys := tx.Bucket(bucketKeys)
+	for _, b := range backs {
+		rec, err := decodeRecord(keys.Get([]byte(b.id)))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if !rec.HasQuota || rec.QuotaGen != b.gen || !rec.Quota.LastRefill.Equal(b.period) {
+			continue // replaced or refilled meanwhile: the block is void
+		}
+		rec.Quota.Remaining += b.n
+		if err := putRecord(tx, &rec); err != nil {
+			return err
+		}
 	}
 	return nil
 }
