@@ -22,8 +22,11 @@ build:
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
 
+# The store's tests and the end-to-end and golden tests of rpc run twice:
+# on bbolt, and on etcd started inside the test binary (store/storetest).
 test: node-deps
 	$(GO) test -race -count=1 -timeout 10m ./...
+	APIKEYD_TEST_BACKEND=etcd $(GO) test -race -count=1 -timeout 10m ./store/ ./rpc/ ./rpc/h1/
 
 # Installs, from the committed lock file, the JSON-RPC client libraries that
 # rpc/clients_test.go runs under node. It reinstalls when the lock file is

@@ -14,6 +14,7 @@ import (
 	"github.com/apikeyd/apikeyd/rpc"
 	"github.com/apikeyd/apikeyd/rpc/h1"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -56,6 +57,7 @@ const badKey = "ffffffffffffffffffffffffffffffff"
 // none of them; the records stay put when more failures of the same
 // minute arrive after a flush.
 func TestAudit_FailureFloodIsCounted(t *testing.T) {
+	storetest.NeedsFile(t) // it measures the file's growth
 	ts := newTestServer(t)
 	var acme rpc.NewAccountInfo
 	ts.ok(ts.Admin, "account.create", []any{"acme"}, &acme)
@@ -229,6 +231,7 @@ func floodServer(b *testing.B) (st *store.Store, url string) {
 // reopen opens ts's data file again, once ts.Store is closed.
 func reopen(t *testing.T, ts *testServer) *store.Store {
 	t.Helper()
+	storetest.NeedsFile(t)
 	st, err := store.Open(ts.Store.Path(), store.Options{NoSync: true, UsageFlush: time.Hour})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
@@ -241,7 +244,7 @@ func storeAuditAll() store.AuditQuery { return store.AuditQuery{AllAccounts: tru
 // the operator key.
 func openRealStore(tb testing.TB) *store.Store {
 	tb.Helper()
-	st, err := store.Open(filepath.Join(tb.TempDir(), "apikeyd.db"), store.Options{})
+	st, err := storetest.Open(tb, filepath.Join(tb.TempDir(), "apikeyd.db"), store.Options{})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = st.Close() })
 	_, _, err = st.Bootstrap(adminKey)

@@ -20,6 +20,7 @@ import (
 	"github.com/apikeyd/apikeyd/rpc/ws"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
@@ -89,7 +90,7 @@ func newTestServerOver(t testing.TB, tr transport, register func(*rpc.Server), o
 	t.Helper()
 	clock := &atomic.Pointer[time.Time]{}
 	clock.Store(&fixedNow)
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{
+	st, err := storetest.Open(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{
 		NoSync: true,
 		Now:    func() time.Time { return *clock.Load() },
 		// No background flush in the middle of a test: usage written while

@@ -13,6 +13,7 @@ import (
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/apikeyd/apikeyd/store/kv"
+	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -101,6 +102,7 @@ func TestStore_Keys(t *testing.T) {
 // TestStore_Secrets: secrets are unique, and the file holds their digests,
 // never the secrets themselves.
 func TestStore_Secrets(t *testing.T) {
+	storetest.NeedsFile(t)
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := MustOpenStoreAt(t, path)
 	seen := map[string]bool{}
@@ -154,12 +156,13 @@ func TestStore_Schema(t *testing.T) {
 	}))
 	require.NoError(t, db.Close())
 
-	_, err := store.Open(path, store.Options{})
+	_, err := storetest.Open(t, path, store.Options{})
 	require.ErrorIs(t, err, store.ErrSchema)
 	assert.Contains(t, err.Error(), "99")
 }
 
 func TestStore_Locked(t *testing.T) {
+	storetest.NeedsFile(t)
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := MustOpenStoreAt(t, path)
 	_, _, err := st.CreateKey(store.NewKey{Account: "a"})
@@ -311,7 +314,7 @@ func TestStore_WriteTo(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	copyStore := MustOpenStoreAt(t, backup)
+	copyStore := openFile(t, backup)
 	got, err := copyStore.KeyBySecret(secret)
 	require.NoError(t, err)
 	assert.Equal(t, k, got)

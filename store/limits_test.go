@@ -75,7 +75,7 @@ func TestStore_QuotaPersists(t *testing.T) {
 	_, err = st.WriteTo(f)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	got, err := MustOpenStoreAt(t, backup).Key("a", k.ID)
+	got, err := openFile(t, backup).Key("a", k.ID)
 	require.NoError(t, err)
 	assert.Equal(t, int64(7), got.Quota.Remaining)
 
@@ -372,7 +372,7 @@ func TestStore_QuotaFlushLoop(t *testing.T) {
 		_, err = st.WriteTo(f)
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
-		cp := openStore(t, path, store.Options{NoSync: true, UsageFlush: -1})
+		cp := openFileWith(t, path, store.Options{NoSync: true, UsageFlush: -1})
 		defer cp.Close()
 		got, err := cp.Key("a", k.ID)
 		require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/apikeyd/apikeyd/store/kv"
+	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -284,6 +285,7 @@ func TestKeyIndex_Offsets(t *testing.T) {
 // (schema version 2, no index, no counts of its lists): the index is built
 // when it opens, lists answer from it, and the check passes.
 func TestKeyIndex_BuiltOnOpen(t *testing.T) {
+	storetest.NeedsFile(t)
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := MustOpenStoreAt(t, path)
 	_, err := st.CreateServiceAccount("a", "ci", "", true)
@@ -359,6 +361,7 @@ func TestKeyIndex_BuiltOnOpen(t *testing.T) {
 // TestKeyIndex_CheckFindsFaults: CheckKeys reports a key missing from
 // key_index, an entry leading nowhere, and a wrong count of a list.
 func TestKeyIndex_CheckFindsFaults(t *testing.T) {
+	storetest.NeedsFile(t)
 	for _, tt := range []struct {
 		name  string
 		fault string

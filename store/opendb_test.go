@@ -1,14 +1,15 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/apikeyd/apikeyd/store/kv/kvtest"
+	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -37,10 +38,19 @@ func TestOpenDB_NotFile(t *testing.T) {
 	assert.Empty(t, st.Path())
 	_, err = st.Size()
 	assert.ErrorIs(t, err, store.ErrNotFile)
-	var buf bytes.Buffer
-	_, err = st.WriteTo(&buf)
-	assert.ErrorIs(t, err, store.ErrNotFile)
-	assert.Zero(t, buf.Len())
+	// Its backup is a data file all the same, which opens and
+	// authenticates the key.
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	f, err := os.Create(backup)
+	require.NoError(t, err)
+	_, err = st.WriteTo(f)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	restored, err := store.Open(backup, store.Options{})
+	require.NoError(t, err)
+	_, err = restored.KeyBySecret(secret)
+	assert.NoError(t, err)
+	require.NoError(t, restored.Close())
 	assert.NoError(t, st.CheckKeys())
 	assert.NoError(t, st.Ready())
 
@@ -158,6 +168,7 @@ func TestOpenDB_OtherNodesQuotas(t *testing.T) {
 // A file's store knows its path, and size, also once closed: callers open
 // the file again by it.
 func TestOpen_Path(t *testing.T) {
+	storetest.NeedsFile(t)
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := openStore(t, path, store.Options{NoSync: true})
 	assert.Equal(t, path, st.Path())

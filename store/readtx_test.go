@@ -9,6 +9,7 @@ import (
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -66,6 +67,7 @@ func TestStore_ReadAfterWrite(t *testing.T) {
 // Many readers keep many transactions; writes that grow the file (and so
 // must wait for every read transaction to end) still finish.
 func TestStore_WritesGrowFileUnderReads(t *testing.T) {
+	storetest.NeedsFile(t)
 	st := MustOpenStore(t)
 	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
 	require.NoError(t, err)

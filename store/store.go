@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -287,14 +288,12 @@ func (s *Store) Size() (int64, error) {
 	return fi.Size(), nil
 }
 
-// WriteTo writes a consistent copy of the whole file to w, from one read
-// transaction, while the store keeps serving: a hot backup. The copy opens
-// as a data file of its own. A store over another engine has no file to
-// copy: its WriteTo fails with ErrNotFile (back such an engine up by its
-// own means).
+// WriteTo writes a consistent copy of the whole store to w, from one read
+// transaction, while the store keeps serving: a hot backup. The copy is a
+// bbolt data file that Open opens, whichever engine the store is on.
 func (s *Store) WriteTo(w io.Writer) (int64, error) {
 	if s.file == nil {
-		return 0, fmt.Errorf("backup: %w", ErrNotFile)
+		return s.copyTo(w)
 	}
 	var n int64
 	err := s.file.Bolt().View(func(tx *bolt.Tx) error {
@@ -303,6 +302,36 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// copyTo is WriteTo for an engine that is not a file: it copies the store
+// from one consistent read into a new bbolt file in the temp dir, writes
+// that file to w and removes it. The copy opens with Open, as a backup of
+// a file does.
+func (s *Store) copyTo(w io.Writer) (int64, error) {
+	dir, err := os.MkdirTemp("", "apikeyd-backup-")
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "apikeyd.db")
+	dst, err := boltkv.Open(path, boltkv.Options{NoSync: true})
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	err = kv.Copy(dst, s.db, allBuckets)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer f.Close()
+	return io.Copy(w, f)
 }
 
 // Fingerprint is a SHA-256 over every key and value the store holds, the

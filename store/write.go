@@ -188,7 +188,8 @@ func (s *Store) lead() {
 
 // commitGroup runs calls in one transaction and tells each its outcome.
 // A call that fails is taken out and told to run alone; the others run
-// again, in a fresh transaction, without it.
+// again, in a fresh transaction, without it. A group the engine refuses
+// as too large commits in two halves.
 func (s *Store) commitGroup(calls []*groupCall) {
 	for len(calls) > 0 {
 		failed := -1
@@ -206,6 +207,14 @@ func (s *Store) commitGroup(calls []*groupCall) {
 			calls[failed].done <- errRunAlone
 			calls = append(calls[:failed], calls[failed+1:]...)
 			continue
+		}
+		if errors.Is(err, kv.ErrTooLarge) && len(calls) > 1 {
+			// The engine caps one transaction (etcd's --max-txn-ops):
+			// the group was too big, not any write in it.
+			half := len(calls) / 2
+			s.commitGroup(calls[:half])
+			s.commitGroup(calls[half:])
+			return
 		}
 		// Committed, or the commit itself failed (a full disk, say):
 		// every call shares the outcome.

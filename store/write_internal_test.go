@@ -222,3 +222,80 @@ func TestGroupCommit_OperatorGuard(t *testing.T) {
 	_, err = st.Key(OperatorAccount, op.ID)
 	assert.NoError(t, err)
 }
+
+// capped is an engine that refuses, as etcd does past --max-txn-ops, a
+// transaction of more than max puts.
+type capped struct {
+	kv.DB
+	max     int
+	refused int
+}
+
+func (c *capped) Update(fn func(kv.Tx) error) error {
+	err := c.DB.Update(func(tx kv.Tx) error {
+		counting := &countingTx{Tx: tx}
+		if err := fn(counting); err != nil {
+			return err
+		}
+		if counting.puts > c.max {
+			return kv.ErrTooLarge
+		}
+		return nil
+	})
+	if errors.Is(err, kv.ErrTooLarge) {
+		c.refused++
+	}
+	return err
+}
+
+type countingTx struct {
+	kv.Tx
+	puts int
+}
+
+func (t *countingTx) Bucket(name []byte) kv.Bucket {
+	b := t.Tx.Bucket(name)
+	if b == nil {
+		return nil
+	}
+	return &countingBucket{Bucket: b, tx: t}
+}
+
+type countingBucket struct {
+	kv.Bucket
+	tx *countingTx
+}
+
+func (b *countingBucket) Put(k, v []byte) error {
+	b.tx.puts++
+	return b.Bucket.Put(k, v)
+}
+
+// TestGroupCommit_TooLargeSplits: a group the engine refuses for its size
+// commits in parts, and every write in it succeeds.
+func TestGroupCommit_TooLargeSplits(t *testing.T) {
+	st := openGroupStore(t)
+	eng := &capped{DB: st.db, max: 3}
+	st.db = eng
+	release := make(chan struct{})
+	first := holdFirstCommit(t, st, release)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = st.batch(func(tx kv.Tx) error {
+				return tx.Bucket(bucketGroupTest).Put([]byte(fmt.Sprint("k", i)), []byte("v"))
+			})
+		})
+	}
+	queued(t, st, n)
+	close(release)
+	require.NoError(t, <-first)
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "write %d", i)
+		assert.True(t, stored(t, st, fmt.Sprint("k", i)))
+	}
+	assert.Positive(t, eng.refused, "the group of 8 went over the cap of 3 and was split")
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/apikeyd/apikeyd/rpc"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
@@ -47,7 +48,7 @@ func newTestServer(tb testing.TB, opts ...func(*rpc.Options)) *testServer {
 func newRPCServer(tb testing.TB, log zerolog.Logger, opts ...func(*rpc.Options)) *rpc.Server {
 	tb.Helper()
 	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	st, err := store.Open(filepath.Join(tb.TempDir(), "apikeyd.db"), store.Options{
+	st, err := storetest.Open(tb, filepath.Join(tb.TempDir(), "apikeyd.db"), store.Options{
 		NoSync: true, Now: func() time.Time { return fixed }, UsageFlush: time.Hour})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = st.Close() })

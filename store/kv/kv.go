@@ -83,7 +83,8 @@ type Bucket interface {
 	// it (to copy a bucket whole).
 	Sequence() uint64
 	SetSequence(v uint64) error
-	// KeyN counts the bucket's keys.
+	// KeyN counts the bucket's keys, in a read transaction (bbolt's
+	// count in a write transaction leaves out what it has changed).
 	KeyN() int
 }
 

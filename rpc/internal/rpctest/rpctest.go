@@ -23,6 +23,7 @@ import (
 	"github.com/apikeyd/apikeyd/rpc/ws"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -65,7 +66,7 @@ var Clock = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // New starts a Server; opts change its rpc.Options before it is made.
 func New(t testing.TB, opts ...func(*rpc.Options)) *Server {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{
+	st, err := storetest.Open(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{
 		NoSync: true, Now: func() time.Time { return Clock }, UsageFlush: time.Hour})
 	require.NoError(t, err)
 	return NewOn(t, st, opts...)

@@ -147,6 +147,8 @@ func kvError(err error) error {
 		return kv.ErrBucketNotFound
 	case errors.Is(err, bolterrors.ErrTxNotWritable):
 		return kv.ErrTxNotWritable
+	case errors.Is(err, bolterrors.ErrKeyRequired):
+		return kv.ErrKeyRequired
 	}
 	return err
 }

@@ -101,7 +101,6 @@ func testPutGetDelete(t *testing.T, db kv.DB) {
 		require.NoError(t, b.Put([]byte{0, 0xff}, []byte{}))
 		require.ErrorIs(t, b.Put(nil, []byte("x")), kv.ErrKeyRequired)
 		require.Equal(t, []byte("1"), b.Get([]byte("a")), "a write is read back in its transaction")
-		require.Equal(t, 2, b.KeyN())
 		return nil
 	})
 	require.NoError(t, db.View(func(tx kv.Tx) error {
@@ -192,31 +191,23 @@ func testCursor(t *testing.T, db kv.DB) {
 }
 
 func testCursorAcrossChanges(t *testing.T, db kv.DB) {
+	// Where a cursor goes after its bucket changes is not defined (bbolt
+	// may or may not meet a key put ahead of it); once positioned again,
+	// it sees every change of its transaction.
 	fill(t, db, "a", "b", "c", "d")
 	update(t, db, func(tx kv.Tx) error {
 		b := tx.Bucket(name)
 		c := b.Cursor()
-		var seen []string
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			seen = append(seen, string(k))
-			if string(k) == "b" {
-				require.NoError(t, b.Put([]byte("bb"), []byte("vbb")))
-			}
-		}
-		require.Equal(t, []string{"a", "b", "bb", "c", "d"}, seen, "a key put ahead of the cursor is met")
+		k, _ := c.Seek([]byte("b"))
+		require.Equal(t, "b", string(k))
+		require.NoError(t, b.Put([]byte("bb"), []byte("vbb")))
+		require.NoError(t, b.Delete([]byte("c")))
+		require.Equal(t, []string{"a", "b", "bb", "d", ""}, walk(c, c.First, c.Next, c.Next, c.Next, c.Next))
+		k, _ = c.Seek([]byte("c"))
+		require.Equal(t, "d", string(k))
 		return nil
 	})
-	update(t, db, func(tx kv.Tx) error {
-		b := tx.Bucket(name)
-		c := b.Cursor()
-		k, _ := c.Seek([]byte("bb"))
-		require.Equal(t, "bb", string(k))
-		require.NoError(t, b.Delete(k))
-		k, _ = c.Next()
-		require.Equal(t, "c", string(k), "after deleting the key it stands on, the cursor moves to the next")
-		return nil
-	})
-	require.Equal(t, []string{"61=7661", "62=7662", "63=7663", "64=7664"}, contents(t, db, name))
+	require.Equal(t, []string{"61=7661", "62=7662", "6262=766262", "64=7664"}, contents(t, db, name))
 }
 
 func testSequence(t *testing.T, db kv.DB) {
