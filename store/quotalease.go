@@ -21,9 +21,9 @@ import (
 // So the record's Remaining is the quota not leased out, and every call
 // that passes was leased first: the calls passed across the cluster never
 // exceed the quota. What a node leased and did not spend goes back to the
-// record when the node has not spent from it for a whole flush interval,
-// and at Close. A node that stops without Close loses its blocks: fewer
-// calls pass than the quota allowed, never more.
+// record at each usage flush and at Close, so that the record is exact
+// after a flush, as a file's is. A node that stops without Close loses its
+// blocks: fewer calls pass than the quota allowed, never more.
 //
 // A block is not given back to a quota that apikey.update has replaced
 // (another generation, quotaGen) or that has been refilled since (the
@@ -58,7 +58,6 @@ type lease struct {
 	refill string    // the quota's refill, which ends the period
 	block  int64     // calls leased and not spent
 	pool   int64     // the record's Remaining after the last lease
-	used   bool      // spent from since the last flush
 }
 
 // leaseOf returns this node's lease of k's quota, a new one when it has
@@ -116,7 +115,6 @@ func (s *Store) spendLeased(k *Key, now time.Time) (int64, error) {
 		}
 	}
 	q.block--
-	q.used = true
 	return q.pool + q.block, nil
 }
 
@@ -179,12 +177,11 @@ func (l *limiter) withLease(k *Key) {
 	}
 }
 
-// returnBlocks gives back to their records the blocks this node has not
-// spent from since the last call (every block, if all), in write
-// transactions of up to flushChunk records. A block whose quota has since
+// returnBlocks gives back to their records the blocks this node holds, in
+// write transactions of up to flushChunk records. A block whose quota has since
 // been replaced or refilled is dropped instead. If a write fails, the
 // blocks it did not give back stay this node's.
-func (s *Store) returnBlocks(all bool, now time.Time) error {
+func (s *Store) returnBlocks(now time.Time) error {
 	s.limits.mu.Lock()
 	leases := make(map[string]*lease, len(s.limits.leases))
 	for id, q := range s.limits.leases {
@@ -197,11 +194,10 @@ func (s *Store) returnBlocks(all bool, now time.Time) error {
 		if q.void(now) {
 			q.block = 0
 		}
-		if q.block > 0 && (all || !q.used) {
+		if q.block > 0 {
 			backs = append(backs, returned{id: id, q: q, n: q.block, gen: q.gen.Load(), period: q.period})
 			q.block = 0
 		}
-		q.used = false
 		q.mu.Unlock()
 	}
 	var err error

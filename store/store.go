@@ -250,18 +250,15 @@ func schemaOf(v []byte) (int, error) {
 // Now is the store's clock: time.Now unless Options.Now says otherwise.
 func (s *Store) Now() time.Time { return s.now() }
 
-// Close writes the uses not yet written, gives back the quota blocks this
-// node holds on a shared engine, and closes the engine. Calls after Close
-// fail.
+// Close writes the uses not yet written (and on a shared engine gives
+// back the quota blocks this node holds) and closes the engine. Calls
+// after Close fail.
 func (s *Store) Close() error {
 	var flushErr error
 	if s.closed.CompareAndSwap(false, true) {
 		close(s.stop)
 		<-s.done
-		if s.limits.nodes != nil {
-			flushErr = s.returnBlocks(true, s.now())
-		}
-		flushErr = errors.Join(flushErr, s.FlushUsage(), s.FlushAudit())
+		flushErr = errors.Join(s.FlushUsage(), s.FlushAudit())
 	}
 	err := s.db.Close()
 	caches.Delete(s.db)

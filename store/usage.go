@@ -62,7 +62,7 @@ func (s *Store) RecordUse(id string) {
 // records, in one transaction (on a shared engine, one per flushChunk
 // keys). Uses of keys deleted meanwhile are dropped.
 // It writes quota spending too, or on a shared engine gives back the quota
-// blocks not spent from since the last flush (quotalease.go).
+// blocks this node holds (quotalease.go).
 //
 // The counts are added to what the records hold, in the transaction: on a
 // shared engine, which runs it again on the newer records when another
@@ -75,7 +75,7 @@ func (s *Store) FlushUsage() (err error) {
 		}
 	}()
 	if s.limits.nodes != nil {
-		if err := s.returnBlocks(false, s.now()); err != nil {
+		if err := s.returnBlocks(s.now()); err != nil {
 			return err
 		}
 	} else if s.limits.dirtyQuotas() {
