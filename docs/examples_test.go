@@ -99,8 +99,14 @@ func pages(t *testing.T, root string) []string {
 // line, with the reason each cannot run here.
 var noRun = map[string]map[string]string{
 	"README.md": {
-		"make run    # build and serve on 127.0.0.1:8080 with ./apikeyd.db (created on first start)": "the two commands in short: `make run` serves in the foreground until stopped, and `make test` runs this very test; the session below runs the server",
-		"APIKEYD_UPSTREAM_TOKEN=s3cret ./bin/apikeyd serve --upstream http://127.0.0.1:9000/rpc":     "a glimpse of gateway mode: it needs a backend on 127.0.0.1:9000, and serves in the foreground; docs/gateway.md runs the whole walk-through, with its sample backend",
+		"make run    # build and serve on 127.0.0.1:8080 with ./apikeyd.db (created on first start)":                "the two commands in short: `make run` serves in the foreground until stopped, and `make test` runs this very test; the session below runs the server",
+		"APIKEYD_UPSTREAM_TOKEN=s3cret ./bin/apikeyd serve --upstream http://127.0.0.1:9000/rpc":                    "a glimpse of gateway mode: it needs a backend on 127.0.0.1:9000, and serves in the foreground; docs/gateway.md runs the whole walk-through, with its sample backend",
+		"apikeyd serve --addr 10.0.0.11:8080 --etcd http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379": "a glimpse of a node: it needs an etcd cluster on those machines, and serves in the foreground; docs/scale-out.md runs nodes on an etcd of its own",
+	},
+	"docs/scale-out.md": {
+		"apt-get install etcd-server":                "installs a system package, as root",
+		"etcd --name m1 --data-dir /var/lib/etcd \\": "one member of a three-machine cluster; the page runs testdata/etcd on one machine instead",
+		"apikeyd migrate --from-db data/apikeyd.db --to-etcd http://10.0.0.1:2379,http://10.0.0.2:2379": "the two directions in short, against a cluster on other machines; the page runs a migration at its end",
 	},
 	"docs/operations.md": {
 		"go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10": "interactive, and needs a server started with --debug-addr",

@@ -20,7 +20,9 @@ var backupMethod = &Method{Name: "(backup)", Access: scope.Manage, OperatorOnly:
 // on. The key comes from the Authorization header, as for ServeHTTP, and
 // authorize decides on it as on any call. A refusal is 401 (no key, or an
 // unknown, inactive or expired one) or 403 (not an operator key, a held
-// key, scopes that deny it) with a JSON-RPC error body, and is audited.
+// key, scopes that deny it) with a JSON-RPC error body, and is audited. A
+// store that is not a data file (etcd) has nothing to stream: 404,
+// method_not_found, saying how to back it up instead.
 // The copy is bounded by the server's write timeout.
 func (s *Server) ServeBackup(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
@@ -43,6 +45,13 @@ func (s *Server) ServeBackup(w http.ResponseWriter, r *http.Request) {
 		if HTTPStatus(e) == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
+		s.writeError(w, r, e)
+		return
+	}
+	if err := s.store.Fresh(); err != nil {
+		// A node that cannot vouch for its copy backs up no old truth.
+		e := toError(err)
+		s.auditBackup(&ex, k, e.ID)
 		s.writeError(w, r, e)
 		return
 	}

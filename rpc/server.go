@@ -15,6 +15,7 @@ import (
 	"github.com/apikeyd/apikeyd/rpc/internal/jsonwire"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -46,6 +47,10 @@ type Options struct {
 	// NoMetrics turns the Prometheus metrics off: MetricsHandler is then
 	// nil and calls are not counted.
 	NoMetrics bool
+	// Collectors are served by MetricsHandler beside the server's own:
+	// metrics of what the wiring added (the etcd engine's, say). Their
+	// names must not clash with the server's.
+	Collectors []prometheus.Collector
 }
 
 // Server serves JSON-RPC 2.0 over HTTP POST from one method table. Register
@@ -77,6 +82,7 @@ func New(st *store.Store, opts Options) *Server {
 	s := &Server{store: st, log: opts.Logger, opts: opts, methods: map[string]*Method{}}
 	if !opts.NoMetrics {
 		s.metrics = newMetrics(st, opts.Version)
+		s.metrics.reg.MustRegister(opts.Collectors...)
 	}
 	s.chain = s.middleware()
 	registerAPIKey(s)

@@ -1,5 +1,12 @@
 package store
 
+import (
+	"fmt"
+	"slices"
+
+	"github.com/apikeyd/apikeyd/store/kv"
+)
+
 // Every bucket of the file, created at Open. Keys and values:
 //
 //	meta     "schema" → schema version, decimal ASCII
@@ -48,3 +55,28 @@ var metaSchema = []byte("schema")
 // Version 3 added key_index. A file of version 2 or older gets it built
 // when opened.
 const SchemaVersion = 3
+
+// Buckets names every bucket of a store, for what moves a store between
+// engines whole (kv.Copy, kv.Digest). The names must not be modified.
+func Buckets() [][]byte { return slices.Clone(allBuckets) }
+
+// IsStore reports whether db holds a store of this build's schema, as
+// Open leaves it: nil, or an error wrapping ErrSchema that names the
+// bucket missing or the version found. It only reads.
+func IsStore(db kv.DB) error {
+	return db.View(func(tx kv.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("%w: no bucket %q", ErrSchema, name)
+			}
+		}
+		n, err := schemaOf(tx.Bucket(bucketMeta).Get(metaSchema))
+		if err != nil {
+			return err
+		}
+		if n != SchemaVersion {
+			return fmt.Errorf("%w: version %d, this build writes %d", ErrSchema, n, SchemaVersion)
+		}
+		return nil
+	})
+}

@@ -14,6 +14,11 @@ var metaReady = []byte("ready_probe")
 // errClosed is returned by Ready on a closed store.
 var errClosed = errors.New("store: closed")
 
+// Fresh fails, wrapping ErrStale, when the store's engine cannot vouch
+// that its data is current (a node of a shared engine cut off from it);
+// a file always can.
+func (s *Store) Fresh() error { return s.db.Fresh() }
+
 // Ready proves the store answers: it reads the schema version in a read
 // transaction, then writes the probe's time to the meta bucket in a write
 // transaction of its own, through the door for writes that touch no key

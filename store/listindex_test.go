@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,8 +21,11 @@ import (
 
 // indexWorld is a store under random writes, with the secrets it issued.
 type indexWorld struct {
-	st      *store.Store
+	st *store.Store
+	// now is the store's clock, moved by the test; the store's background
+	// flush reads it too, under clockMu.
 	now     time.Time
+	clockMu sync.Mutex
 	secrets map[string]string // key id → current secret
 }
 
@@ -33,7 +37,11 @@ var (
 
 func newIndexWorld(t testing.TB) *indexWorld {
 	w := &indexWorld{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), secrets: map[string]string{}}
-	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: -1, Now: func() time.Time { return w.now }})
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: -1, Now: func() time.Time {
+		w.clockMu.Lock()
+		defer w.clockMu.Unlock()
+		return w.now
+	}})
 	w.st = st
 	for _, a := range indexAccounts {
 		_, _, _, err := st.CreateAccount(a, "")
@@ -135,7 +143,10 @@ func (w *indexWorld) ops() map[string]func(*rapid.T) {
 			ok(rt, err)
 		},
 		"clock": func(rt *rapid.T) {
-			w.now = w.now.Add(time.Duration(rapid.IntRange(1, 5400).Draw(rt, "seconds")) * time.Second)
+			d := time.Duration(rapid.IntRange(1, 5400).Draw(rt, "seconds")) * time.Second
+			w.clockMu.Lock()
+			w.now = w.now.Add(d)
+			w.clockMu.Unlock()
 		},
 	}
 }

@@ -1,13 +1,17 @@
-// Command apikeyd serves apikeyd's JSON-RPC API over HTTP from one bbolt file.
+// Command apikeyd serves apikeyd's JSON-RPC API over HTTP from one bbolt
+// file, or with --etcd from an etcd cluster that many apikeyd nodes share.
 //
 //	apikeyd serve [flags]   start the server (flags below; each has an APIKEYD_* twin)
-//	apikeyd recover-operator [--db FILE]
-//	                        give a stopped server's file a new operator key
+//	apikeyd recover-operator [--db FILE | --etcd URLS]
+//	                        give a stopped server's file, or etcd, a new operator key
 //	apikeyd backup --url URL --out FILE
 //	                        copy a running server's file (key in APIKEYD_KEY)
 //	apikeyd restore --db FILE --from BACKUP
 //	                        with the server stopped, put a checked backup in place
 //	apikeyd check --db FILE check a stopped server's file
+//	apikeyd migrate --from-db FILE --to-etcd URLS
+//	apikeyd migrate --from-etcd URLS --to-db FILE
+//	                        copy a store between a file and etcd, and verify it
 //	apikeyd version         print the version
 package main
 
@@ -39,6 +43,8 @@ import (
 	"github.com/apikeyd/apikeyd/rpc/ws"
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/kv/etcdkv"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -89,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return restore(args[1:], getenv, stderr)
 	case "check":
 		return check(args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return migrate(args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "apikeyd", version)
 		return nil
@@ -105,10 +113,13 @@ const usage = `usage: apikeyd <command> [flags]
 commands:
   serve             serve JSON-RPC 2.0 on POST /rpc (apikeyd serve -h lists flags)
   recover-operator  with the server stopped, add a new operator key to its data
-                    file and print it once (apikeyd recover-operator -h)
+                    file (or, with --etcd, to the store in etcd) and print it
+                    once (apikeyd recover-operator -h)
   backup            copy a running server's data file (GET /backup) to a file
   restore           with the server stopped, replace its data file by a checked backup
   check             check a stopped server's data file; exit 0 when clean
+  migrate           copy a store between a data file and etcd, and verify the
+                    copy (apikeyd migrate -h)
   version           print the version
 `
 
@@ -152,6 +163,19 @@ type Config struct {
 	UpstreamCatalog string        // OpenRPC file, used when the upstream's rpc.discover does not answer
 	UpstreamTimeout time.Duration // per forwarded call
 	UpstreamToken   string        // from APIKEYD_UPSTREAM_TOKEN only; sent upstream as a Bearer token
+	// Etcd, when set, keeps the data in etcd instead of the DB file: the
+	// comma-separated client URLs of the cluster's members. Every node
+	// given the same Etcd and EtcdPrefix serves one store
+	// (docs/scale-out.md).
+	Etcd       string
+	EtcdPrefix string // where the deployment's data lives in etcd
+	// EtcdCA, EtcdCert and EtcdKey are PEM files for TLS to etcd: the CA
+	// that signed the members' certificates, and this node's client
+	// certificate and its key.
+	EtcdCA, EtcdCert, EtcdKey string
+	// MaxStaleness is how long this node's copy of the etcd data may go
+	// unconfirmed before it refuses to authenticate and /readyz fails.
+	MaxStaleness time.Duration
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -175,6 +199,8 @@ func DefaultConfig() Config {
 		UpstreamTimeout:   10 * time.Second,
 		FastPath:          true,
 		Metrics:           true,
+		EtcdPrefix:        etcdkv.DefaultPrefix,
+		MaxStaleness:      time.Second,
 	}
 }
 
@@ -205,6 +231,9 @@ type Main struct {
 	// metricsListener is metrics' listener.
 	metricsListener net.Listener
 	probing         atomic.Bool // a /readyz probe of the store is running (ops.go)
+	// etcd is the engine with --etcd, for /readyz and the metrics; nil on
+	// a file.
+	etcd *etcdkv.DB
 	// Setup, when set, runs after the built-in methods are registered and
 	// before serving: embedders and tests register methods here.
 	Setup func(*rpc.Server)
@@ -291,6 +320,12 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	str(&c.Upstream, "UPSTREAM", "upstream", "gateway mode: forward catalogued methods outside apikeyd's namespaces to this JSON-RPC 2.0 URL")
 	str(&c.UpstreamCatalog, "UPSTREAM_CATALOG", "upstream-catalog", "OpenRPC file of the methods to forward, used when the upstream's rpc.discover does not answer")
 	dur(&c.UpstreamTimeout, "UPSTREAM_TIMEOUT", "upstream-timeout", "time allowed for each forwarded call")
+	str(&c.Etcd, "ETCD", "etcd", "keep the data in etcd instead of --db: comma-separated client URLs of the etcd members, as http://127.0.0.1:2379; nodes given the same --etcd and --etcd-prefix serve one store")
+	str(&c.EtcdPrefix, "ETCD_PREFIX", "etcd-prefix", "where this deployment's data lives in etcd; deployments sharing a cluster need prefixes that do not nest")
+	str(&c.EtcdCA, "ETCD_CA", "etcd-ca", "PEM file of the CA that signed the etcd members' certificates, for TLS to etcd")
+	str(&c.EtcdCert, "ETCD_CERT", "etcd-cert", "PEM file of this node's client certificate for etcd (with --etcd-key)")
+	str(&c.EtcdKey, "ETCD_KEY", "etcd-key", "PEM file of the private key of --etcd-cert")
+	dur(&c.MaxStaleness, "MAX_STALENESS", "max-staleness", "with --etcd: how long this node's copy of the data may go unconfirmed by etcd before the node refuses to authenticate and /readyz fails")
 	c.AdminKey = getenv("APIKEYD_ADMIN_KEY")
 	c.UpstreamToken = getenv("APIKEYD_UPSTREAM_TOKEN")
 	if err := errors.Join(errs...); err != nil {
@@ -303,7 +338,17 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	c.MaxBatch, c.MaxHeaderBytes = int(maxBatch), int(maxHeader)
+	if c.Etcd != "" && (isSet(fs, "db") || getenv("APIKEYD_DB") != "") {
+		return errors.New("--etcd and --db both given: with --etcd the data lives in etcd, not in a file; drop --db (and APIKEYD_DB), or use apikeyd migrate to move a file's data into etcd")
+	}
 	return c.validate()
+}
+
+// isSet reports whether the command line gave the flag name.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func (c *Config) validate() error {
@@ -363,10 +408,87 @@ func (c *Config) validate() error {
 	} else if c.UpstreamCatalog != "" {
 		errs = append(errs, errors.New("--upstream-catalog needs --upstream"))
 	}
+	errs = append(errs, c.validateEtcd()...)
 	if c.AdminKey != "" && !store.IsSecret(c.AdminKey) {
 		errs = append(errs, errors.New("APIKEYD_ADMIN_KEY must be 32 lowercase hex digits"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateEtcd checks the etcd flags: well-formed URLs, TLS files that
+// exist, and no etcd flag without --etcd.
+func (c *Config) validateEtcd() []error {
+	var errs []error
+	if c.Etcd == "" {
+		def := DefaultConfig()
+		for _, f := range []struct {
+			flag string
+			set  bool
+		}{
+			{"--etcd-prefix", c.EtcdPrefix != def.EtcdPrefix}, {"--etcd-ca", c.EtcdCA != ""}, {"--etcd-cert", c.EtcdCert != ""},
+			{"--etcd-key", c.EtcdKey != ""}, {"--max-staleness", c.MaxStaleness != def.MaxStaleness},
+		} {
+			if f.set {
+				errs = append(errs, fmt.Errorf("%s needs --etcd", f.flag))
+			}
+		}
+		return errs
+	}
+	if _, err := c.etcdEndpoints(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.EtcdPrefix == "" {
+		errs = append(errs, errors.New("--etcd-prefix must not be empty"))
+	}
+	if c.MaxStaleness <= 0 {
+		errs = append(errs, fmt.Errorf("--max-staleness must be positive, got %s", c.MaxStaleness))
+	}
+	return append(errs, checkEtcdTLS(c.EtcdCA, c.EtcdCert, c.EtcdKey)...)
+}
+
+// checkEtcdTLS checks the TLS files for etcd: a certificate comes with
+// its key, and every file given exists.
+func checkEtcdTLS(ca, cert, key string) []error {
+	var errs []error
+	if (cert == "") != (key == "") {
+		errs = append(errs, errors.New("--etcd-cert and --etcd-key go together: give both or neither"))
+	}
+	for _, f := range []struct{ flag, path string }{{"--etcd-ca", ca}, {"--etcd-cert", cert}, {"--etcd-key", key}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.flag, err))
+		}
+	}
+	return errs
+}
+
+// etcdEndpoints parses --etcd.
+func (c *Config) etcdEndpoints() ([]string, error) { return parseEndpoints("--etcd", c.Etcd) }
+
+// parseEndpoints parses the value of flag: one or more http:// or
+// https:// URLs, comma-separated.
+func parseEndpoints(flag, urls string) ([]string, error) {
+	var eps []string
+	for _, v := range strings.Split(urls, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err == nil && u.User != nil {
+			// Do not echo it: it may hold a password.
+			return nil, fmt.Errorf("%s: a URL holds a user name; apikeyd authenticates to etcd with a client certificate (--etcd-cert, --etcd-key), not a password", flag)
+		}
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("%s: %q is not the http:// or https:// URL of an etcd member, as http://127.0.0.1:2379", flag, v)
+		}
+		eps = append(eps, v)
+	}
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("%s: no URL given", flag)
+	}
+	return eps, nil
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -439,16 +561,14 @@ func (m *Main) Run() (err error) {
 	if auditRetention == 0 {
 		auditRetention = -1 // forever
 	}
-	m.Store, err = store.Open(m.Config.DB, store.Options{LockTimeout: m.Config.LockTimeout, UsageFlush: usageFlush,
+	m.Store, err = m.openStore(store.Options{LockTimeout: m.Config.LockTimeout, UsageFlush: usageFlush,
 		AuditRetention: auditRetention})
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w: is another apikeyd serving %s?", err, m.Config.DB)
-	} else if err != nil {
+	if err != nil {
 		return err
 	}
 	proxies, _ := m.Config.trustedProxies() // validated above
 	m.RPC = rpc.New(m.Store, rpc.Options{Logger: log, MaxBodyBytes: m.Config.MaxBodyBytes, MaxBatch: m.Config.MaxBatch,
-		TrustedProxies: proxies, Version: version, NoMetrics: !m.Config.Metrics,
+		TrustedProxies: proxies, Version: version, NoMetrics: !m.Config.Metrics, Collectors: m.collectors(),
 		// Leave a second of the write timeout to write the reply.
 		RequestTimeout: max(m.Config.WriteTimeout-time.Second, m.Config.WriteTimeout/2)})
 	if m.Setup != nil {
@@ -533,8 +653,67 @@ func (m *Main) Run() (err error) {
 	} else {
 		go func() { m.served <- m.http.Serve(h1.FramingListener{Listener: m.listener}) }()
 	}
-	log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).Str("version", version).Msg("serving")
+	m.withData(log.Info()).Str("addr", m.listener.Addr().String()).Str("version", version).Msg("serving")
 	return nil
+}
+
+// openStore opens the --db file, or with --etcd the deployment's prefix
+// in etcd.
+func (m *Main) openStore(opts store.Options) (*store.Store, error) {
+	c := &m.Config
+	if c.Etcd == "" {
+		st, err := store.Open(c.DB, opts)
+		if errors.Is(err, store.ErrLocked) {
+			return nil, fmt.Errorf("%w: is another apikeyd serving %s?", err, c.DB)
+		}
+		return st, err
+	}
+	eps, _ := c.etcdEndpoints() // validated by Run
+	db, err := openEtcd(etcdkv.Config{Endpoints: eps, Prefix: c.EtcdPrefix, CA: c.EtcdCA, Cert: c.EtcdCert, Key: c.EtcdKey,
+		MaxStaleness: c.MaxStaleness})
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenDB(db, opts) // closes db when it fails
+	if err != nil {
+		return nil, fmt.Errorf("the store in etcd at %s: %w", db.Prefix(), err)
+	}
+	m.etcd = db
+	return st, nil
+}
+
+// openEtcd opens etcd for serve and the sub-commands, saying which flag
+// to look at when it fails.
+func openEtcd(cfg etcdkv.Config) (*etcdkv.DB, error) {
+	db, err := etcdkv.Open(cfg)
+	switch {
+	case errors.Is(err, etcdkv.ErrForeignPrefix):
+		return nil, fmt.Errorf("--etcd-prefix %s: %w; give this deployment a prefix of its own", cfg.Prefix, err)
+	case errors.Is(err, etcdkv.ErrUnreachable):
+		return nil, fmt.Errorf("--etcd: %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	return db, nil
+}
+
+// collectors are the metrics of the wiring: with --etcd, the age of this
+// node's copy and the nodes alive.
+func (m *Main) collectors() []prometheus.Collector {
+	db := m.etcd
+	if db == nil {
+		return nil
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "apikeyd_etcd_copy_age_seconds",
+			Help: "Time since this node's copy of the etcd data was last confirmed current; past --max-staleness the node refuses to authenticate.",
+		}, func() float64 { return db.Status().Age.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "apikeyd_etcd_nodes",
+			Help: "Nodes of this deployment alive, this one included, as this node last counted them.",
+		}, func() float64 { return float64(db.Nodes()) }),
+	}
 }
 
 // forward sets up gateway mode: the catalog from the upstream's
@@ -624,7 +803,11 @@ func (m *Main) bootstrap(log zerolog.Logger) error {
 		// A file from before the operator rule may have no full operator
 		// key left; say so where the operator looks, and how to fix it.
 		if ok, err := m.Store.HasFullOperatorKey(); err == nil && !ok {
-			log.Warn().Str("db", m.Config.DB).Msg("the operator account has no full operator key (active, no scopes, no expiry, no limits); stop the server and run apikeyd recover-operator")
+			how := "stop the server and run apikeyd recover-operator"
+			if m.etcd != nil {
+				how = "run apikeyd recover-operator --etcd (the nodes may keep running)"
+			}
+			m.withData(log.Warn()).Msg("the operator account has no full operator key (active, no scopes, no expiry, no limits); " + how)
 		}
 		return nil
 	}
@@ -633,6 +816,15 @@ func (m *Main) bootstrap(log zerolog.Logger) error {
 		fmt.Fprintf(m.Stderr, "apikeyd: created the operator key %s\napikeyd: it is shown only this once; keep it safe\n", secret)
 	}
 	return nil
+}
+
+// withData adds where the data lives to a log line: the file, or etcd's
+// members and the prefix.
+func (m *Main) withData(e *zerolog.Event) *zerolog.Event {
+	if m.Config.Etcd != "" {
+		return e.Str("etcd", m.Config.Etcd).Str("etcd_prefix", m.Config.EtcdPrefix)
+	}
+	return e.Str("db", m.Config.DB)
 }
 
 // Addr is the address the server listens on, once Run has returned.
@@ -683,7 +875,7 @@ func (m *Main) Close(ctx context.Context) error {
 		errs = append(errs, m.Store.Close())
 	}
 	if serving {
-		m.log.Info().Str("addr", m.listener.Addr().String()).Str("db", m.Config.DB).AnErr("error", errors.Join(errs...)).Msg("stopped")
+		m.withData(m.log.Info()).Str("addr", m.listener.Addr().String()).AnErr("error", errors.Join(errs...)).Msg("stopped")
 	}
 	if m.logFlush != nil {
 		errs = append(errs, m.logFlush.Close())
@@ -691,37 +883,24 @@ func (m *Main) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// recoverOperator is the recover-operator sub-command. With the server
-// stopped, it adds a new full operator key to the data file (recreating the
-// operator account if it is missing) and prints its secret once on stdout:
-// the way back in when every operator key is lost. The secret is
-// APIKEYD_ADMIN_KEY when set (then it is not printed), else a new random one.
-// A file that a running server holds fails fast with store.ErrLocked.
+// recoverOperator is the recover-operator sub-command. It adds a new full
+// operator key to the store (recreating the operator account if it is
+// missing) and prints its secret once on stdout: the way back in when
+// every operator key is lost. The secret is APIKEYD_ADMIN_KEY when set
+// (then it is not printed), else a new random one. On a file the server
+// must be stopped: a file that a running server holds fails fast with
+// store.ErrLocked. With --etcd it works while the nodes run, as any write
+// of theirs does.
 func recoverOperator(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("apikeyd recover-operator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	def := DefaultConfig()
-	db, lock := def.DB, def.LockTimeout
-	if v := getenv("APIKEYD_DB"); v != "" {
-		db = v
-	}
-	if v := getenv("APIKEYD_LOCK_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("APIKEYD_LOCK_TIMEOUT: %w", err)
-		}
-		lock = d
-	}
-	fs.StringVar(&db, "db", db, "path of the data file of the stopped server (env APIKEYD_DB)")
-	fs.DurationVar(&lock, "lock-timeout", lock, "how long to wait for another process's lock on the data file (env APIKEYD_LOCK_TIMEOUT)")
-	if err := fs.Parse(args); err != nil {
+	f := newSubFlags("recover-operator", getenv, stderr)
+	db, lock := lockFlags(f)
+	var urls, prefix string
+	f.str(&urls, "ETCD", "etcd", "work on the store in etcd at these client URLs, comma-separated, instead of --db")
+	prefix = etcdkv.DefaultPrefix
+	f.str(&prefix, "ETCD_PREFIX", "etcd-prefix", "the deployment's prefix in etcd, with --etcd")
+	tls := f.etcdTLS()
+	if err := f.parse(args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if lock <= 0 {
-		return fmt.Errorf("--lock-timeout must be positive, got %s", lock)
 	}
 	secret, fromEnv := getenv("APIKEYD_ADMIN_KEY"), true
 	if secret == "" {
@@ -729,29 +908,54 @@ func recoverOperator(args []string, getenv func(string) string, stdout, stderr i
 	} else if !store.IsSecret(secret) {
 		return errors.New("APIKEYD_ADMIN_KEY must be 32 lowercase hex digits")
 	}
-	// A mistyped path must not become a new, empty data file.
-	if _, err := os.Stat(db); err != nil {
-		return fmt.Errorf("--db: %w; recover-operator works on an existing data file", err)
-	}
-	st, err := store.Open(db, store.Options{LockTimeout: lock, UsageFlush: -1})
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w: stop the apikeyd serving %s first; recover-operator works on a stopped server's file", err, db)
-	} else if err != nil {
-		return err
+	var st *store.Store
+	var where string
+	if urls != "" {
+		if f.isSet("db") || getenv("APIKEYD_DB") != "" {
+			return errors.New("--etcd and --db both given: recover-operator works on one store")
+		}
+		cfg, err := tls.config("--etcd", urls, prefix)
+		if err != nil {
+			return err
+		}
+		edb, err := openEtcd(cfg)
+		if err != nil {
+			return err
+		}
+		if st, err = store.OpenDB(edb, store.Options{UsageFlush: -1}); err != nil {
+			return fmt.Errorf("the store in etcd at %s: %w", edb.Prefix(), err)
+		}
+		where = "the store in etcd at " + edb.Prefix()
+	} else {
+		if *lock <= 0 {
+			return fmt.Errorf("--lock-timeout must be positive, got %s", *lock)
+		}
+		// A mistyped path must not become a new, empty data file.
+		if _, err := os.Stat(*db); err != nil {
+			return fmt.Errorf("--db: %w; recover-operator works on an existing data file", err)
+		}
+		var err error
+		st, err = store.Open(*db, store.Options{LockTimeout: *lock, UsageFlush: -1})
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("%w: stop the apikeyd serving %s first; recover-operator works on a stopped server's file", err, *db)
+		} else if err != nil {
+			return err
+		}
+		where = *db
 	}
 	k, err := st.RecoverOperator(secret)
 	closeErr := st.Close()
 	if errors.Is(err, store.ErrConflict) && fromEnv {
-		return fmt.Errorf("APIKEYD_ADMIN_KEY is already a key in %s, and it still works if it is a full operator key; unset APIKEYD_ADMIN_KEY to get a new random key", db)
+		return fmt.Errorf("APIKEYD_ADMIN_KEY is already a key in %s, and it still works if it is a full operator key; unset APIKEYD_ADMIN_KEY to get a new random key", where)
 	} else if err != nil {
 		return errors.Join(err, closeErr)
 	}
 	// The key is stored: show it even if closing failed.
 	if fromEnv {
-		fmt.Fprintf(stderr, "apikeyd: added operator key %s, with the secret in APIKEYD_ADMIN_KEY, to %s\n", k.ID, db)
+		fmt.Fprintf(stderr, "apikeyd: added operator key %s, with the secret in APIKEYD_ADMIN_KEY, to %s\n", k.ID, where)
 	} else {
 		fmt.Fprintln(stdout, secret)
-		fmt.Fprintf(stderr, "apikeyd: added operator key %s to %s; its secret, on stdout, is shown only this once: keep it safe\n", k.ID, db)
+		fmt.Fprintf(stderr, "apikeyd: added operator key %s to %s; its secret, on stdout, is shown only this once: keep it safe\n", k.ID, where)
 	}
 	return closeErr
 }

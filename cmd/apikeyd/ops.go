@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/kv/etcdkv"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -23,17 +24,27 @@ import (
 var readyTimeout = time.Second
 
 // readyz answers 200 "ready" when the store answers a read and a write
-// within readyTimeout, else 503 with a short reason.
+// within readyTimeout, else 503 with a short reason. On etcd a node whose
+// copy of the data is stale is not ready, whatever etcd answers now: it
+// refuses to authenticate until the copy is confirmed current. That
+// reason beats the others, which a lost etcd causes too.
 func (m *Main) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	notReady := func(reason string) {
+		if r := m.staleness(); r != "" {
+			reason = r
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, "not ready: "+reason+"\n")
 	}
 	st := m.Store
 	if st == nil {
 		notReady("store closed")
+		return
+	}
+	if r := m.staleness(); r != "" {
+		notReady(r)
 		return
 	}
 	if !m.probing.CompareAndSwap(false, true) {
@@ -56,6 +67,20 @@ func (m *Main) readyz(w http.ResponseWriter, _ *http.Request) {
 	case <-time.After(readyTimeout):
 		notReady(fmt.Sprintf("store did not answer within %s", readyTimeout))
 	}
+}
+
+// staleness says why this node's copy of the etcd data may not be
+// trusted, or "" when it may (and on a file).
+func (m *Main) staleness() string {
+	if m.etcd == nil {
+		return ""
+	}
+	s := m.etcd.Status()
+	if s.Fresh == nil {
+		return ""
+	}
+	return fmt.Sprintf("this node's copy of the data is stale: last confirmed current %s ago (limit %s)",
+		s.Age.Round(time.Millisecond), m.Config.MaxStaleness)
 }
 
 // subFlags is the flag set of a sub-command, each flag with its APIKEYD_*
@@ -88,6 +113,37 @@ func (f *subFlags) dur(p *time.Duration, name, flagName, help string) {
 		*p = d
 	}
 	f.fs.DurationVar(p, flagName, *p, help+" (env APIKEYD_"+name+")")
+}
+
+// isSet reports whether the command line gave the flag name.
+func (f *subFlags) isSet(name string) bool { return isSet(f.fs, name) }
+
+// etcdTLS are the TLS files for etcd of a sub-command.
+type etcdTLS struct{ ca, cert, key string }
+
+// etcdTLS reads --etcd-ca, --etcd-cert and --etcd-key, as serve does.
+func (f *subFlags) etcdTLS() *etcdTLS {
+	t := &etcdTLS{}
+	f.str(&t.ca, "ETCD_CA", "etcd-ca", "PEM file of the CA that signed the etcd members' certificates, for TLS to etcd")
+	f.str(&t.cert, "ETCD_CERT", "etcd-cert", "PEM file of the client certificate for etcd (with --etcd-key)")
+	f.str(&t.key, "ETCD_KEY", "etcd-key", "PEM file of the private key of --etcd-cert")
+	return t
+}
+
+// config is the etcd engine's configuration for the URLs of flag at
+// prefix, checked as serve checks its own.
+func (t *etcdTLS) config(flag, urls, prefix string) (etcdkv.Config, error) {
+	eps, err := parseEndpoints(flag, urls)
+	if err != nil {
+		return etcdkv.Config{}, err
+	}
+	if prefix == "" {
+		return etcdkv.Config{}, fmt.Errorf("the prefix of %s must not be empty", flag)
+	}
+	if err := errors.Join(checkEtcdTLS(t.ca, t.cert, t.key)...); err != nil {
+		return etcdkv.Config{}, err
+	}
+	return etcdkv.Config{Endpoints: eps, Prefix: prefix, CA: t.ca, Cert: t.cert, Key: t.key}, nil
 }
 
 func (f *subFlags) parse(args []string) error {
@@ -205,6 +261,26 @@ func replaceFile(path string, fill func(io.Writer) (int64, error)) (n int64, err
 	return n, nil
 }
 
+// fileOnly refuses etcd to the sub-command name, which works on a data
+// file only, saying what does the job on etcd instead of failing on a flag
+// it does not know or on a file that is not there. It refuses args that
+// give --etcd, and APIKEYD_ETCD without a --db (flag or APIKEYD_DB).
+func fileOnly(name string, args []string, getenv func(string) string, instead string) error {
+	var etcd, db bool
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		flagName, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		etcd = etcd || flagName == "etcd"
+		db = db || flagName == "db"
+	}
+	if etcd || (getenv("APIKEYD_ETCD") != "" && !db && getenv("APIKEYD_DB") == "") {
+		return fmt.Errorf("%s works on a bbolt data file (--db), not on etcd; %s", name, instead)
+	}
+	return nil
+}
+
 // lockFlags reads --db and --lock-timeout.
 func lockFlags(f *subFlags) (db *string, lock *time.Duration) {
 	def := DefaultConfig()
@@ -222,6 +298,9 @@ func lockFlags(f *subFlags) (db *string, lock *time.Duration) {
 // so a running server fails it fast with store.ErrLocked, and no server
 // starts on the file meanwhile. A bad backup leaves --db untouched.
 func restore(args []string, getenv func(string) string, stderr io.Writer) error {
+	if err := fileOnly("restore", args, getenv, "to put a backup into etcd, run apikeyd migrate --from-db BACKUP --to-etcd URLS, into an empty prefix"); err != nil {
+		return err
+	}
 	f := newSubFlags("restore", getenv, stderr)
 	db, lock := lockFlags(f)
 	var from string
@@ -269,6 +348,9 @@ func restore(args []string, getenv func(string) string, stderr io.Writer) error 
 // file. It prints "ok" and returns nil when the file is clean, and an
 // error naming the faults otherwise.
 func check(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if err := fileOnly("check", args, getenv, "to check a deployment on etcd, stop its nodes, copy it with apikeyd migrate --from-etcd URLS --to-db FILE, and check FILE"); err != nil {
+		return err
+	}
 	f := newSubFlags("check", getenv, stderr)
 	db, lock := lockFlags(f)
 	if err := f.parse(args); err != nil {

@@ -11,7 +11,11 @@ package storetest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
+	"fmt"
 	"os"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +80,27 @@ func NeedsFile(tb testing.TB) {
 
 // Main runs m's tests and then stops the etcd they shared, if any: call it
 // from TestMain.
-func Main(m *testing.M) int { return etcdtest.Main(m) }
+//
+// On etcd every write is a round trip to the cluster, so property tests
+// (pgregory.net/rapid) run a fifth of their checks by default there:
+// -rapid.checks, when given, still says how many.
+func Main(m *testing.M) int {
+	flag.Parse()
+	if f := flag.Lookup("rapid.checks"); Etcd() && f != nil && !flagSet("rapid.checks") {
+		n, err := strconv.Atoi(f.Value.String())
+		if err == nil {
+			_ = f.Value.Set(strconv.Itoa(max(1, n/5)))
+		}
+	}
+	return etcdtest.Main(m)
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
 
 // SkipOnEtcd skips a test that cannot hold on etcd, for the reason why.
 func SkipOnEtcd(tb testing.TB, why string) {
@@ -84,4 +108,29 @@ func SkipOnEtcd(tb testing.TB, why string) {
 	if Etcd() {
 		tb.Skip("not on etcd: " + why)
 	}
+}
+
+var nodePrefixes atomic.Int64
+
+// EtcdNodes opens n stores over one new prefix of the etcd shared by the
+// test binary, whatever the run's engine: nodes of one deployment, for
+// tests of what holds across nodes. They close when the test ends.
+func EtcdNodes(tb testing.TB, n int, opts store.Options) []*store.Store {
+	tb.Helper()
+	prefix := fmt.Sprintf("/apikeyd-nodes/%d-%d/", os.Getpid(), nodePrefixes.Add(1))
+	var nodes []*store.Store
+	for range n {
+		db, err := etcdkv.Open(etcdkv.Config{Endpoints: etcdtest.Shared(tb).Endpoints(), Prefix: prefix})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		st, err := store.OpenDB(db, opts)
+		if err != nil {
+			_ = db.Close()
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = st.Close() })
+		nodes = append(nodes, st)
+	}
+	return nodes
 }

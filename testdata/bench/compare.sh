@@ -12,6 +12,9 @@
 # With BENCH_METRICS=1 a second apikeyd, started with --metrics=false on the
 # same data, joins the turns, and the run also reports the ratio of apikeyd
 # (metrics on, the default) to it: what serving /metrics costs each call.
+# With BENCH_ETCD=1 apikeyd on etcd (docs/scale-out.md) joins the turns,
+# with the same data on an etcd of one member (testdata/etcd): ratio
+# apikeyd/etcd is bbolt's throughput over etcd's.
 # With BENCH_BASE=<git revision> apikeyd built at that revision joins the
 # turns too, on a data file of its own, for a before-and-after in one run.
 #
@@ -65,6 +68,22 @@ if [ -n "${BENCH_BASE:-}" ]; then
   for n in $(seq 1 200); do basecall "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"filler $n\"},\"id\":1}" >/dev/null; done
   port[base]=18092; body[base]="{\"jsonrpc\":\"2.0\",\"method\":\"apikey.info\",\"params\":{\"id\":\"$bid\"},\"id\":1}"; auth[base]=${auth[apikeyd]}
   names+=(base)
+fi
+if [ "${BENCH_ETCD:-}" = 1 ]; then
+  # The same server on etcd (testdata/etcd, one member, fsync on) with the
+  # same data: reads come from each node's memory, so it should match.
+  (cd "$root" && go build -o "$work/etcd" ./testdata/etcd)
+  port_free 18094; port_free 18095; port_free 18093
+  "$work/etcd" --listen 127.0.0.1:18094 --peer 127.0.0.1:18095 --data-dir "$work/etcd-data" >"$work/etcd.log" 2>&1 &
+  pids+=($!); wait_port 18094
+  pin 0 "$work/apikeyd" serve --addr 127.0.0.1:18093 --etcd http://127.0.0.1:18094 >"$work/etcdnode.log" 2>&1 &
+  pids+=($!); wait_port 18093
+  etcdcall() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18093/rpc; }
+  eid=$(etcdcall '{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"bench"},"id":1}' | jq -r '.result.id // empty')
+  [ -n "$eid" ] || { echo "compare: apikeyd on etcd: apikey.create returned no result.id" >&2; exit 1; }
+  for n in $(seq 1 200); do etcdcall "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"filler $n\"},\"id\":1}" >/dev/null; done
+  port[etcd]=18093; body[etcd]="{\"jsonrpc\":\"2.0\",\"method\":\"apikey.info\",\"params\":{\"id\":\"$eid\"},\"id\":1}"; auth[etcd]=${auth[apikeyd]}
+  names+=(etcd)
 fi
 for impl in "${names[@]}"; do
   b=${body[$impl]}; a=${auth[$impl]:-}

@@ -30,6 +30,8 @@ type member struct {
 	peerURL        url.URL
 	initial, token string
 	etcd           *embed.Etcd // nil while stopped
+	// closed is closed once a Kill's Close in the background is done.
+	closed chan struct{}
 }
 
 // Options tune Start.
@@ -157,18 +159,49 @@ func (c *Cluster) Leader() int {
 	return -1
 }
 
-// Stop stops member i, keeping its data.
+// Stop stops member i, keeping its data. It stops as etcd does when
+// asked to: a leader first hands its leadership over, and open watches
+// get up to etcd's request timeout (over 5 s) to end.
 func (c *Cluster) Stop(i int) {
 	m := c.members[i]
 	if m.etcd != nil {
 		m.etcd.Close()
 		m.etcd = nil
 	}
+	m.waitClosed()
+}
+
+// Kill stops member i at once, keeping its data, as a crash would: it
+// leaves raft without handing over its leadership. The client
+// connections it has stay open, unanswered, as a hung machine's would,
+// until etcd's Close, in the background, has waited out open watches
+// (over 5 s); Restart and Stop wait for that.
+func (c *Cluster) Kill(i int) {
+	m := c.members[i]
+	if m.etcd == nil {
+		return
+	}
+	e := m.etcd
+	e.Server.HardStop()
+	m.etcd = nil
+	m.closed = make(chan struct{})
+	go func() {
+		defer close(m.closed)
+		e.Close()
+	}()
+}
+
+func (m *member) waitClosed() {
+	if m.closed != nil {
+		<-m.closed
+		m.closed = nil
+	}
 }
 
 // Restart starts a stopped member i again on its data.
 func (c *Cluster) Restart(tb testing.TB, i int) {
 	tb.Helper()
+	c.members[i].waitClosed()
 	if err := c.run(c.members[i], embed.ClusterStateFlagExisting); err != nil {
 		tb.Fatal(err)
 	}

@@ -106,7 +106,8 @@ type DB struct {
 	mine     map[string]int64 // this node's write tokens seen by the watch → revision
 
 	nodes    atomic.Int64 // nodes of the deployment alive, as last counted
-	freshAt  atomic.Int64 // unix nanos: the copy was current at that time
+	freshAt  atomic.Int64 // db.since: the copy was current at that time
+	epoch    time.Time    // Open's time, with its monotonic clock reading
 	probeErr atomic.Pointer[error]
 
 	ctx    context.Context
@@ -163,12 +164,13 @@ func Open(cfg Config) (*DB, error) {
 	db.ctx, db.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(db.ctx, cfg.DialTimeout)
 	start := time.Now()
+	db.epoch = start
 	rev, err := db.load(ctx)
 	cancel()
 	if err != nil {
 		db.cancel()
 		_ = cli.Close()
-		if errors.Is(err, ErrForeignPrefix) {
+		if errors.Is(err, ErrForeignPrefix) || errors.Is(err, errLayout) {
 			return nil, err
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -176,7 +178,7 @@ func Open(cfg Config) (*DB, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, strings.Join(cfg.Endpoints, ","), err)
 	}
-	db.freshAt.Store(start.UnixNano())
+	db.freshAt.Store(db.since(start))
 	db.nodes.Store(1)
 	db.done.Add(3)
 	go db.follow(rev)
@@ -184,6 +186,10 @@ func Open(cfg Config) (*DB, error) {
 	go db.live()
 	return db, nil
 }
+
+// since is t in nanoseconds after Open, on the monotonic clock: a step of
+// the wall clock bends no staleness bound.
+func (db *DB) since(t time.Time) int64 { return int64(t.Sub(db.epoch)) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
@@ -252,7 +258,7 @@ func (db *DB) OnChange(fn func()) {
 // Fresh fails with kv.ErrStale when the copy has not been confirmed
 // current for longer than MaxStaleness.
 func (db *DB) Fresh() error {
-	age := time.Duration(time.Now().UnixNano() - db.freshAt.Load())
+	age := time.Duration(db.since(time.Now()) - db.freshAt.Load())
 	if age <= db.maxAge {
 		return nil
 	}
@@ -278,7 +284,7 @@ func (db *DB) Status() Status {
 	db.mu.Lock()
 	rev := db.applied
 	db.mu.Unlock()
-	return Status{Revision: rev, Age: time.Duration(time.Now().UnixNano() - db.freshAt.Load()), Fresh: db.Fresh()}
+	return Status{Revision: rev, Age: time.Duration(db.since(time.Now()) - db.freshAt.Load()), Fresh: db.Fresh()}
 }
 
 // Close stops following the cluster and closes the client.

@@ -14,6 +14,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// errLayout is a key of the layout whose value is not what the layout
+// says: data damaged, or written by something else.
+var errLayout = errors.New("etcd prefix holds a malformed value")
+
 // item is one key of a bucket and its value.
 type item struct{ k, v []byte }
 
@@ -122,7 +126,7 @@ func (r *replica) set(rel, value []byte, modRev int64, deleted bool) (data bool,
 		var n uint64
 		if !deleted {
 			if n, err = strconv.ParseUint(string(value), 10, 64); err != nil {
-				return false, fmt.Errorf("sequence of %s: %w", name, err)
+				return false, fmt.Errorf("%w: sequence of %s: %w", errLayout, name, err)
 			}
 		}
 		r.bucket(name).seq = n
@@ -313,7 +317,7 @@ func (db *DB) probe(every time.Duration) {
 		db.probeErr.Store(nil)
 		for {
 			old := db.freshAt.Load()
-			if start.UnixNano() <= old || db.freshAt.CompareAndSwap(old, start.UnixNano()) {
+			if db.since(start) <= old || db.freshAt.CompareAndSwap(old, db.since(start)) {
 				break
 			}
 		}
