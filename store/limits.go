@@ -16,6 +16,10 @@ import (
 // daily or monthly). Both are kept in memory on the hot path; the quota's
 // remaining count is written back with the usage flush, so a crash can give
 // back at most one flush interval of spent calls.
+//
+// On an engine that many nodes share (kv.Cluster) each node keeps a rate
+// limit's share (take) and spends a quota from blocks it leases from the
+// key's record (quotalease.go), so that the cluster keeps both.
 
 // RateLimit allows Limit calls per Interval, in bursts of up to Limit.
 type RateLimit struct {
@@ -60,6 +64,10 @@ type limiter struct {
 	mu      sync.Mutex
 	buckets map[string]*bucket
 	quotas  map[string]*quotaState
+	leases  map[string]*lease // instead of quotas, on a shared engine
+	// nodes counts the nodes sharing the engine; nil on an engine of one
+	// node (a file).
+	nodes func() int
 }
 
 // bucket is a token bucket kept as GCRA does, in exact integer time: tat
@@ -85,7 +93,13 @@ type quotaState struct {
 }
 
 func newLimiter() *limiter {
-	return &limiter{buckets: map[string]*bucket{}, quotas: map[string]*quotaState{}}
+	return &limiter{buckets: map[string]*bucket{}, quotas: map[string]*quotaState{}, leases: map[string]*lease{}}
+}
+
+// share is a node's share of limit, a limit that each node keeps for
+// itself: limit divided among the nodes alive, at least 1.
+func share(limit int64, nodes int) int64 {
+	return max(1, limit/int64(max(1, nodes)))
 }
 
 // forget drops what memory holds of key id's limits, once the key is gone.
@@ -94,6 +108,7 @@ func (l *limiter) forget(id string) {
 	defer l.mu.Unlock()
 	delete(l.buckets, id)
 	delete(l.quotas, id)
+	delete(l.leases, id) // its block goes with the key
 }
 
 // forgetBucket drops key id's token bucket, after its rate limit changed.
@@ -105,49 +120,71 @@ func (l *limiter) forgetBucket(id string) {
 
 // Spend takes one call from k's rate limit and quota, if it has them, and
 // returns the calls left in the quota (-1: no quota). A call refused by the
-// rate limit spends no quota.
+// rate limit spends no quota. On a shared engine a call that finds this
+// node's block of the quota spent leases another, a write to the engine
+// (quotalease.go), and the calls left are as far as this node knows.
 func (s *Store) Spend(k *Key) (left int64, err error) {
 	if k.Rate.Limit == 0 && !k.HasQuota {
 		return -1, nil
 	}
 	now := s.now()
-	var q *quotaState
-	if k.HasQuota {
-		q = s.limits.quotaOf(k)
-	}
 	if k.Rate.Limit > 0 {
 		if wait, ok := s.limits.take(k, now); !ok {
-			left = -1
-			if q != nil {
-				q.mu.Lock()
-				q.refill(now)
-				left = q.q.Remaining
-				q.mu.Unlock()
-			}
-			return left, &LimitError{RetryAfter: wait}
+			return s.quotaLeft(k, now), &LimitError{RetryAfter: wait}
 		}
 	}
-	if q == nil {
+	if !k.HasQuota {
 		return -1, nil
 	}
+	if s.limits.nodes != nil {
+		return s.spendLeased(k, now)
+	}
+	q := s.limits.quotaOf(k)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.refill(now)
 	if q.q.Remaining <= 0 {
-		var wait time.Duration
-		if next := nextPeriod(q.q.Refill, now); !next.IsZero() {
-			wait = next.Sub(now)
-		}
-		return 0, &LimitError{Quota: true, RetryAfter: wait}
+		return 0, exhausted(q.q.Refill, now)
 	}
 	q.q.Remaining--
 	q.dirty = true
 	return q.q.Remaining, nil
 }
 
+// quotaLeft is what Spend reports left of k's quota when it spends none
+// (-1: no quota).
+func (s *Store) quotaLeft(k *Key, now time.Time) int64 {
+	if !k.HasQuota {
+		return -1
+	}
+	if s.limits.nodes != nil {
+		return s.limits.leaseOf(k).left(now)
+	}
+	q := s.limits.quotaOf(k)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.refill(now)
+	return q.q.Remaining
+}
+
+// exhausted is Spend's error for a quota with no call left, which may
+// come back with the next refill.
+func exhausted(refill string, now time.Time) *LimitError {
+	var wait time.Duration
+	if next := nextPeriod(refill, now); !next.IsZero() {
+		wait = next.Sub(now)
+	}
+	return &LimitError{Quota: true, RetryAfter: wait}
+}
+
 // take takes a token from k's bucket at now, or says how long until one
 // is there. The bucket admits a call while its theoretical arrival time is
 // at most Limit-1 emission intervals ahead: bursts of exactly Limit.
+//
+// On a shared engine each node keeps its share of the limit (share): with
+// N nodes alive, Limit/N calls per Interval (at least 1) in bursts of as
+// many, so the cluster admits at most Limit per Interval, or N when Limit
+// is less than N. A client that reaches one node only gets its share.
 func (l *limiter) take(k *Key, now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	b := l.buckets[k.ID]
@@ -156,8 +193,12 @@ func (l *limiter) take(k *Key, now time.Time) (time.Duration, bool) {
 		l.buckets[k.ID] = b
 	}
 	l.mu.Unlock()
-	emission := k.Rate.Interval / time.Duration(k.Rate.Limit)
-	tolerance := emission * time.Duration(k.Rate.Limit-1)
+	limit := k.Rate.Limit
+	if l.nodes != nil {
+		limit = share(limit, l.nodes())
+	}
+	emission := k.Rate.Interval / time.Duration(limit)
+	tolerance := emission * time.Duration(limit-1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	tat := b.tat
@@ -200,7 +241,9 @@ func (l *limiter) quotaOf(k *Key) *quotaState {
 // A quota with spending not yet written keeps memory's count, which the
 // next flush writes. So a node sees the others' spending once it has
 // written its own; quotas are exact across nodes only as far as their
-// flushes do not overlap.
+// flushes do not overlap. That is for an engine shared by nodes it does
+// not count; on a kv.Cluster quotas are leased instead (quotalease.go),
+// and are exact.
 func (l *limiter) reloadQuotas() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -212,9 +255,20 @@ func (l *limiter) reloadQuotas() {
 // refill sets the quota back to its refill amount when a new period has
 // begun since the last refill. q.mu must be held.
 func (q *quotaState) refill(now time.Time) {
-	if start := periodStart(q.q.Refill, now); !start.IsZero() && q.q.LastRefill.Before(start) {
-		q.q.Remaining, q.q.LastRefill, q.dirty = q.q.RefillAmount, start, true
+	if q.q.refill(now) {
+		q.dirty = true
 	}
+}
+
+// refill sets q back to its refill amount when a new period has begun
+// since its last refill, and reports whether it did.
+func (q *Quota) refill(now time.Time) bool {
+	start := periodStart(q.Refill, now)
+	if start.IsZero() || !q.LastRefill.Before(start) {
+		return false
+	}
+	q.Remaining, q.LastRefill = q.RefillAmount, start
+	return true
 }
 
 // prune drops buckets that have filled up again, which are as good as new,
@@ -263,9 +317,16 @@ func (s *Store) current(k *Key) {
 }
 
 // withQuota sets k's quota to what memory holds, when memory's is as new,
-// and shows a refill that is due, as the next call would find it.
+// and shows a refill that is due, as the next call would find it. On a
+// shared engine it adds this node's block to the record's count
+// (withLease).
 func (s *Store) withQuota(k *Key) {
 	if !k.HasQuota {
+		return
+	}
+	if s.limits.nodes != nil {
+		s.limits.withLease(k)
+		k.Quota.refill(s.now())
 		return
 	}
 	s.limits.mu.Lock()
@@ -278,9 +339,7 @@ func (s *Store) withQuota(k *Key) {
 		}
 		q.mu.Unlock()
 	}
-	if start := periodStart(k.Quota.Refill, s.now()); !start.IsZero() && k.Quota.LastRefill.Before(start) {
-		k.Quota.Remaining, k.Quota.LastRefill = k.Quota.RefillAmount, start
-	}
+	k.Quota.refill(s.now())
 }
 
 // dirtyQuotas reports whether any quota in memory has changed since it was

@@ -38,7 +38,8 @@ type Options struct {
 	// source's logins to a login name, with delays growing from 1 minute to
 	// LockoutDuration; MaxUserLoginFailures from all sources within
 	// LockoutDuration lock the name for every source for LockoutDuration.
-	// 0 means 5, 100 and 15 minutes.
+	// 0 means 5, 100 and 15 minutes. On an engine many nodes share, each
+	// node keeps its share of both counts (users.go, loginGuard).
 	MaxLoginFailures     int
 	MaxUserLoginFailures int
 	LockoutDuration      time.Duration
@@ -108,7 +109,10 @@ func Open(path string, opts Options) (*Store, error) {
 // opts.LockTimeout and opts.NoSync, which are the file's, are ignored.
 //
 // An engine that other nodes write too (a kv.Notifier) tells the store of
-// their writes, which then drops what it keeps in memory of the data.
+// their writes, which then drops what it keeps in memory of the data. On
+// an engine that counts the nodes sharing it (a kv.Cluster), each node
+// keeps its share of rate limits and login throttling, and spends quotas
+// from blocks it leases (limits.go, quotalease.go).
 func OpenDB(db kv.DB, opts Options) (*Store, error) {
 	customClock := opts.Now != nil
 	if opts.Now == nil {
@@ -151,6 +155,9 @@ func OpenDB(db kv.DB, opts Options) (*Store, error) {
 	}
 	if n, ok := db.(kv.Notifier); ok {
 		n.OnChange(s.othersWrote)
+	}
+	if c, ok := db.(kv.Cluster); ok {
+		s.limits.nodes, s.logins.nodes = c.Nodes, c.Nodes
 	}
 	every := opts.UsageFlush
 	if every == 0 {
@@ -243,7 +250,8 @@ func schemaOf(v []byte) (int, error) {
 // Now is the store's clock: time.Now unless Options.Now says otherwise.
 func (s *Store) Now() time.Time { return s.now() }
 
-// Close writes the uses not yet written and closes the engine. Calls
+// Close writes the uses not yet written (and on a shared engine gives
+// back the quota blocks this node holds) and closes the engine. Calls
 // after Close fail.
 func (s *Store) Close() error {
 	var flushErr error
@@ -324,8 +332,10 @@ func (s *Store) copyTo(w io.Writer) (int64, error) {
 }
 
 // Fingerprint is a SHA-256 over every key and value the store holds, the
-// audit trail aside: it changes exactly when stored data changes. Tests use
-// it to prove that a failed call changed nothing (it is still audited).
+// audit trail and the quotas' counts aside: it changes exactly when stored
+// data changes. Tests use it to prove that a failed call changed nothing
+// (it is still audited, and spends a call of its key's quota, which on a
+// shared engine may lease a block in the key's record: quotalease.go).
 func (s *Store) Fingerprint() ([32]byte, error) {
 	h := sha256.New()
 	err := s.view(func(tx kv.Tx) error {
@@ -333,8 +343,17 @@ func (s *Store) Fingerprint() ([32]byte, error) {
 			if bytes.Equal(name, bucketAudit) || bytes.Equal(name, bucketAuditAccount) {
 				continue
 			}
+			keys := bytes.Equal(name, bucketKeys)
 			h.Write(name)
 			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				if keys {
+					rec, err := decodeRecord(v)
+					if err != nil {
+						return err
+					}
+					rec.Quota.Remaining, rec.Quota.LastRefill = 0, time.Time{}
+					v = rec.marshal()
+				}
 				h.Write(binary.AppendUvarint(nil, uint64(len(k))))
 				h.Write(k)
 				h.Write(binary.AppendUvarint(nil, uint64(len(v))))

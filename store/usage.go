@@ -59,14 +59,26 @@ func (s *Store) RecordUse(id string) {
 }
 
 // FlushUsage writes the uses gathered since the last flush into the key
-// records, in one transaction. Uses of keys deleted meanwhile are dropped.
+// records, in one transaction (on a shared engine, one per flushChunk
+// keys). Uses of keys deleted meanwhile are dropped.
+// It writes quota spending too, or on a shared engine gives back the quota
+// blocks this node holds (quotalease.go).
+//
+// The counts are added to what the records hold, in the transaction: on a
+// shared engine, which runs it again on the newer records when another
+// node's write came first, every node's uses add up and last_used_at is
+// the latest of them.
 func (s *Store) FlushUsage() (err error) {
 	defer func() {
 		if err == nil {
 			s.stats.lastFlush.Store(time.Now().UnixNano())
 		}
 	}()
-	if s.limits.dirtyQuotas() {
+	if s.limits.nodes != nil {
+		if err := s.returnBlocks(s.now()); err != nil {
+			return err
+		}
+	} else if s.limits.dirtyQuotas() {
 		if err := s.flushQuotas(); err != nil {
 			return err
 		}
@@ -81,28 +93,40 @@ func (s *Store) FlushUsage() (err error) {
 	if len(pending) == 0 {
 		return nil
 	}
-	err = s.updateKeys(func(tx kv.Tx) error {
-		keys := tx.Bucket(bucketKeys)
-		for id, u := range pending {
-			rec, err := decodeRecord(keys.Get([]byte(id)))
-			if err == ErrNotFound {
-				continue
-			} else if err != nil {
-				return err
+	ids := make([]string, 0, len(pending))
+	for id := range pending {
+		ids = append(ids, id)
+	}
+	for step := s.flushStep(len(ids)); len(ids) > 0 && err == nil; {
+		part := ids[:min(step, len(ids))]
+		err = s.updateKeys(func(tx kv.Tx) error {
+			keys := tx.Bucket(bucketKeys)
+			for _, id := range part {
+				u := pending[id]
+				rec, err := decodeRecord(keys.Get([]byte(id)))
+				if err == ErrNotFound {
+					continue
+				} else if err != nil {
+					return err
+				}
+				if last := usedAt(u, rec.Created); last.After(rec.LastUsed) {
+					rec.LastUsed = last
+				}
+				rec.UseCount += u.count.Load()
+				if err := putRecord(tx, &rec); err != nil {
+					return err
+				}
 			}
-			if last := usedAt(u, rec.Created); last.After(rec.LastUsed) {
-				rec.LastUsed = last
-			}
-			rec.UseCount += u.count.Load()
-			if err := putRecord(tx, &rec); err != nil {
-				return err
-			}
+			return nil
+		})
+		if err == nil {
+			ids = ids[len(part):]
 		}
-		return nil
-	})
-	if err != nil { // keep the counts for the next try
+	}
+	if err != nil { // keep the counts not written for the next try
 		s.usage.mu.Lock()
-		for id, u := range pending {
+		for _, id := range ids {
+			u := pending[id]
 			if cur := s.usage.pending[id]; cur != nil {
 				cur.count.Add(u.count.Load())
 				if l := u.last.Load(); l > cur.last.Load() {
@@ -115,6 +139,20 @@ func (s *Store) FlushUsage() (err error) {
 		s.usage.mu.Unlock()
 	}
 	return err
+}
+
+// flushChunk is the most key records one flush transaction writes on a
+// shared engine: etcd refuses a transaction of more operations than its
+// --max-txn-ops, 128 by default.
+const flushChunk = 100
+
+// flushStep is how many of n key records one flush transaction writes: all
+// of them on a file, whose every commit is a sync.
+func (s *Store) flushStep(n int) int {
+	if s.limits.nodes == nil {
+		return n
+	}
+	return flushChunk
 }
 
 // flushLoop writes usage and quota spending every interval and keeps the

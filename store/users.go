@@ -380,11 +380,20 @@ func (s *Store) Login(ctx context.Context, login, pw, source string) (User, erro
 // hashed until it is settled, and guesses in flight count toward the
 // limits, so that no more guesses are evaluated than the limits allow,
 // however many arrive at once.
+//
+// On an engine that many nodes share, each node counts the guesses it
+// evaluates and keeps its share of both limits: with N nodes alive,
+// MaxLoginFailures/N and MaxUserLoginFailures/N (at least 1 each). A lock
+// holds on the node that set it; the others lock once their own shares are
+// spent, so the guesses evaluated across the cluster before every node
+// refuses stay within the configured limits (N, if a limit is less than
+// N).
 type loginGuard struct {
 	mu        sync.Mutex
 	max       int           // failures in a row per name and source before throttling
 	userMax   int           // failures per name within lockout, from all sources
 	lockout   time.Duration // the longest delay, and the name's lock
+	nodes     func() int    // the nodes sharing the engine; nil for one node
 	users     map[string]*userLogins
 	tracked   int       // sources tracked, over all names
 	lastSweep time.Time // a sweep runs at most once a second
@@ -416,6 +425,16 @@ const maxTrackedSources = 100_000
 // firstLoginDelay is the wait after MaxLoginFailures failures in a row from
 // one source; it doubles with each further failure, up to the lockout.
 const firstLoginDelay = time.Minute
+
+// limits are max and userMax as this node keeps them: its share on a
+// shared engine.
+func (g *loginGuard) limits() (pairMax, userMax int) {
+	if g.nodes == nil {
+		return g.max, g.userMax
+	}
+	n := g.nodes()
+	return int(share(int64(g.max), n)), int(share(int64(g.userMax), n))
+}
 
 func locked(until, now time.Time) *LockedError {
 	return &LockedError{Until: until, RetryAfter: until.Sub(now)}
@@ -449,11 +468,12 @@ func (g *loginGuard) begin(name, source string, now time.Time) (loginTicket, err
 	if now.Before(p.lockedUntil) {
 		return loginTicket{}, locked(p.lockedUntil, now)
 	}
-	pairFull := p.failures+p.inflight >= g.max
-	if p.failures >= g.max { // throttled, and the wait is over: one more
+	pairMax, userMax := g.limits()
+	pairFull := p.failures+p.inflight >= pairMax
+	if p.failures >= pairMax { // throttled, and the wait is over: one more
 		pairFull = p.inflight > 0
 	}
-	if pairFull || u.failures+u.inflight >= g.userMax {
+	if pairFull || u.failures+u.inflight >= userMax {
 		return loginTicket{}, ErrBusy
 	}
 	p.inflight++
@@ -482,15 +502,16 @@ func (g *loginGuard) end(t loginTicket, ok bool, now time.Time) error {
 		p.failures++
 		u.failures++
 		var err error
-		if p.failures >= g.max {
+		pairMax, userMax := g.limits()
+		if p.failures >= pairMax {
 			delay := g.lockout
-			if shift := p.failures - g.max; shift < 20 && firstLoginDelay<<shift < delay {
+			if shift := p.failures - pairMax; shift < 20 && firstLoginDelay<<shift < delay {
 				delay = firstLoginDelay << shift
 			}
 			p.lockedUntil = now.Add(delay)
 			err = locked(p.lockedUntil, now)
 		}
-		if u.failures >= g.userMax {
+		if u.failures >= userMax {
 			u.lockedUntil = now.Add(g.lockout)
 			err = locked(u.lockedUntil, now)
 		}

@@ -36,6 +36,17 @@ type Notifier interface {
 	OnChange(fn func())
 }
 
+// Cluster is a DB that many nodes share (etcdkv). Package store divides
+// among the nodes the limits it keeps in memory (rate limits, login
+// throttling), and leases quotas to them in blocks, so that the cluster as
+// a whole keeps what one node would.
+type Cluster interface {
+	DB
+	// Nodes is how many nodes share the DB now, this one included, as
+	// counted lately; at least 1.
+	Nodes() int
+}
+
 // Tx is a transaction. A Tx, and the buckets, cursors, keys and values it
 // returns, are valid only until fn returns; values must not be modified.
 type Tx interface {
