@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/btree"
@@ -216,9 +217,16 @@ func (db *DB) follow(rev int64) {
 	}
 }
 
+// beforeWatch, set only by this package's tests, runs before each watch
+// begins: a test holds a node's watch back with it.
+var beforeWatch atomic.Pointer[func(*DB)]
+
 // watch follows one watch until it breaks and returns the revision
 // applied.
 func (db *DB) watch(rev int64) int64 {
+	if hook := beforeWatch.Load(); hook != nil {
+		(*hook)(db)
+	}
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(db.ctx))
 	defer cancel()
 	ch := db.cli.Watch(ctx, db.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
