@@ -323,11 +323,15 @@ func (db *DB) probe(every time.Duration) {
 			continue
 		}
 		db.probeErr.Store(nil)
-		for {
-			old := db.freshAt.Load()
-			if db.since(start) <= old || db.freshAt.CompareAndSwap(old, db.since(start)) {
-				break
-			}
+		db.freshAt.Store(max(db.freshAt.Load(), db.since(start)))
+		// near is cleared only with the copy just confirmed and the bound
+		// more than a tenth away, and the timer then armed: a timer firing
+		// meanwhile sets it again, which only makes Fresh read the clock.
+		if d := db.nearIn(start); d > 0 {
+			db.near.Store(false)
+			db.nearTimer.Reset(d)
+		} else {
+			db.near.Store(true)
 		}
 	}
 }
