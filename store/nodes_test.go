@@ -85,6 +85,19 @@ func keyOn(t *testing.T, st *store.Store, id string) store.Key {
 
 // spendAll spends k on st until the quota refuses, from workers goroutines,
 // and returns the calls that passed.
+// spendOnEach runs spendAll on every node at once, node i with keys[i],
+// and returns what passed on each.
+func spendOnEach(t *testing.T, nodes []*store.Store, keys []store.Key, workers int) []int64 {
+	t.Helper()
+	passed := make([]int64, len(nodes))
+	var wg sync.WaitGroup
+	for i, st := range nodes {
+		wg.Go(func() { passed[i] = spendAll(t, st, keys[i], workers) })
+	}
+	wg.Wait()
+	return passed
+}
+
 func spendAll(t *testing.T, st *store.Store, k store.Key, workers int) int64 {
 	t.Helper()
 	var passed atomic.Int64
@@ -137,16 +150,7 @@ func TestNodes_QuotaExact(t *testing.T) {
 			}
 		}
 	}()
-	var passed [2]int64
-	var wg sync.WaitGroup
-	for i, st := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			passed[i] = spendAll(t, st, keys[i], 4)
-		}()
-	}
-	wg.Wait()
+	passed := spendOnEach(t, nodes, keys, 4)
 	close(stop)
 	<-watched
 	assert.Equal(t, int64(100), passed[0]+passed[1], "calls passed: %v", passed)
@@ -252,16 +256,7 @@ func TestNodes_QuotaRefill(t *testing.T) {
 	}
 
 	clock.Set(time.Date(2026, 3, 2, 0, 0, 1, 0, time.UTC))
-	var passed [2]int64
-	var wg sync.WaitGroup
-	for i, st := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			passed[i] = spendAll(t, st, keys[i], 2)
-		}()
-	}
-	wg.Wait()
+	passed := spendOnEach(t, nodes, keys, 2)
 	assert.Equal(t, int64(7), passed[0]+passed[1], "calls passed: %v", passed)
 }
 
