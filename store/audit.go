@@ -242,10 +242,11 @@ func (s *Store) FlushAudit() error {
 		}
 	}
 	t.mu.Unlock()
-	if len(items) > 0 {
+	for step := s.auditStep(len(items)); len(items) > 0; {
+		part := items[:min(step, len(items))]
 		err := s.updateKeys(func(tx kv.Tx) error {
-			for i := range items {
-				it := &items[i]
+			for i := range part {
+				it := &part[i]
 				r := AuditRecord{Time: time.Unix(it.k.minute*60, 0).UTC(), SourceIP: it.k.source,
 					Method: it.k.method, Outcome: it.k.outcome, Count: it.n}
 				seq, err := putAudit(tx, it.c.seq, &r)
@@ -257,15 +258,18 @@ func (s *Store) FlushAudit() error {
 			return nil
 		})
 		if err != nil {
-			return err // the counts stay for the next flush
+			return err // the counts not written stay for the next flush
 		}
+		t.mu.Lock()
+		for _, it := range part {
+			it.c.written, it.c.seq = it.n, it.seq
+		}
+		t.mu.Unlock()
+		items = items[len(part):]
 	}
 	now := s.now().Unix() / 60
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, it := range items {
-		it.c.written, it.c.seq = it.n, it.seq
-	}
 	for k, c := range t.pending {
 		if k.minute < now && c.n == c.written { // its minute is over and written
 			delete(t.pending, k)
@@ -281,6 +285,23 @@ const DefaultAuditRetention = 90 * 24 * time.Hour
 // AuditPruneBatch is the most records one pruning transaction deletes, so
 // that writers waiting behind it never wait long.
 const AuditPruneBatch = 512
+
+// auditChunk is the most audit records one transaction of the store's own
+// (a flush of failure counts, a pruning) writes or deletes on a shared
+// engine: each record is two operations, its own and its account index
+// entry's, and etcd refuses a transaction of more than its --max-txn-ops,
+// 128 by default. Without a cap such a write would fail at every try, and
+// its work would never be done.
+const auditChunk = flushChunk / 2
+
+// auditStep is how many of n audit records one such transaction takes:
+// all of them on a file.
+func (s *Store) auditStep(n int) int {
+	if s.limits.nodes == nil {
+		return n
+	}
+	return auditChunk
+}
 
 // PruneAudit deletes, oldest first, up to max audit records older than
 // before, in one transaction, and returns how many it deleted. Records are
@@ -333,9 +354,10 @@ func (s *Store) pruneAudit() {
 		return
 	}
 	before := s.now().Add(-s.auditRetention)
+	batch := min(AuditPruneBatch, s.auditStep(AuditPruneBatch))
 	for {
-		n, err := s.PruneAudit(before, AuditPruneBatch)
-		if err != nil || n < AuditPruneBatch {
+		n, err := s.PruneAudit(before, batch)
+		if err != nil || n < batch {
 			return
 		}
 		select {

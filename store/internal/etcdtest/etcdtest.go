@@ -19,8 +19,9 @@ import (
 
 // Cluster is a set of etcd members started in process.
 type Cluster struct {
-	members []*member
-	fsync   bool
+	members   []*member
+	fsync     bool
+	maxTxnOps uint
 }
 
 type member struct {
@@ -39,6 +40,9 @@ type Options struct {
 	// Fsync keeps etcd's fsyncs, for tests of durability; without it the
 	// members skip them, which is several times faster.
 	Fsync bool
+	// MaxTxnOps is the members' --max-txn-ops; 0 means 10000, more than
+	// any test's transaction. etcd's own default is 128.
+	MaxTxnOps uint
 }
 
 // Start starts an n-member cluster in tb's temp dir and stops it when tb
@@ -54,7 +58,10 @@ func Start(tb testing.TB, n int, opts Options) *Cluster {
 }
 
 func start(dir string, n int, opts Options) (*Cluster, error) {
-	c := &Cluster{fsync: opts.Fsync}
+	c := &Cluster{fsync: opts.Fsync, maxTxnOps: opts.MaxTxnOps}
+	if c.maxTxnOps == 0 {
+		c.maxTxnOps = 10000
+	}
 	var initial []string
 	for i := range n {
 		m := &member{name: fmt.Sprintf("m%d", i), dir: filepath.Join(dir, fmt.Sprintf("m%d", i))}
@@ -113,7 +120,7 @@ func (c *Cluster) run(m *member, state string) error {
 	cfg.ClusterState = state
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.TickMs, cfg.ElectionMs = 20, 200
-	cfg.MaxTxnOps = 10000
+	cfg.MaxTxnOps = c.maxTxnOps
 	cfg.MaxRequestBytes = 10 << 20
 	cfg.UnsafeNoFsync = !c.fsync
 	e, err := embed.StartEtcd(cfg)

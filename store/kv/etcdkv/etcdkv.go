@@ -121,7 +121,8 @@ type DB struct {
 
 // Open connects to the cluster, loads the prefix and starts following it.
 // It fails with ErrUnreachable if no member answers within DialTimeout, and
-// with ErrForeignPrefix if the prefix holds anything but an apikeyd store.
+// with ErrForeignPrefix if the prefix holds anything but an apikeyd store,
+// or lies inside another deployment's prefix.
 func Open(cfg Config) (*DB, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints")
@@ -169,7 +170,11 @@ func Open(cfg Config) (*DB, error) {
 	ctx, cancel := context.WithTimeout(db.ctx, cfg.DialTimeout)
 	start := time.Now()
 	db.epoch = start
-	rev, err := db.load(ctx)
+	err = db.refuseNested(ctx)
+	var rev int64
+	if err == nil {
+		rev, err = db.load(ctx)
+	}
 	cancel()
 	if err != nil {
 		db.cancel()
@@ -201,6 +206,34 @@ func (db *DB) nearIn(start time.Time) time.Duration {
 // since is t in nanoseconds after Open, on the monotonic clock: a step of
 // the wall clock bends no staleness bound.
 func (db *DB) since(t time.Time) int64 { return int64(t.Sub(db.epoch)) }
+
+// refuseNested fails with ErrForeignPrefix when the prefix lies inside
+// another deployment's, one whose version key is at a shorter prefix
+// ending in "/". Its nodes would read this one's keys as their own: under
+// their d/keys/, say, as records of their bucket "keys".
+func (db *DB) refuseNested(ctx context.Context) error {
+	var outers []string
+	var gets []clientv3.Op
+	for i := 0; i < len(db.prefix)-1; i++ {
+		if db.prefix[i] == '/' {
+			outers = append(outers, db.prefix[:i+1])
+			gets = append(gets, clientv3.OpGet(db.prefix[:i+1]+"version", clientv3.WithCountOnly()))
+		}
+	}
+	if len(gets) == 0 {
+		return nil
+	}
+	resp, err := db.cli.Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return err
+	}
+	for i, r := range resp.Responses {
+		if r.GetResponseRange().Count > 0 {
+			return fmt.Errorf("%w: prefix %s is inside the deployment at %s; deployments need prefixes that do not nest", ErrForeignPrefix, db.prefix, outers[i])
+		}
+	}
+	return nil
+}
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {

@@ -139,6 +139,24 @@ func TestOpen_ForeignPrefix(t *testing.T) {
 	}))
 }
 
+// A prefix inside another deployment's is refused, even where that
+// deployment's layout would take the new one's keys for its own: under
+// its d/keys/, the new deployment's records would be read as records of
+// the outer one's bucket "keys".
+func TestOpen_InsideAnotherDeployment(t *testing.T) {
+	c := etcdtest.Shared(t)
+	outer := open(t, c.Endpoints(), newPrefix())
+	require.NoError(t, outer.Update(func(tx kv.Tx) error {
+		_, err := tx.CreateBucket([]byte("keys"))
+		return err
+	}))
+	for _, inner := range []string{"d/keys/", "eu/", "x/"} {
+		_, err := etcdkv.Open(etcdkv.Config{Endpoints: c.Endpoints(), Prefix: outer.Prefix() + inner})
+		require.ErrorIs(t, err, etcdkv.ErrForeignPrefix, inner)
+		require.ErrorContains(t, err, outer.Prefix(), "names the deployment it is inside")
+	}
+}
+
 func TestOpen_Unreachable(t *testing.T) {
 	start := time.Now()
 	_, err := etcdkv.Open(etcdkv.Config{Endpoints: []string{"http://127.0.0.1:1"}, DialTimeout: 300 * time.Millisecond})
