@@ -209,7 +209,14 @@ func (s *Store) returnBlocks(now time.Time) error {
 		}
 	}
 	if err != nil {
-		for _, b := range backs {
+		keep := backs
+		if errors.Is(err, kv.ErrOutcomeUnknown) {
+			// The chunk tried may have committed, its calls back in the
+			// records: holding them as well could pass more calls than
+			// the quota, dropping them can only pass fewer.
+			keep = backs[min(flushChunk, len(backs)):]
+		}
+		for _, b := range keep {
 			b.q.mu.Lock()
 			if b.q.gen.Load() == b.gen && b.q.period.Equal(b.period) {
 				b.q.block += b.n

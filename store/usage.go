@@ -42,17 +42,28 @@ func (s *Store) RecordUse(id string) {
 	} else {
 		now = s.now().Unix()
 	}
+	// The use is added under the lock that FlushUsage takes to swap the
+	// map, so it lands in the map the flush writes or in the next one,
+	// never in one already written.
 	t.mu.RLock()
-	u := t.pending[id]
-	t.mu.RUnlock()
-	if u == nil {
-		t.mu.Lock()
-		if u = t.pending[id]; u == nil {
-			u = &usage{}
-			t.pending[id] = u
-		}
-		t.mu.Unlock()
+	if u := t.pending[id]; u != nil {
+		u.add(now)
+		t.mu.RUnlock()
+		return
 	}
+	t.mu.RUnlock()
+	t.mu.Lock()
+	u := t.pending[id]
+	if u == nil {
+		u = &usage{}
+		t.pending[id] = u
+	}
+	u.add(now)
+	t.mu.Unlock()
+}
+
+// add counts one use at now (Unix seconds).
+func (u *usage) add(now int64) {
 	u.count.Add(1)
 	for last := u.last.Load(); now > last && !u.last.CompareAndSwap(last, now); last = u.last.Load() {
 	}

@@ -68,3 +68,40 @@ func TestStore_UsageOff(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, got.UseCount)
 }
+
+// Uses recorded while flushes run are each written once: none falls
+// between a flush taking the pending uses and the next.
+func TestStore_UsageDuringFlushes(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: time.Hour})
+	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	require.NoError(t, err)
+	const workers, each = 4, 5000
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				st.RecordUse(k.ID)
+			}
+		})
+	}
+	done := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				assert.NoError(t, st.FlushUsage())
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-flushed
+	require.NoError(t, st.FlushUsage())
+	got, err := st.Key("a", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(workers*each), got.UseCount)
+}

@@ -110,6 +110,9 @@ var (
 	// ErrTooLarge is an Update the engine refused for its size (etcd's
 	// --max-txn-ops or --max-request-bytes); smaller ones may pass.
 	ErrTooLarge = errors.New("store: transaction too large for the engine")
+	// ErrOutcomeUnknown is an Update whose commit may or may not have
+	// happened (its engine lost the answer and could not find out).
+	ErrOutcomeUnknown = errors.New("store: write outcome unknown")
 	// ErrKeyRequired is a Put with an empty key.
 	ErrKeyRequired = errors.New("store: key required")
 	// ErrTxNotWritable is a write in a read-only transaction.

@@ -101,7 +101,7 @@ func (db *DB) settle(ctx context.Context, version int64, token string, cause err
 		cancel()
 		if err == nil {
 			if err := db.waitApplied(ctx, resp.Header.Revision); err != nil {
-				return 0, false, fmt.Errorf("etcd: write outcome unknown: %w (after %w)", err, cause)
+				return 0, false, fmt.Errorf("etcd: %w: %w (after %w)", kv.ErrOutcomeUnknown, err, cause)
 			}
 			db.mu.Lock()
 			rev := db.mine[token]
@@ -110,7 +110,7 @@ func (db *DB) settle(ctx context.Context, version int64, token string, cause err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, false, fmt.Errorf("etcd: write outcome unknown: %w", cause)
+			return 0, false, fmt.Errorf("etcd: %w: %w", kv.ErrOutcomeUnknown, cause)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
