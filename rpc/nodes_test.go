@@ -29,6 +29,7 @@ type node struct {
 
 func etcdNodes(t *testing.T, n int) []node {
 	t.Helper()
+	storetest.OnEtcdAlready(t)
 	stores := storetest.EtcdNodes(t, n, store.Options{UsageFlush: time.Hour})
 	_, created, err := stores[0].Bootstrap(adminKey)
 	require.NoError(t, err)

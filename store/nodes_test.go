@@ -17,6 +17,7 @@ import (
 	"github.com/apikeyd/apikeyd/store/internal/etcdtest"
 	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/apikeyd/apikeyd/store/kv/etcdkv"
+	"github.com/apikeyd/apikeyd/store/storetest"
 )
 
 // Limits, usage and the audit trail across nodes: each test runs two
@@ -32,6 +33,7 @@ var nodePrefixes atomic.Int64
 // counts them all alive.
 func openEtcdNodes(t *testing.T, opts ...store.Options) []*store.Store {
 	t.Helper()
+	storetest.OnEtcdAlready(t)
 	c := etcdtest.Shared(t)
 	prefix := fmt.Sprintf("/store-nodes-%d-%d/", os.Getpid(), nodePrefixes.Add(1))
 	var dbs []*etcdkv.DB
@@ -504,6 +506,7 @@ func (u *unsure) Update(fn func(kv.Tx) error) error {
 // kept as well: the write may have put them back in the record, and
 // holding them too would let the cluster pass more calls than the quota.
 func TestNodes_QuotaGiveBackUnknownOutcome(t *testing.T) {
+	storetest.OnEtcdAlready(t)
 	db, err := etcdkv.Open(etcdkv.Config{Endpoints: etcdtest.Shared(t).Endpoints(),
 		Prefix: fmt.Sprintf("/store-unsure-%d-%d/", os.Getpid(), nodePrefixes.Add(1))})
 	require.NoError(t, err)

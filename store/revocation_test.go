@@ -18,6 +18,7 @@ import (
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/apikeyd/apikeyd/store/internal/etcdtest"
 	"github.com/apikeyd/apikeyd/store/kv/etcdkv"
+	"github.com/apikeyd/apikeyd/store/storetest"
 )
 
 // maxStaleness is the nodes' bound in the tests across nodes: the
@@ -171,6 +172,7 @@ func holderKey(st *store.Store, name string) (string, error) {
 // the grace period) and ends at the first refusal. On one machine the
 // nodes share a clock; across machines their clock offsets add to it.
 func TestRevocation(t *testing.T) {
+	storetest.OnEtcdAlready(t)
 	if testing.Short() {
 		t.Skip("starts three etcd members and makes a thousand revocations")
 	}

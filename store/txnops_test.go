@@ -11,6 +11,7 @@ import (
 	"github.com/apikeyd/apikeyd/store"
 	"github.com/apikeyd/apikeyd/store/internal/etcdtest"
 	"github.com/apikeyd/apikeyd/store/kv/etcdkv"
+	"github.com/apikeyd/apikeyd/store/storetest"
 )
 
 // The audit trail's background writes on an etcd that keeps its default
@@ -36,6 +37,7 @@ func openCapped(t *testing.T, opts store.Options) *store.Store {
 // all written: the flush does not fail for good, its counts held in memory
 // for ever and the failures missing from the trail.
 func TestAudit_FailuresFlushUnderTxnCap(t *testing.T) {
+	storetest.OnEtcdAlready(t)
 	clock := &auditClock{now: testNow}
 	st := openCapped(t, store.Options{Now: clock.Now, UsageFlush: time.Hour})
 	const sources = 300
@@ -66,6 +68,7 @@ func TestAudit_FailuresFlushUnderTxnCap(t *testing.T) {
 // TestAudit_RetentionUnderTxnCap: the background loop deletes records past
 // the retention period on etcd too, however many have expired at once.
 func TestAudit_RetentionUnderTxnCap(t *testing.T) {
+	storetest.OnEtcdAlready(t)
 	clock := &auditClock{now: testNow}
 	st := openCapped(t, store.Options{Now: clock.Now, UsageFlush: 10 * time.Millisecond, AuditRetention: 48 * time.Hour})
 	for range store.AuditPruneBatch + 88 {

@@ -134,3 +134,12 @@ func EtcdNodes(tb testing.TB, n int, opts store.Options) []*store.Store {
 	}
 	return nodes
 }
+
+// OnEtcdAlready skips, in a run on etcd, a test that is on etcd in every
+// run (across nodes, against faults): the run on bbolt has run it.
+func OnEtcdAlready(tb testing.TB) {
+	tb.Helper()
+	if Etcd() {
+		tb.Skip("on etcd in every run: the run on bbolt ran it")
+	}
+}
