@@ -27,17 +27,27 @@ name=compare
 . "$(dirname "$0")/lib.sh"
 for p in 18090 18091 18092 18081 18082 18083 18084 18085; do port_free "$p"; done
 call() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18090/rpc; }
+# seed PORT WHO: on the apikeyd at PORT, creates the key every round reads
+# and 200 more, and prints the key's id.
+seed() {
+  local url="http://127.0.0.1:$1/rpc" id n
+  id=$(curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d '{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"bench"},"id":1}' "$url" | jq -r '.result.id // empty')
+  [ -n "$id" ] || { echo "compare: $2: apikey.create returned no result.id" >&2; return 1; }
+  for n in $(seq 1 200); do
+    curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"filler $n\"},\"id\":1}" "$url" >/dev/null
+  done
+  echo "$id"
+}
+infobody() { echo "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.info\",\"params\":{\"id\":\"$1\"},\"id\":1}"; }
 
 export APIKEYD_ADMIN_KEY=$admin
 pin 0 "$work/apikeyd" serve --addr 127.0.0.1:18090 --db "$work/bench.db" >"$work/apikeyd.log" 2>&1 &
 pids+=($!)
 wait_port 18090
-id=$(call '{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"bench"},"id":1}' | jq -r '.result.id // empty')
-[ -n "$id" ] || { echo "compare: apikey.create returned no result.id" >&2; exit 1; }
-for n in $(seq 1 200); do call "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"filler $n\"},\"id\":1}" >/dev/null; done
+id=$(seed 18090 apikeyd)
 
 declare -A port body auth
-port[apikeyd]=18090; body[apikeyd]="{\"jsonrpc\":\"2.0\",\"method\":\"apikey.info\",\"params\":{\"id\":\"$id\"},\"id\":1}"; auth[apikeyd]="Bearer $admin"
+port[apikeyd]=18090; body[apikeyd]=$(infobody "$id"); auth[apikeyd]="Bearer $admin"
 port[gorilla]=18082; body[gorilla]='{"jsonrpc":"2.0","method":"Svc.Ping","params":{},"id":1}'
 port[jrpc2]=18081;   body[jrpc2]='{"jsonrpc":"2.0","method":"ping","id":1}'
 port[geth]=18083;    body[geth]='{"jsonrpc":"2.0","method":"test_ping","params":[],"id":1}'
@@ -62,11 +72,8 @@ if [ -n "${BENCH_BASE:-}" ]; then
   # Its own data file: an older build may not open a newer file's schema.
   pin 0 "$work/apikeyd-base" serve --addr 127.0.0.1:18092 --db "$work/base.db" >"$work/base.log" 2>&1 &
   pids+=($!); wait_port 18092
-  basecall() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18092/rpc; }
-  bid=$(basecall '{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"bench"},"id":1}' | jq -r '.result.id // empty')
-  [ -n "$bid" ] || { echo "compare: the base apikeyd's apikey.create returned no result.id" >&2; exit 1; }
-  for n in $(seq 1 200); do basecall "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"filler $n\"},\"id\":1}" >/dev/null; done
-  port[base]=18092; body[base]="{\"jsonrpc\":\"2.0\",\"method\":\"apikey.info\",\"params\":{\"id\":\"$bid\"},\"id\":1}"; auth[base]=${auth[apikeyd]}
+  bid=$(seed 18092 "the base apikeyd")
+  port[base]=18092; body[base]=$(infobody "$bid"); auth[base]=${auth[apikeyd]}
   names+=(base)
 fi
 if [ "${BENCH_ETCD:-}" = 1 ]; then
@@ -78,11 +85,8 @@ if [ "${BENCH_ETCD:-}" = 1 ]; then
   pids+=($!); wait_port 18094
   pin 0 "$work/apikeyd" serve --addr 127.0.0.1:18093 --etcd http://127.0.0.1:18094 >"$work/etcdnode.log" 2>&1 &
   pids+=($!); wait_port 18093
-  etcdcall() { curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $admin" -d "$1" http://127.0.0.1:18093/rpc; }
-  eid=$(etcdcall '{"jsonrpc":"2.0","method":"apikey.create","params":{"comment":"bench"},"id":1}' | jq -r '.result.id // empty')
-  [ -n "$eid" ] || { echo "compare: apikeyd on etcd: apikey.create returned no result.id" >&2; exit 1; }
-  for n in $(seq 1 200); do etcdcall "{\"jsonrpc\":\"2.0\",\"method\":\"apikey.create\",\"params\":{\"comment\":\"filler $n\"},\"id\":1}" >/dev/null; done
-  port[etcd]=18093; body[etcd]="{\"jsonrpc\":\"2.0\",\"method\":\"apikey.info\",\"params\":{\"id\":\"$eid\"},\"id\":1}"; auth[etcd]=${auth[apikeyd]}
+  eid=$(seed 18093 "apikeyd on etcd")
+  port[etcd]=18093; body[etcd]=$(infobody "$eid"); auth[etcd]=${auth[apikeyd]}
   names+=(etcd)
 fi
 for impl in "${names[@]}"; do
