@@ -88,12 +88,10 @@ type DB struct {
 	// the applier's own, which only it touches.
 	snap   atomic.Pointer[snapshot]
 	master *replica
-	// writeMu makes writers take their private copies of a snapshot's
-	// trees one at a time (a copy marks the tree it copies).
-	writeMu sync.Mutex
 	// updateMu runs this node's Updates one at a time, as bbolt does: the
-	// store relies on it, and writes of one node never conflict with each
-	// other in etcd.
+	// store relies on it, writes of one node never conflict with each
+	// other in etcd, and only one writer at a time copies a snapshot's
+	// trees (a copy marks the tree it copies).
 	updateMu sync.Mutex
 	// rewatch asks the watch to start again: the probe reads the cluster
 	// fine, but the watch does not deliver.

@@ -103,10 +103,9 @@ func (tx *writeTx) lookup(name []byte) *writeBucket {
 	if b == nil || !b.exists {
 		return nil
 	}
-	// Copying a tree marks it; writers of one snapshot take turns.
-	tx.db.writeMu.Lock()
+	// Copying a tree marks it: Updates, which alone copy, run one at a
+	// time (updateMu).
 	tree := b.tree.Copy()
-	tx.db.writeMu.Unlock()
 	w := &writeBucket{name: string(name), tree: tree, seq: b.seq, existed: true, exists: true, base: b.tree, ops: map[string]op{}}
 	tx.buckets[w.name] = w
 	return w
