@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // migrateCmd runs apikeyd migrate with args.
@@ -90,10 +92,12 @@ func TestMigrate_Refusals(t *testing.T) {
 	require.NoError(t, err)
 
 	t.Run("ErrPrefixNotEmpty", func(t *testing.T) {
+		before := prefixRevisions(t, e.URL(), "/apikeyd/")
 		_, _, err := migrateCmd(t, "--from-db", orig, "--to-etcd", e.URL())
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "etcd "+e.URL()+" at /apikeyd/ holds ")
 		assert.Contains(t, err.Error(), "migrate writes only into an empty prefix")
+		assert.Equal(t, before, prefixRevisions(t, e.URL(), "/apikeyd/"), "the prefix is untouched")
 	})
 	t.Run("ErrFileHasData", func(t *testing.T) {
 		before := fileDigest(t, orig)
@@ -164,4 +168,20 @@ func TestMigrate_Refusals(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// prefixRevisions maps every key under prefix of the etcd at url to the
+// revision that last wrote it: equal maps mean nothing there was written.
+func prefixRevisions(t *testing.T, url, prefix string) map[string]int64 {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer cli.Close()
+	resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix())
+	require.NoError(t, err)
+	revs := map[string]int64{}
+	for _, kv := range resp.Kvs {
+		revs[string(kv.Key)] = kv.ModRevision
+	}
+	return revs
 }
