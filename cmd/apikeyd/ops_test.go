@@ -290,7 +290,7 @@ func TestRestore_Refused(t *testing.T) {
 			b, err := os.ReadFile(good)
 			require.NoError(t, err)
 			b = bytes.Clone(b)
-			for i := 4 * 4096; i < len(b); i++ { // keep the meta pages, spoil the rest
+			for i := 2 * 4096; i < len(b); i++ { // keep the two meta pages, spoil the rest
 				b[i] = 0xff
 			}
 			p := filepath.Join(t.TempDir(), "spoiled.db")
