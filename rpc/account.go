@@ -65,7 +65,7 @@ func (h accountHandlers) create(ctx context.Context, p accountParams) (NewAccoun
 	if err := within(caller(ctx), store.Key{}, h.store.Now(), asResult); err != nil {
 		return NewAccountInfo{}, err
 	}
-	a, k, secret, err := h.store.CreateAccount(p.Name, p.Comment)
+	a, k, secret, err := h.store.CreateAccount(ctx, p.Name, p.Comment)
 	if err != nil {
 		return NewAccountInfo{}, err
 	}
@@ -99,7 +99,7 @@ func (h accountHandlers) update(ctx context.Context, p accountParams) (AccountIn
 	if err := validComment(p.Comment); err != nil {
 		return AccountInfo{}, err
 	}
-	a, err := h.store.UpdateAccount(p.Name, p.Comment)
+	a, err := h.store.UpdateAccount(ctx, p.Name, p.Comment)
 	return accountInfo(a), err
 }
 
@@ -108,7 +108,7 @@ func (h accountHandlers) delete(ctx context.Context, p accountNameParams) (struc
 		return struct{}{}, err
 	}
 	// Every key of the account goes: each must lie within the caller.
-	return struct{}{}, h.store.DeleteAccount(p.Name, accountKeysWithin(caller(ctx), h.store.Now()))
+	return struct{}{}, h.store.DeleteAccount(ctx, p.Name, accountKeysWithin(caller(ctx), h.store.Now()))
 }
 
 // MaxIdentityNameLen is the longest account, user or service account name.

@@ -345,15 +345,15 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 			return NewKeyInfo{}, err
 		}
 	}
-	k, secret, err := h.store.CreateKey(store.NewKey{
+	k, secret, err := h.store.CreateKey(ctx, store.NewKey{
 		Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner,
 		Name: deref(p.Name), Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
 		Rate: *rate, Quota: quota,
-		// The caller's key as it is when the new key is written: still
-		// usable, and still wide enough, however it changed meanwhile.
+
 		By:    me.ID,
 		Check: func(by store.Key) error { return within(&by, res, now, asResult) },
 	})
+
 	if err != nil {
 		return NewKeyInfo{}, err
 	}
@@ -388,9 +388,10 @@ func (h apikeyHandlers) delete(ctx context.Context, p idParams) (struct{}, error
 	if err != nil {
 		return struct{}{}, err
 	}
-	err = h.store.DeleteKey(me.Account, ref, func(target store.Key) error {
+	err = h.store.DeleteKey(ctx, me.Account, ref, func(target store.Key) error {
 		return within(me, target, h.store.Now(), asTarget)
 	})
+
 	return struct{}{}, err
 }
 
@@ -428,7 +429,7 @@ func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change f
 		return KeyInfo{}, err
 	}
 	now := h.store.Now()
-	k, err := h.store.UpdateScopes(me.Account, ref, func(target store.Key) (scope.Scopes, error) {
+	k, err := h.store.UpdateScopes(ctx, me.Account, ref, func(target store.Key) (scope.Scopes, error) {
 		if err := within(me, target, now, asTarget); err != nil {
 			return scope.Scopes{}, err
 		}
@@ -444,6 +445,7 @@ func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change f
 		}
 		return next, nil
 	})
+
 	if err != nil {
 		return KeyInfo{}, err
 	}

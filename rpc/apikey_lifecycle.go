@@ -104,7 +104,7 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 		return KeyInfo{}, err
 	}
 	now := h.store.Now()
-	k, err := h.store.UpdateKey(me.Account, ref, func(target store.Key) (store.KeyChange, error) {
+	k, err := h.store.UpdateKey(ctx, me.Account, ref, func(target store.Key) (store.KeyChange, error) {
 		if err := within(me, target, now, asTarget); err != nil {
 			return c, err
 		}
@@ -120,8 +120,7 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 			ea = time.Time{}
 		}
 		c.NotBefore, c.ExpiresAt = &nb, &ea
-		// The key as the change leaves it must lie within the caller too:
-		// no clearing or extending an expiry beyond the caller's.
+
 		res := target
 		res.NotBefore, res.ExpiresAt = nb, ea
 		if c.Rate != nil {
@@ -138,6 +137,7 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 		}
 		return c, nil
 	})
+
 	if err != nil {
 		return KeyInfo{}, err
 	}
@@ -163,11 +163,11 @@ func (h apikeyHandlers) rotate(ctx context.Context, p rotateParams) (NewKeyInfo,
 	if err != nil {
 		return NewKeyInfo{}, err
 	}
-	k, secret, err := h.store.RotateKey(me.Account, ref, time.Duration(p.RetainPeriodMinutes)*time.Minute, func(target store.Key) error {
-		// The caller gets the target's new secret: the target must lie
-		// within it in every way, so a limited caller rotates only itself.
+	k, secret, err := h.store.RotateKey(ctx, me.Account, ref, time.Duration(p.RetainPeriodMinutes)*time.Minute, func(target store.Key) error {
+
 		return within(me, target, h.store.Now(), asTarget)
 	})
+
 	if err != nil {
 		return NewKeyInfo{}, err
 	}

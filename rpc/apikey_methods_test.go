@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -162,7 +163,7 @@ func idMethods(id any) []struct {
 func TestAPIKey_IDs(t *testing.T) {
 	ts := newTestServer(t)
 	k := ts.createKey(ts.Admin, map[string][]string{"name": {"web1"}}, "target")
-	other, otherSecret, err := ts.Store.CreateKey(store.NewKey{Account: "other", Comment: "another account"})
+	other, otherSecret, err := ts.Store.CreateKey(context.Background(), store.NewKey{Account: "other", Comment: "another account"})
 	require.NoError(t, err)
 
 	t.Run("ErrWrongShape", func(t *testing.T) {

@@ -17,6 +17,11 @@ import (
 // written as one record per source, method, outcome and minute, so that
 // anonymous traffic costs bounded storage at any rate. Reads that succeed
 // are not recorded: the log has them.
+//
+// A mutation's record goes into the transaction of its write
+// (store.CallAudit): one durable commit for the change and its record,
+// and never one without the other. A call that fails, or writes nothing,
+// is recorded on its own once it returns.
 func (s *Server) audit(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
 		var note *auditNote // only open methods, which run with no key, need one
@@ -24,7 +29,18 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 			note = &auditNote{source: s.sourceIP(&c.exchange)}
 			ctx = context.WithValue(ctx, auditNoteKey{}, note)
 		}
+		var inTx *store.CallAudit
+		if c.method != nil && c.method.Mutates {
+			inTx = store.NewCallAudit(func() (store.AuditRecord, bool) {
+				r := s.auditRecord(c, note, "ok")
+				return r, r.Account != ""
+			})
+			ctx = store.WithCallAudit(ctx, inTx)
+		}
 		res, err := next(ctx, c)
+		if err == nil && inTx != nil && inTx.Written() {
+			return res, nil
+		}
 		outcome := "ok"
 		if err != nil {
 			outcome = toError(err).ID
@@ -39,27 +55,40 @@ func (s *Server) audit(next handlerFunc) handlerFunc {
 		if overLimit || !anonymous && (c.method == nil || !c.method.Mutates) {
 			return res, err
 		}
-		r := store.AuditRecord{
-			SourceIP: s.sourceIP(&c.exchange),
-			Method:   c.method.nameOrUnknown(),
-			Outcome:  outcome,
-		}
+		r := s.auditRecord(c, note, outcome)
 		if anonymous {
 			s.store.AuditFailure(r)
 			return res, err
 		}
-		r.Target = auditTarget(c)
-		if c.key != nil {
-			r.Account, r.Actor = c.key.Account, c.key.ID
-		}
-		if note != nil && note.account != "" {
-			r.Account, r.Actor = note.account, note.actor
-		}
+		// A call whose change committed (and was recorded "ok" with it)
+		// but that failed afterwards is recorded again with its error.
 		if aerr := s.store.Audit(r); aerr != nil {
 			s.log.Error().Err(aerr).Str("method", r.Method).Msg("audit record lost")
 		}
 		return res, err
 	}
+}
+
+// auditRecord is the audit record of call c with the given outcome: who
+// made it (the key, or what an open method noted), from where, and what
+// it named.
+func (s *Server) auditRecord(c *call, note *auditNote, outcome string) store.AuditRecord {
+	r := store.AuditRecord{
+		SourceIP: s.sourceIP(&c.exchange),
+		Method:   c.method.nameOrUnknown(),
+		Outcome:  outcome,
+	}
+	if c.key == nil && note == nil {
+		return r // anonymous: only the source, method and outcome count
+	}
+	r.Target = auditTarget(c)
+	if c.key != nil {
+		r.Account, r.Actor = c.key.Account, c.key.ID
+	}
+	if note != nil && note.account != "" {
+		r.Account, r.Actor = note.account, note.actor
+	}
+	return r
 }
 
 // auditNote lets an open method, which runs with no key, name the account

@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -27,10 +28,10 @@ func benchServerWith(b *testing.B, logOut io.Writer, opts store.Options) (http.H
 	b.Cleanup(func() { _ = st.Close() })
 	_, _, err = st.Bootstrap(adminKey)
 	require.NoError(b, err)
-	k, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "bench"})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "operator", Comment: "bench"})
 	require.NoError(b, err)
 	for i := 0; i < 200; i++ {
-		_, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "filler"})
+		_, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "operator", Comment: "filler"})
 		require.NoError(b, err)
 	}
 	logger := zerolog.Nop()

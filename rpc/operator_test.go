@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -134,15 +135,15 @@ func TestOperator_Holders(t *testing.T) {
 		ts.unchanged(func() {
 			ts.fail(held.Key, "service_account.update", map[string]any{"name": "ops", "active": false}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
 			off := false
-			_, err := ts.Store.UpdateServiceAccount(store.OperatorAccount, "ops", nil, &off, func(store.Key) error { return nil })
+			_, err := ts.Store.UpdateServiceAccount(context.Background(), store.OperatorAccount, "ops", nil, &off, func(store.Key) error { return nil })
 			require.ErrorIs(t, err, store.ErrLastOperatorKey)
-			require.ErrorIs(t, ts.Store.DeleteServiceAccount(store.OperatorAccount, "ops", func(store.Key) error { return nil }), store.ErrLastOperatorKey)
+			require.ErrorIs(t, ts.Store.DeleteServiceAccount(context.Background(), store.OperatorAccount, "ops", func(store.Key) error { return nil }), store.ErrLastOperatorKey)
 		})
 		ts.ok(held.Key, "apikey.list", nil, nil) // still serves
 
 		// Renaming the description alone is no threat.
 		desc := "on call"
-		_, err := ts.Store.UpdateServiceAccount(store.OperatorAccount, "ops", &desc, nil, func(store.Key) error { return nil })
+		_, err := ts.Store.UpdateServiceAccount(context.Background(), store.OperatorAccount, "ops", &desc, nil, func(store.Key) error { return nil })
 		require.NoError(t, err)
 	})
 	t.Run("ServiceAccountWithSecondKey", func(t *testing.T) {
@@ -158,12 +159,12 @@ func TestOperator_Holders(t *testing.T) {
 		ts.ok(ts.Admin, "user.create", map[string]any{"name": "root", "password": "correct horse battery"}, nil)
 		// A user's logins are scoped, so only the store can give a user a
 		// full operator key today; the rule holds for such a key all the same.
-		_, secret, err := ts.Store.CreateKey(store.NewKey{Account: store.OperatorAccount, Owner: store.UserOwner(store.LoginName("root", store.OperatorAccount)), Comment: "held by root"})
+		_, secret, err := ts.Store.CreateKey(context.Background(), store.NewKey{Account: store.OperatorAccount, Owner: store.UserOwner(store.LoginName("root", store.OperatorAccount)), Comment: "held by root"})
 		require.NoError(t, err)
 		ts.ok(ts.Admin, "apikey.delete", map[string]any{"id": ts.Admin}, nil)
 		ts.unchanged(func() {
 			ts.fail(secret, "user.delete", map[string]any{"name": "root"}, rpc.CodeForbidden, rpc.ErrIDHeldKey)
-			require.ErrorIs(t, ts.Store.DeleteUser(store.OperatorAccount, "root", func(store.Key) error { return nil }), store.ErrLastOperatorKey)
+			require.ErrorIs(t, ts.Store.DeleteUser(context.Background(), store.OperatorAccount, "root", func(store.Key) error { return nil }), store.ErrLastOperatorKey)
 		})
 		ts.ok(secret, "apikey.list", nil, nil)
 	})

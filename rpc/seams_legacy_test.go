@@ -30,7 +30,7 @@ func newLegacyServer(t *testing.T) *testServer {
 	require.NoError(t, err)
 	_, _, err = st.Bootstrap(adminKey)
 	require.NoError(t, err)
-	_, _, _, err = st.CreateAccount("acme", "")
+	_, _, _, err = st.CreateAccount(context.Background(), "acme", "")
 	require.NoError(t, err)
 	hash, err := st.HashPassword(context.Background(), "correct horse")
 	require.NoError(t, err)

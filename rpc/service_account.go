@@ -58,7 +58,7 @@ func (h serviceAccountHandlers) create(ctx context.Context, p serviceAccountCrea
 		return ServiceAccountInfo{}, err
 	}
 	active := p.Active == nil || *p.Active
-	sa, err := h.store.CreateServiceAccount(caller(ctx).Account, p.Name, p.Description, active)
+	sa, err := h.store.CreateServiceAccount(ctx, caller(ctx).Account, p.Name, p.Description, active)
 	return serviceAccountInfo(sa), err
 }
 
@@ -94,7 +94,7 @@ func (h serviceAccountHandlers) update(ctx context.Context, p serviceAccountUpda
 	// Switching a service account off or on stops or revives its keys:
 	// each must lie within the caller, judged in the writing transaction.
 	me := caller(ctx)
-	sa, err := h.store.UpdateServiceAccount(me.Account, p.Name, p.Description, p.Active, heldWithin(me, h.store.Now()))
+	sa, err := h.store.UpdateServiceAccount(ctx, me.Account, p.Name, p.Description, p.Active, heldWithin(me, h.store.Now()))
 	return serviceAccountInfo(sa), err
 }
 
@@ -103,7 +103,7 @@ func (h serviceAccountHandlers) delete(ctx context.Context, p accountNameParams)
 		return struct{}{}, err
 	}
 	me := caller(ctx)
-	return struct{}{}, h.store.DeleteServiceAccount(me.Account, p.Name, heldWithin(me, h.store.Now()))
+	return struct{}{}, h.store.DeleteServiceAccount(ctx, me.Account, p.Name, heldWithin(me, h.store.Now()))
 }
 
 func validDescription(d string) error {

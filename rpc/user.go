@@ -126,7 +126,7 @@ func (h userHandlers) delete(ctx context.Context, p userNameParams) (struct{}, e
 		return struct{}{}, err
 	}
 	me := caller(ctx)
-	return struct{}{}, h.store.DeleteUser(me.Account, p.Name, heldWithin(me, h.store.Now()))
+	return struct{}{}, h.store.DeleteUser(ctx, me.Account, p.Name, heldWithin(me, h.store.Now()))
 }
 
 func (h userHandlers) list(ctx context.Context, _ noParams) ([]UserInfo, error) {
@@ -211,13 +211,14 @@ func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyIn
 		return NewKeyInfo{}, err
 	}
 	noteAuditAccount(ctx, u.Account, store.UserOwner(u.Login)) // the login goes in the user's account's trail
-	k, secret, err := h.store.CreateKey(store.NewKey{
+	k, secret, err := h.store.CreateKey(ctx, store.NewKey{
 		Account:   u.Account,
 		Scopes:    scope.Scopes{Access: slices.Sorted(slices.Values(access))},
 		Comment:   p.Comment,
 		Owner:     store.UserOwner(u.Login),
 		ExpiresAt: expiresAt,
 	})
+
 	if err != nil {
 		return NewKeyInfo{}, err
 	}
@@ -260,13 +261,14 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 	// keys only: within hides the others.
 	now := h.store.Now()
 	var deleted store.Key
-	err = h.store.DeleteKey(me.Account, ref, func(target store.Key) error {
+	err = h.store.DeleteKey(ctx, me.Account, ref, func(target store.Key) error {
 		if err := within(me, target, now, asTarget); err != nil {
 			return err
 		}
 		deleted = target
 		return nil
 	})
+
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,12 +62,12 @@ func (r *accountRecord) account(keys int) Account {
 // within the account, in one transaction. It returns the account, the key
 // and the key's secret, which exists nowhere else. A taken name is
 // ErrAccountExists.
-func (s *Store) CreateAccount(name, comment string) (Account, Key, string, error) {
+func (s *Store) CreateAccount(ctx context.Context, name, comment string) (Account, Key, string, error) {
 	secret := NewSecret()
 	now := s.now().UTC().Truncate(time.Second)
 	acct := accountRecord{Name: name, Comment: comment, Created: now}
 	rec := &keyRecord{ID: newKeyID(), Account: name, Digest: digest(secret), Comment: "first key of " + name, Created: now}
-	err := s.batch(func(tx kv.Tx) error {
+	err := s.batch(ctx, func(tx kv.Tx) error {
 		accounts := tx.Bucket(bucketAccounts)
 		if accounts.Get([]byte(name)) != nil {
 			return ErrAccountExists
@@ -113,9 +114,9 @@ func (s *Store) Accounts() ([]Account, error) {
 }
 
 // UpdateAccount sets the comment of account name.
-func (s *Store) UpdateAccount(name, comment string) (Account, error) {
+func (s *Store) UpdateAccount(ctx context.Context, name, comment string) (Account, error) {
 	var out Account
-	err := s.batch(func(tx kv.Tx) error {
+	err := s.batch(ctx, func(tx kv.Tx) error {
 		rec, err := findAccount(tx, name)
 		if err != nil {
 			return err
@@ -142,11 +143,11 @@ func (s *Store) UpdateAccount(name, comment string) (Account, error) {
 // refuse with an error that DeleteAccount returns, having written nothing.
 // Once it returns, none of those keys authenticates. The operator account
 // cannot be deleted (ErrOperatorAccount).
-func (s *Store) DeleteAccount(name string, check func(Key) error) error {
+func (s *Store) DeleteAccount(ctx context.Context, name string, check func(Key) error) error {
 	if name == OperatorAccount {
 		return ErrOperatorAccount
 	}
-	return s.batch(func(tx kv.Tx) error {
+	return s.batch(ctx, func(tx kv.Tx) error {
 		if _, err := findAccount(tx, name); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -18,19 +19,19 @@ func TestStore_Accounts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, op.Keys)
 
-	a, k, secret, err := st.CreateAccount("acme", "Acme")
+	a, k, secret, err := st.CreateAccount(context.Background(), "acme", "Acme")
 	require.NoError(t, err)
 	assert.Equal(t, store.Account{Name: "acme", Comment: "Acme", Created: testNow, Keys: 1}, a)
 	assert.Equal(t, "acme", k.Account)
-	_, _, _, err = st.CreateAccount("acme", "again")
+	_, _, _, err = st.CreateAccount(context.Background(), "acme", "again")
 	assert.ErrorIs(t, err, store.ErrAccountExists)
 	assert.ErrorIs(t, err, store.ErrConflict)
 
 	_, err = st.Account("nobody")
 	assert.ErrorIs(t, err, store.ErrAccountNotFound)
 	assert.ErrorIs(t, err, store.ErrNotFound)
-	assert.ErrorIs(t, st.DeleteAccount(store.OperatorAccount, allowAll), store.ErrOperatorAccount)
-	assert.ErrorIs(t, st.DeleteAccount("nobody", allowAll), store.ErrAccountNotFound)
+	assert.ErrorIs(t, st.DeleteAccount(context.Background(), store.OperatorAccount, allowAll), store.ErrOperatorAccount)
+	assert.ErrorIs(t, st.DeleteAccount(context.Background(), "nobody", allowAll), store.ErrAccountNotFound)
 
 	// Survives a reopen.
 	require.NoError(t, st.Close())
@@ -42,7 +43,7 @@ func TestStore_Accounts(t *testing.T) {
 
 	_, err = st.KeyBySecret(secret) // cached
 	require.NoError(t, err)
-	require.NoError(t, st.DeleteAccount("acme", allowAll))
+	require.NoError(t, st.DeleteAccount(context.Background(), "acme", allowAll))
 	_, err = st.KeyBySecret(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound, "a key of a deleted account still authenticates")
 	keys, err := st.Keys("acme")
@@ -55,16 +56,16 @@ func TestStore_Accounts(t *testing.T) {
 func TestStore_ServiceAccountInactiveSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := MustOpenStoreAt(t, path)
-	_, _, _, err := st.CreateAccount("acme", "")
+	_, _, _, err := st.CreateAccount(context.Background(), "acme", "")
 	require.NoError(t, err)
-	_, err = st.CreateServiceAccount("acme", "ci", "", true)
+	_, err = st.CreateServiceAccount(context.Background(), "acme", "ci", "", true)
 	require.NoError(t, err)
-	_, secret, err := st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
+	_, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
 	require.NoError(t, err)
 	_, err = st.KeyBySecret(secret)
 	require.NoError(t, err)
 	inactive := false
-	_, err = st.UpdateServiceAccount("acme", "ci", nil, &inactive, allowAll)
+	_, err = st.UpdateServiceAccount(context.Background(), "acme", "ci", nil, &inactive, allowAll)
 	require.NoError(t, err)
 	_, err = st.KeyBySecret(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound)
@@ -74,7 +75,7 @@ func TestStore_ServiceAccountInactiveSurvivesReopen(t *testing.T) {
 	_, err = st.KeyBySecret(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound, "reopening revived an inactive service account's key")
 	active := true
-	_, err = st.UpdateServiceAccount("acme", "ci", nil, &active, allowAll)
+	_, err = st.UpdateServiceAccount(context.Background(), "acme", "ci", nil, &active, allowAll)
 	require.NoError(t, err)
 	_, err = st.KeyBySecret(secret)
 	assert.NoError(t, err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -68,10 +69,72 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 func (s *Store) Audit(r AuditRecord) error {
 	r.Time = s.now().UTC()
 	r.Count = 1
-	return s.batchKeys(func(tx kv.Tx) error {
+	return s.batchKeys(context.Background(), func(tx kv.Tx) error {
 		_, err := putAudit(tx, 0, &r)
 		return err
 	})
+}
+
+// CallAudit is the audit record of one call of a method that mutates,
+// carried in the call's context (WithCallAudit) down to the store's
+// writes. The first write of the call that succeeds puts the record, with
+// the outcome "ok", in its own transaction: the change and its record
+// commit together or not at all, and a mutation costs one durable commit,
+// not two. A call that writes nothing, or fails, is recorded by its caller
+// with Audit, as before (Written says which).
+type CallAudit struct {
+	// record returns the call's record, once it can say who acted; ok is
+	// false until then (a login knows its user only once the password
+	// matched). It runs inside the write's transaction, possibly on
+	// another goroutine while the call waits for its write, and possibly
+	// more than once, since a write may run more than once.
+	record  func() (r AuditRecord, ok bool)
+	written bool // a committed write of this call holds the record
+}
+
+// NewCallAudit returns the audit record of a call: record describes it as
+// it then is (every field but Seq, Time, Outcome and Count), or reports
+// that it cannot yet.
+func NewCallAudit(record func() (AuditRecord, bool)) *CallAudit {
+	return &CallAudit{record: record}
+}
+
+// Written reports whether a committed write of the call holds its record,
+// with the outcome "ok". The call's writes must have returned.
+func (a *CallAudit) Written() bool { return a.written }
+
+type callAuditKey struct{}
+
+// WithCallAudit returns ctx carrying a: the store's writes under it put a's
+// record in their transaction.
+func WithCallAudit(ctx context.Context, a *CallAudit) context.Context {
+	return context.WithValue(ctx, callAuditKey{}, a)
+}
+
+// audited returns fn, followed in its transaction by the audit record of
+// the call ctx carries, if the record is not yet written and can be, and
+// fn succeeded. One write door calls it for every write, so no mutation
+// can commit without its record, and none writes its record twice.
+func (s *Store) audited(ctx context.Context, fn func(kv.Tx) error) func(kv.Tx) error {
+	a, _ := ctx.Value(callAuditKey{}).(*CallAudit)
+	if a == nil || a.written {
+		return fn
+	}
+	return func(tx kv.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		r, ok := a.record()
+		if !ok {
+			return nil
+		}
+		r.Time, r.Outcome, r.Count = s.now().UTC(), "ok", 1
+		if _, err := putAudit(tx, 0, &r); err != nil {
+			return err
+		}
+		tx.OnCommit(func() { a.written = true })
+		return nil
+	}
 }
 
 // putAudit writes r under seq, or under the next sequence number when seq
@@ -244,7 +307,7 @@ func (s *Store) FlushAudit() error {
 	t.mu.Unlock()
 	for step := s.auditStep(len(items)); len(items) > 0; {
 		part := items[:min(step, len(items))]
-		err := s.updateKeys(func(tx kv.Tx) error {
+		err := s.updateKeys(context.Background(), func(tx kv.Tx) error {
 			for i := range part {
 				it := &part[i]
 				r := AuditRecord{Time: time.Unix(it.k.minute*60, 0).UTC(), SourceIP: it.k.source,
@@ -312,7 +375,7 @@ func (s *Store) PruneAudit(before time.Time, max int) (int, error) {
 		return 0, nil
 	}
 	n := 0
-	err := s.updateKeys(func(tx kv.Tx) error {
+	err := s.updateKeys(context.Background(), func(tx kv.Tx) error {
 		n = 0
 		records := tx.Bucket(bucketAudit)
 		type doomed struct {

@@ -146,3 +146,87 @@ func TestStore_AuditFailureCounts(t *testing.T) {
 	require.Len(t, recs, 1)
 	assert.Equal(t, uint64(2), recs[0].Count)
 }
+
+// TestStore_CallAuditInTheWrite: a call's audit record, carried in its
+// context, is written by the call's first write that commits, in that
+// write's transaction; never by a write that fails (alone or in a shared
+// transaction), never twice, and not before the record can say who acted.
+func TestStore_CallAuditInTheWrite(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: time.Hour})
+	defer st.Close()
+	ctx := t.Context()
+	_, _, _, err := st.CreateAccount(ctx, "acme", "")
+	require.NoError(t, err)
+	records := func() []store.AuditRecord {
+		recs, _, err := st.AuditRecords(store.AuditQuery{Account: "acme", Limit: 1000})
+		require.NoError(t, err)
+		return recs
+	}
+	call := func(target string) *store.CallAudit {
+		return store.NewCallAudit(func() (store.AuditRecord, bool) {
+			return store.AuditRecord{Account: "acme", Actor: "k", Method: "apikey.create", Target: target}, true
+		})
+	}
+
+	// Writers race for one name: each write that fails, in a shared
+	// transaction or alone, leaves no record; the one that wins leaves one.
+	const writers = 32
+	calls := make([]*store.CallAudit, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		calls[i] = call(fmt.Sprint(i))
+		wg.Go(func() {
+			_, _, err := st.CreateKey(store.WithCallAudit(ctx, calls[i]), store.NewKey{Account: "acme", Name: "deploy"})
+			if err != nil {
+				assert.ErrorIs(t, err, store.ErrKeyNameTaken)
+			}
+		})
+	}
+	wg.Wait()
+	var won []string
+	for i, c := range calls {
+		if c.Written() {
+			won = append(won, fmt.Sprint(i))
+		}
+	}
+	require.Len(t, won, 1, "one writer wins the name")
+	recs := records()
+	require.Len(t, recs, 1)
+	assert.Equal(t, won[0], recs[0].Target)
+	assert.Equal(t, "ok", recs[0].Outcome)
+	assert.Equal(t, uint64(1), recs[0].Count)
+	assert.False(t, recs[0].Time.IsZero())
+
+	// Two writes of one call: one record.
+	c := call("twice")
+	wctx := store.WithCallAudit(ctx, c)
+	k, _, err := st.CreateKey(wctx, store.NewKey{Account: "acme"})
+	require.NoError(t, err)
+	require.True(t, c.Written())
+	require.NoError(t, st.DeleteKey(wctx, "acme", k.ID, func(store.Key) error { return nil }))
+	assert.Len(t, records(), 2)
+
+	// A write that fails leaves none, and says so.
+	c = call("unknown")
+	err = st.DeleteKey(store.WithCallAudit(ctx, c), "acme", k.ID, func(store.Key) error { return nil })
+	require.ErrorIs(t, err, store.ErrNotFound)
+	assert.False(t, c.Written())
+	assert.Len(t, records(), 2)
+
+	// A record that cannot yet say who acted waits for a later write.
+	ready := false
+	c = store.NewCallAudit(func() (store.AuditRecord, bool) {
+		return store.AuditRecord{Account: "acme", Method: "user.create_apikey", Target: "late"}, ready
+	})
+	wctx = store.WithCallAudit(ctx, c)
+	k, _, err = st.CreateKey(wctx, store.NewKey{Account: "acme"})
+	require.NoError(t, err)
+	assert.False(t, c.Written())
+	assert.Len(t, records(), 2)
+	ready = true
+	require.NoError(t, st.DeleteKey(wctx, "acme", k.ID, func(store.Key) error { return nil }))
+	assert.True(t, c.Written())
+	recs = records()
+	require.Len(t, recs, 3)
+	assert.Equal(t, "late", recs[2].Target)
+}

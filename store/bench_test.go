@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -14,7 +15,7 @@ func benchStore(b *testing.B, opts store.Options) (*store.Store, string, store.K
 	var secret string
 	var err error
 	for i := 0; i < 1000; i++ {
-		k, secret, err = st.CreateKey(store.NewKey{Account: "bench", Comment: "bench key"})
+		k, secret, err = st.CreateKey(context.Background(), store.NewKey{Account: "bench", Comment: "bench key"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -76,10 +77,10 @@ func TestFaults(t *testing.T) {
 	// fails in 1.5 s (Update's limit is three requests' time).
 	cfg := etcdkv.Config{Endpoints: c.Endpoints(), Prefix: "/faults/", RequestTimeout: 500 * time.Millisecond}
 	nodes := []*store.Store{openEtcdStore(t, cfg, store.Options{}), openEtcdStore(t, cfg, store.Options{})}
-	_, _, _, err := nodes[0].CreateAccount("acme", "")
+	_, _, _, err := nodes[0].CreateAccount(context.Background(), "acme", "")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { _, err := nodes[1].Account("acme"); return err == nil }, 5*time.Second, time.Millisecond)
-	_, live, err := nodes[0].CreateKey(store.NewKey{Account: "acme"})
+	_, live, err := nodes[0].CreateKey(context.Background(), store.NewKey{Account: "acme"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { _, err := nodes[1].KeyBySecret(live); return err == nil }, 5*time.Second, time.Millisecond)
 
@@ -186,7 +187,7 @@ func TestFaults(t *testing.T) {
 		var writeAt, authAt time.Duration
 		require.Eventually(t, func() bool {
 			if writeAt == 0 {
-				if _, _, err := st.CreateKey(store.NewKey{Account: "acme"}); err == nil {
+				if _, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme"}); err == nil {
 					writeAt = time.Since(restarted)
 				}
 			}
@@ -271,7 +272,7 @@ type faultPhase struct {
 func faultWriter(h *faultHistory, node, other *store.Store, nodes []*store.Store, stop *atomic.Bool) {
 	for i := 0; !stop.Load(); i++ {
 		start := time.Now()
-		k, secret, err := node.CreateKey(store.NewKey{Account: "acme"})
+		k, secret, err := node.CreateKey(context.Background(), store.NewKey{Account: "acme"})
 		h.write(start, err)
 		if err != nil {
 			time.Sleep(20 * time.Millisecond)
@@ -287,7 +288,7 @@ func faultWriter(h *faultHistory, node, other *store.Store, nodes []*store.Store
 			_, _ = st.KeyBySecret(secret) // each node caches the key
 		}
 		start = time.Now()
-		err = other.DeleteKey("acme", k.ID, allow)
+		err = other.DeleteKey(context.Background(), "acme", k.ID, allow)
 		done := time.Now()
 		h.write(start, err)
 		h.mu.Lock()

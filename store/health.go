@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"strconv"
 
@@ -35,7 +36,7 @@ func (s *Store) Ready() error {
 		return err
 	}
 	now := strconv.FormatInt(s.now().UnixNano(), 10)
-	return s.updateKeys(func(tx kv.Tx) error {
+	return s.updateKeys(context.Background(), func(tx kv.Tx) error {
 		return tx.Bucket(bucketMeta).Put(metaReady, []byte(now))
 	})
 }

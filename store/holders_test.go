@@ -19,17 +19,17 @@ func allowAll(store.Key) error { return nil }
 // writes nothing.
 func TestStore_HolderChecks(t *testing.T) {
 	st := MustOpenStore(t)
-	_, _, _, err := st.CreateAccount("acme", "")
+	_, _, _, err := st.CreateAccount(context.Background(), "acme", "")
 	require.NoError(t, err)
 	_, err = st.CreateUser(context.Background(), "acme", "alice", "correct horse")
 	require.NoError(t, err)
-	_, err = st.CreateServiceAccount("acme", "ci", "", true)
+	_, err = st.CreateServiceAccount(context.Background(), "acme", "ci", "", true)
 	require.NoError(t, err)
 	holders := map[string]string{"user": store.UserOwner(store.LoginName("alice", "acme")), "sa": store.ServiceAccountOwner("acme", "ci")}
 	held := map[string][]string{}
 	for kind, owner := range holders {
 		for range 3 {
-			k, _, err := st.CreateKey(store.NewKey{Account: "acme", Owner: owner})
+			k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: owner})
 			require.NoError(t, err)
 			held[kind] = append(held[kind], k.ID)
 		}
@@ -50,12 +50,14 @@ func TestStore_HolderChecks(t *testing.T) {
 		name, kind string
 		write      func(check func(store.Key) error) error
 	}{
-		{"DeleteUser", "user", func(c func(store.Key) error) error { return st.DeleteUser("acme", "alice", c) }},
+		{"DeleteUser", "user", func(c func(store.Key) error) error { return st.DeleteUser(context.Background(), "acme", "alice", c) }},
 		{"UpdateServiceAccount", "sa", func(c func(store.Key) error) error {
-			_, err := st.UpdateServiceAccount("acme", "ci", nil, &active, c)
+			_, err := st.UpdateServiceAccount(context.Background(), "acme", "ci", nil, &active, c)
 			return err
 		}},
-		{"DeleteServiceAccount", "sa", func(c func(store.Key) error) error { return st.DeleteServiceAccount("acme", "ci", c) }},
+		{"DeleteServiceAccount", "sa", func(c func(store.Key) error) error {
+			return st.DeleteServiceAccount(context.Background(), "acme", "ci", c)
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before, err := st.Fingerprint()
@@ -70,8 +72,8 @@ func TestStore_HolderChecks(t *testing.T) {
 			assert.Equal(t, before, after, "a refused write writes nothing")
 		})
 	}
-	require.NoError(t, st.DeleteUser("acme", "alice", allowAll))
-	require.NoError(t, st.DeleteServiceAccount("acme", "ci", allowAll))
+	require.NoError(t, st.DeleteUser(context.Background(), "acme", "alice", allowAll))
+	require.NoError(t, st.DeleteServiceAccount(context.Background(), "acme", "ci", allowAll))
 	keys, err := st.Keys("acme")
 	require.NoError(t, err)
 	assert.Len(t, keys, 1, "only the account's first key is left")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -73,13 +74,13 @@ type NewKey struct {
 
 // CreateKey stores a new key of nk and returns it with its secret, which
 // exists nowhere else: the store keeps only its digest.
-func (s *Store) CreateKey(nk NewKey) (Key, string, error) {
+func (s *Store) CreateKey(ctx context.Context, nk NewKey) (Key, string, error) {
 	secret := NewSecret()
-	k, err := s.createKey(nk, secret)
+	k, err := s.createKey(ctx, nk, secret)
 	return k, secret, err
 }
 
-func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
+func (s *Store) createKey(ctx context.Context, nk NewKey, secret string) (Key, error) {
 	// Made before Batch, whose function may run twice.
 	rec := &keyRecord{
 		ID:      newKeyID(),
@@ -100,7 +101,7 @@ func (s *Store) createKey(nk NewKey, secret string) (Key, error) {
 		rec.HasQuota, rec.Quota = true, *nk.Quota
 		rec.Quota.LastRefill = periodStart(rec.Quota.Refill, s.now())
 	}
-	err := s.batchKeys(func(tx kv.Tx) error {
+	err := s.batchKeys(ctx, func(tx kv.Tx) error {
 		if err := stillKeyOf(tx, nk, s.now()); err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func (s *Store) Bootstrap(secret string) (Key, bool, error) {
 		Comment: "operator",
 		Created: s.now().UTC().Truncate(time.Second),
 	}
-	err := s.update(func(tx kv.Tx) error {
+	err := s.update(context.Background(), func(tx kv.Tx) error {
 		if k, _ := tx.Bucket(bucketKeys).Cursor().First(); k != nil {
 			return errUnchanged // roll back: a store with keys is left as it is
 		}
@@ -473,8 +474,8 @@ func (s *Store) Keys(account string) ([]Key, error) {
 // with an error, which UpdateScopes returns unchanged and writes nothing.
 // The scopes change returns must be normalised. When they equal the stored
 // ones, nothing is written.
-func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes, error)) (Key, error) {
-	k, _, err := s.editKey(account, ref, func(_ kv.Tx, rec *keyRecord) error {
+func (s *Store) UpdateScopes(ctx context.Context, account, ref string, change func(Key) (scope.Scopes, error)) (Key, error) {
+	k, _, err := s.editKey(ctx, account, ref, func(_ kv.Tx, rec *keyRecord) error {
 		scopes, err := change(rec.key())
 		if err != nil {
 			return err
@@ -490,9 +491,9 @@ func (s *Store) UpdateScopes(account, ref string, change func(Key) (scope.Scopes
 // of the record and may refuse with an error, which editKey returns having
 // written nothing; an edit that changes nothing writes nothing either, not
 // even an empty commit.
-func (s *Store) editKey(account, ref string, edit func(tx kv.Tx, rec *keyRecord) error) (Key, bool, error) {
+func (s *Store) editKey(ctx context.Context, account, ref string, edit func(tx kv.Tx, rec *keyRecord) error) (Key, bool, error) {
 	var out Key
-	err := s.batchKeys(func(tx kv.Tx) error {
+	err := s.batchKeys(ctx, func(tx kv.Tx) error {
 		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -525,9 +526,9 @@ func (s *Store) editKey(account, ref string, edit func(tx kv.Tx, rec *keyRecord)
 
 // DeleteKey deletes account's key ref, in one transaction with check, which
 // sees the stored key and may refuse with an error that DeleteKey returns.
-func (s *Store) DeleteKey(account, ref string, check func(Key) error) error {
+func (s *Store) DeleteKey(ctx context.Context, account, ref string, check func(Key) error) error {
 	var id string
-	err := s.batchKeys(func(tx kv.Tx) error {
+	err := s.batchKeys(ctx, func(tx kv.Tx) error {
 		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err
@@ -638,9 +639,9 @@ type KeyChange struct {
 // one transaction; change sees the stored key and may refuse with an error,
 // which UpdateKey returns, writing nothing. A name taken by another key of
 // the same holder is ErrKeyNameTaken.
-func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, error)) (Key, error) {
+func (s *Store) UpdateKey(ctx context.Context, account, ref string, change func(Key) (KeyChange, error)) (Key, error) {
 	var c KeyChange
-	k, changed, err := s.editKey(account, ref, func(tx kv.Tx, next *keyRecord) error {
+	k, changed, err := s.editKey(ctx, account, ref, func(tx kv.Tx, next *keyRecord) error {
 		var err error
 		if c, err = change(next.key()); err != nil {
 			return err
@@ -688,12 +689,12 @@ func (s *Store) UpdateKey(account, ref string, change func(Key) (KeyChange, erro
 // The old secret keeps working for retain (0: not at all), then never again;
 // a secret rotated out earlier stops at once. check sees the stored key
 // first and may refuse.
-func (s *Store) RotateKey(account, ref string, retain time.Duration, check func(Key) error) (Key, string, error) {
+func (s *Store) RotateKey(ctx context.Context, account, ref string, retain time.Duration, check func(Key) error) (Key, string, error) {
 	secret := NewSecret()
 	newDigest := digest(secret)
 	now := s.now().UTC().Truncate(time.Second)
 	var out Key
-	err := s.batchKeys(func(tx kv.Tx) error {
+	err := s.batchKeys(ctx, func(tx kv.Tx) error {
 		rec, err := s.findKey(tx, account, ref)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"os"
@@ -43,7 +44,7 @@ func snapshot(tb testing.TB, st *store.Store) [32]byte {
 func TestStore_CreateKey(t *testing.T) {
 	st := MustOpenStore(t)
 	scopes := scope.Scopes{Method: []string{"server.*"}, Name: []string{"web1"}}
-	k, secret, err := st.CreateKey(store.NewKey{Account: "acme", Scopes: scopes, Comment: "panel"})
+	k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Scopes: scopes, Comment: "panel"})
 	require.NoError(t, err)
 	assert.True(t, store.IsSecret(secret))
 	assert.True(t, store.IsKeyID(k.ID))
@@ -79,10 +80,10 @@ func TestStore_Keys(t *testing.T) {
 	st := MustOpenStore(t)
 	var ids []string
 	for i := 0; i < 5; i++ {
-		k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+		k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 		require.NoError(t, err)
 		ids = append(ids, k.ID)
-		_, _, err = st.CreateKey(store.NewKey{Account: "ab"}) // a prefix of no other account
+		_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "ab"}) // a prefix of no other account
 		require.NoError(t, err)
 	}
 	keys, err := st.Keys("a")
@@ -108,7 +109,7 @@ func TestStore_Secrets(t *testing.T) {
 	seen := map[string]bool{}
 	var secrets []string
 	for i := 0; i < 200; i++ {
-		_, secret, err := st.CreateKey(store.NewKey{Account: "a"})
+		_, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 		require.NoError(t, err)
 		require.False(t, seen[secret])
 		seen[secret] = true
@@ -127,11 +128,11 @@ func TestStore_Secrets(t *testing.T) {
 func TestStore_Reopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := openStore(t, path, store.Options{Now: func() time.Time { return testNow }})
-	k, secret, err := st.CreateKey(store.NewKey{Account: "a", Scopes: scope.Scopes{Name: []string{"web1"}}, Comment: "kept"})
+	k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Scopes: scope.Scopes{Name: []string{"web1"}}, Comment: "kept"})
 	require.NoError(t, err)
-	gone, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	gone, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
-	require.NoError(t, st.DeleteKey("a", gone.ID, func(store.Key) error { return nil }))
+	require.NoError(t, st.DeleteKey(context.Background(), "a", gone.ID, func(store.Key) error { return nil }))
 	require.NoError(t, st.Close())
 
 	st = MustOpenStoreAt(t, path)
@@ -165,7 +166,7 @@ func TestStore_Locked(t *testing.T) {
 	storetest.NeedsFile(t)
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := MustOpenStoreAt(t, path)
-	_, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	_, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	before, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -205,7 +206,7 @@ func TestStore_Bootstrap(t *testing.T) {
 
 func TestStore_UpdateScopes(t *testing.T) {
 	st := MustOpenStore(t)
-	k, secret, err := st.CreateKey(store.NewKey{Account: "a", Scopes: scope.Scopes{Name: []string{"web1"}}})
+	k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Scopes: scope.Scopes{Name: []string{"web1"}}})
 	require.NoError(t, err)
 	_, err = st.KeyBySecret(secret) // cached now
 	require.NoError(t, err)
@@ -213,30 +214,32 @@ func TestStore_UpdateScopes(t *testing.T) {
 	t.Run("ErrRefused", func(t *testing.T) {
 		before := snapshot(t, st)
 		refusal := errors.New("refused")
-		_, err := st.UpdateScopes("a", k.ID, func(seen store.Key) (scope.Scopes, error) {
+		_, err := st.UpdateScopes(context.Background(), "a", k.ID, func(seen store.Key) (scope.Scopes, error) {
 			assert.Equal(t, k, seen)
 			return scope.Scopes{}, refusal
 		})
+
 		assert.ErrorIs(t, err, refusal)
 		assert.Equal(t, before, snapshot(t, st))
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
-		_, err := st.UpdateScopes("b", k.ID, func(store.Key) (scope.Scopes, error) {
+		_, err := st.UpdateScopes(context.Background(), "b", k.ID, func(store.Key) (scope.Scopes, error) {
 			t.Fatal("change ran for another account's key")
 			return scope.Scopes{}, nil
 		})
+
 		assert.ErrorIs(t, err, store.ErrNotFound)
 	})
 	t.Run("Unchanged", func(t *testing.T) {
 		before := snapshot(t, st)
-		got, err := st.UpdateScopes("a", secret, func(seen store.Key) (scope.Scopes, error) { return seen.Scopes, nil })
+		got, err := st.UpdateScopes(context.Background(), "a", secret, func(seen store.Key) (scope.Scopes, error) { return seen.Scopes, nil })
 		require.NoError(t, err)
 		assert.Equal(t, k, got)
 		assert.Equal(t, before, snapshot(t, st), "an unchanged key was written")
 	})
 	t.Run("OK", func(t *testing.T) {
 		next := scope.Scopes{Method: []string{"server.reboot"}, Name: []string{"web1"}}
-		got, err := st.UpdateScopes("a", k.ID, func(store.Key) (scope.Scopes, error) { return next, nil })
+		got, err := st.UpdateScopes(context.Background(), "a", k.ID, func(store.Key) (scope.Scopes, error) { return next, nil })
 		require.NoError(t, err)
 		assert.Equal(t, next, got.Scopes)
 		// Authentication sees the change at once, though the key was cached.
@@ -248,18 +251,18 @@ func TestStore_UpdateScopes(t *testing.T) {
 
 func TestStore_DeleteKey(t *testing.T) {
 	st := MustOpenStore(t)
-	k, secret, err := st.CreateKey(store.NewKey{Account: "a"})
+	k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	_, err = st.KeyBySecret(secret)
 	require.NoError(t, err)
 
 	before := snapshot(t, st)
 	refusal := errors.New("refused")
-	assert.ErrorIs(t, st.DeleteKey("a", k.ID, func(store.Key) error { return refusal }), refusal)
-	assert.ErrorIs(t, st.DeleteKey("b", k.ID, func(store.Key) error { return nil }), store.ErrNotFound)
+	assert.ErrorIs(t, st.DeleteKey(context.Background(), "a", k.ID, func(store.Key) error { return refusal }), refusal)
+	assert.ErrorIs(t, st.DeleteKey(context.Background(), "b", k.ID, func(store.Key) error { return nil }), store.ErrNotFound)
 	assert.Equal(t, before, snapshot(t, st))
 
-	require.NoError(t, st.DeleteKey("a", secret, func(store.Key) error { return nil }))
+	require.NoError(t, st.DeleteKey(context.Background(), "a", secret, func(store.Key) error { return nil }))
 	_, err = st.KeyBySecret(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound, "a deleted key still authenticates")
 	_, err = st.Key("a", k.ID)
@@ -280,14 +283,14 @@ func TestStore_Concurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k, secret, err := st.CreateKey(store.NewKey{Account: "a"})
+			k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 			assert.NoError(t, err)
 			ids[i] = k.ID
 			for j := 0; j < 20; j++ {
 				_, err := st.KeyBySecret(secret)
 				assert.NoError(t, err)
 			}
-			assert.NoError(t, st.DeleteKey("a", k.ID, func(store.Key) error { return nil }))
+			assert.NoError(t, st.DeleteKey(context.Background(), "a", k.ID, func(store.Key) error { return nil }))
 			_, err = st.KeyBySecret(secret)
 			assert.ErrorIs(t, err, store.ErrNotFound)
 		}()
@@ -305,7 +308,7 @@ func TestStore_Concurrent(t *testing.T) {
 
 func TestStore_WriteTo(t *testing.T) {
 	st := MustOpenStore(t)
-	k, secret, err := st.CreateKey(store.NewKey{Account: "a", Comment: "backed up"})
+	k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Comment: "backed up"})
 	require.NoError(t, err)
 	backup := filepath.Join(t.TempDir(), "backup.db")
 	f, err := os.Create(backup)

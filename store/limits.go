@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -362,7 +363,7 @@ func (l *limiter) dirtyQuotas() bool {
 // If the write fails they stay marked for the next flush.
 func (s *Store) flushQuotas() error {
 	var taken []*quotaState
-	err := s.updateKeys(func(tx kv.Tx) error {
+	err := s.updateKeys(context.Background(), func(tx kv.Tx) error {
 		var err error
 		taken, err = s.writeQuotas(tx)
 		return err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,9 +18,9 @@ func TestLimiter_Forgets(t *testing.T) {
 	st, err := Open(filepath.Join(t.TempDir(), "apikeyd.db"), Options{NoSync: true, Now: func() time.Time { return now }, UsageFlush: time.Hour})
 	require.NoError(t, err)
 	defer st.Close()
-	_, _, _, err = st.CreateAccount("acme", "")
+	_, _, _, err = st.CreateAccount(context.Background(), "acme", "")
 	require.NoError(t, err)
-	k, _, err := st.CreateKey(NewKey{Account: "acme", Rate: RateLimit{Limit: 2, Interval: time.Minute}, Quota: &Quota{Remaining: 9}})
+	k, _, err := st.CreateKey(context.Background(), NewKey{Account: "acme", Rate: RateLimit{Limit: 2, Interval: time.Minute}, Quota: &Quota{Remaining: 9}})
 	require.NoError(t, err)
 	_, err = st.Spend(&k)
 	require.NoError(t, err)
@@ -29,7 +30,7 @@ func TestLimiter_Forgets(t *testing.T) {
 	st.limits.prune(now.Add(30 * time.Second))
 	assert.Empty(t, st.limits.buckets, "a full bucket is as good as none")
 
-	require.NoError(t, st.DeleteAccount("acme", func(Key) error { return nil }))
+	require.NoError(t, st.DeleteAccount(context.Background(), "acme", func(Key) error { return nil }))
 	assert.Len(t, st.limits.quotas, 1)
 	require.NoError(t, st.FlushUsage())
 	assert.Empty(t, st.limits.quotas, "the deleted key's quota is gone")

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 // exactly as many calls succeed as the quota held, and it ends at zero.
 func TestStore_QuotaConcurrent(t *testing.T) {
 	st := MustOpenStore(t)
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1000}})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1000}})
 	require.NoError(t, err)
 
 	var ok, limited atomic.Int64
@@ -58,7 +59,7 @@ func TestStore_QuotaConcurrent(t *testing.T) {
 func TestStore_QuotaPersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := MustOpenStoreAt(t, path)
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
 	require.NoError(t, err)
 	before := snapshot(t, st)
 	for i := 0; i < 3; i++ {
@@ -97,14 +98,15 @@ func TestStore_QuotaPersists(t *testing.T) {
 // spent in memory against the old one, even by a stale copy of the key.
 func TestStore_QuotaReplaced(t *testing.T) {
 	st := MustOpenStore(t)
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 5}})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 5}})
 	require.NoError(t, err)
 	_, err = st.Spend(&k)
 	require.NoError(t, err)
 	q := &store.Quota{Remaining: 100}
-	_, err = st.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) {
+	_, err = st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Quota: &q}, nil
 	})
+
 	require.NoError(t, err)
 	_, err = st.Spend(&k) // k is the key as it was before the update
 	require.NoError(t, err)
@@ -121,9 +123,10 @@ func TestStore_QuotaReplaced(t *testing.T) {
 
 	// Removing the quota removes it.
 	var none *store.Quota
-	_, err = st.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) {
+	_, err = st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Quota: &none}, nil
 	})
+
 	require.NoError(t, err)
 	got, err = st.Key("a", k.ID)
 	require.NoError(t, err)
@@ -141,7 +144,7 @@ func TestStore_RateLimit(t *testing.T) {
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Rate: store.RateLimit{Limit: 2, Interval: 10 * time.Second}})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Rate: store.RateLimit{Limit: 2, Interval: 10 * time.Second}})
 	require.NoError(t, err)
 	for i := 0; i < 2; i++ {
 		_, err := st.Spend(&k)
@@ -179,9 +182,9 @@ func TestStore_QuotaRefill(t *testing.T) {
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
 	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
 
-	monthly, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1, Refill: store.RefillMonthly, RefillAmount: 3}})
+	monthly, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1, Refill: store.RefillMonthly, RefillAmount: 3}})
 	require.NoError(t, err)
-	daily, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 0, Refill: store.RefillDaily, RefillAmount: 2}})
+	daily, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 0, Refill: store.RefillDaily, RefillAmount: 2}})
 	require.NoError(t, err)
 
 	_, err = st.Spend(&monthly)
@@ -255,24 +258,26 @@ func TestValidLimits(t *testing.T) {
 func TestStore_QuotaSurvivesOtherChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := MustOpenStoreAt(t, path)
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
 	require.NoError(t, err)
 	for range 6 {
 		_, err := st.Spend(&k)
 		require.NoError(t, err)
 	}
 	comment := "renamed"
-	got, err := st.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) {
+	got, err := st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Comment: &comment}, nil
 	})
+
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), got.Quota.Remaining, "update's reply")
-	got, err = st.UpdateScopes("a", k.ID, func(store.Key) (scope.Scopes, error) {
+	got, err = st.UpdateScopes(context.Background(), "a", k.ID, func(store.Key) (scope.Scopes, error) {
 		return scope.Scopes{Method: []string{"server.list"}}, nil
 	})
+
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), got.Quota.Remaining, "add_scope's reply")
-	got, _, err = st.RotateKey("a", k.ID, 0, func(store.Key) error { return nil })
+	got, _, err = st.RotateKey(context.Background(), "a", k.ID, 0, func(store.Key) error { return nil })
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), got.Quota.Remaining, "rotate's reply")
 	// The key as authentication now finds it spends on from 4.
@@ -299,7 +304,7 @@ func TestStore_QuotaShowsRefill(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	opts := store.Options{NoSync: true, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
 	st := openStore(t, path, opts)
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1, Refill: store.RefillDaily, RefillAmount: 5}})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1, Refill: store.RefillDaily, RefillAmount: 5}})
 	require.NoError(t, err)
 	_, err = st.Spend(&k)
 	require.NoError(t, err)
@@ -325,12 +330,12 @@ func TestStore_QuotaShowsRefill(t *testing.T) {
 // no call is lost, so no more than the quota passes.
 func TestStore_QuotaStaleCopy(t *testing.T) {
 	st := MustOpenStore(t)
-	old, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 100}})
+	old, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 100}})
 	require.NoError(t, err)
 	_, err = st.Spend(&old)
 	require.NoError(t, err)
 	q := &store.Quota{Remaining: 10}
-	_, err = st.UpdateKey("a", old.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Quota: &q}, nil })
+	_, err = st.UpdateKey(context.Background(), "a", old.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Quota: &q}, nil })
 	require.NoError(t, err)
 	fresh, err := st.Key("a", old.ID)
 	require.NoError(t, err)
@@ -350,7 +355,7 @@ func TestStore_QuotaStaleCopy(t *testing.T) {
 func TestStore_RateBurst(t *testing.T) {
 	st := MustOpenStore(t) // the clock stands still: no token comes back
 	for _, limit := range []int64{1, 3, 7, 1000, 700_000} {
-		k, _, err := st.CreateKey(store.NewKey{Account: "a", Rate: store.RateLimit{Limit: limit, Interval: time.Second}})
+		k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Rate: store.RateLimit{Limit: limit, Interval: time.Second}})
 		require.NoError(t, err)
 		var passed int64
 		for range limit + 10 {
@@ -367,7 +372,7 @@ func TestStore_RateBurst(t *testing.T) {
 func TestStore_QuotaFlushLoop(t *testing.T) {
 	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: 20 * time.Millisecond})
 	defer st.Close()
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
 	require.NoError(t, err)
 	for range 4 {
 		_, err := st.Spend(&k)

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -39,7 +40,7 @@ func TestStore_ListKeysNeighbours(t *testing.T) {
 	want := map[string][]string{}
 	for i := 0; i < 5; i++ {
 		for _, acct := range []string{"a", "ab", "b"} {
-			k, _, err := st.CreateKey(store.NewKey{Account: acct})
+			k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: acct})
 			require.NoError(t, err)
 			want[acct] = append(want[acct], k.ID)
 		}
@@ -79,9 +80,9 @@ func TestStore_ListKeysNeighbours(t *testing.T) {
 func TestStore_KeyCounts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := openStore(t, path, store.Options{NoSync: true})
-	_, _, _, err := st.CreateAccount("a", "") // with its first key
+	_, _, _, err := st.CreateAccount(context.Background(), "a", "") // with its first key
 	require.NoError(t, err)
-	_, err = st.CreateServiceAccount("a", "ci", "", true)
+	_, err = st.CreateServiceAccount(context.Background(), "a", "ci", "", true)
 	require.NoError(t, err)
 	var ids []string
 	for i := 0; i < 4; i++ {
@@ -89,11 +90,11 @@ func TestStore_KeyCounts(t *testing.T) {
 		if i%2 == 0 {
 			nk.Owner = store.ServiceAccountOwner("a", "ci")
 		}
-		k, _, err := st.CreateKey(nk)
+		k, _, err := st.CreateKey(context.Background(), nk)
 		require.NoError(t, err)
 		ids = append(ids, k.ID)
 	}
-	require.NoError(t, st.DeleteKey("a", ids[0], func(store.Key) error { return nil }))
+	require.NoError(t, st.DeleteKey(context.Background(), "a", ids[0], func(store.Key) error { return nil }))
 	total := func(st *store.Store, owner string, byOwner bool) int {
 		p, err := st.ListKeys(store.KeyQuery{Account: "a", Owner: owner, OwnerSet: byOwner, Limit: 1})
 		require.NoError(t, err)
@@ -120,7 +121,7 @@ func TestStore_SchemaMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := openStore(t, path, store.Options{NoSync: true})
 	for range 3 {
-		_, _, err := st.CreateKey(store.NewKey{Account: "a"})
+		_, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 		require.NoError(t, err)
 	}
 	require.NoError(t, st.Close())

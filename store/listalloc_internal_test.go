@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -27,7 +28,7 @@ func TestListKeys_FilteredAllocation(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close() })
 	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for done := 0; done < n; done += 2000 {
-		require.NoError(t, st.update(func(tx kv.Tx) error {
+		require.NoError(t, st.update(context.Background(), func(tx kv.Tx) error {
 			for i := done; i < done+2000; i++ {
 				created := epoch.Add(time.Duration(i) * time.Second)
 				rec := &keyRecord{ID: newKeyID(), Account: "big", Digest: digest(NewSecret()), Created: created,

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -21,7 +22,7 @@ func TestListKeys_ScanBound(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	for i := range 10 {
-		_, _, err := st.CreateKey(NewKey{Account: "a", Name: fmt.Sprintf("key-%d", i)})
+		_, _, err := st.CreateKey(context.Background(), NewKey{Account: "a", Name: fmt.Sprintf("key-%d", i)})
 		require.NoError(t, err)
 	}
 	off, on := false, true

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"slices"
 	"strconv"
@@ -177,7 +178,7 @@ const indexChunk = 50_000
 // It holds one tag's entries in memory at once (about 100 MB for a
 // million keys).
 func (s *Store) buildKeyIndex() error {
-	err := s.update(func(tx kv.Tx) error {
+	err := s.update(context.Background(), func(tx kv.Tx) error {
 		if err := tx.DeleteBucket(bucketKeyIndex); err != nil {
 			return err
 		}
@@ -226,7 +227,7 @@ func (s *Store) buildKeyIndex() error {
 		for len(entries) > 0 {
 			chunk := entries[:min(indexChunk, len(entries))]
 			entries = entries[len(chunk):]
-			err := s.update(func(tx kv.Tx) error {
+			err := s.update(context.Background(), func(tx kv.Tx) error {
 				ix := tx.Bucket(bucketKeyIndex)
 				fillForAppends(ix)
 				for _, e := range chunk {
@@ -243,7 +244,7 @@ func (s *Store) buildKeyIndex() error {
 				return err
 			}
 		}
-		err = s.update(func(tx kv.Tx) error {
+		err = s.update(context.Background(), func(tx kv.Tx) error {
 			for c, n := range counts {
 				if err := addKeyCount(tx, c, n); err != nil {
 					return err
@@ -255,7 +256,7 @@ func (s *Store) buildKeyIndex() error {
 			return err
 		}
 	}
-	return s.update(func(tx kv.Tx) error {
+	return s.update(context.Background(), func(tx kv.Tx) error {
 		return tx.Bucket(bucketMeta).Put(metaSchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -44,10 +45,10 @@ func newIndexWorld(t testing.TB) *indexWorld {
 	}})
 	w.st = st
 	for _, a := range indexAccounts {
-		_, _, _, err := st.CreateAccount(a, "")
+		_, _, _, err := st.CreateAccount(context.Background(), a, "")
 		require.NoError(t, err)
 		for _, sa := range indexSAs {
-			_, err := st.CreateServiceAccount(a, sa, "", true)
+			_, err := st.CreateServiceAccount(context.Background(), a, sa, "", true)
 			require.NoError(t, err)
 		}
 	}
@@ -86,7 +87,7 @@ func (w *indexWorld) ops() map[string]func(*rapid.T) {
 			if rapid.Bool().Draw(rt, "expires") {
 				nk.ExpiresAt = w.drawTime(rt, "expires_at").Add(24 * time.Hour)
 			}
-			k, secret, err := w.st.CreateKey(nk)
+			k, secret, err := w.st.CreateKey(context.Background(), nk)
 			ok(rt, err)
 			if err == nil {
 				w.secrets[k.ID] = secret
@@ -113,7 +114,7 @@ func (w *indexWorld) ops() map[string]func(*rapid.T) {
 				}
 				c.ExpiresAt = &at
 			}
-			_, err := w.st.UpdateKey(k.Account, k.ID, func(store.Key) (store.KeyChange, error) { return c, nil })
+			_, err := w.st.UpdateKey(context.Background(), k.Account, k.ID, func(store.Key) (store.KeyChange, error) { return c, nil })
 			ok(rt, err)
 		},
 		"rotate": func(rt *rapid.T) {
@@ -122,7 +123,7 @@ func (w *indexWorld) ops() map[string]func(*rapid.T) {
 				return
 			}
 			retain := time.Duration(rapid.IntRange(0, 1).Draw(rt, "retain")) * time.Hour
-			_, secret, err := w.st.RotateKey(k.Account, k.ID, retain, func(store.Key) error { return nil })
+			_, secret, err := w.st.RotateKey(context.Background(), k.Account, k.ID, retain, func(store.Key) error { return nil })
 			ok(rt, err)
 			if err == nil {
 				w.secrets[k.ID] = secret
@@ -133,13 +134,13 @@ func (w *indexWorld) ops() map[string]func(*rapid.T) {
 			if !found {
 				return
 			}
-			ok(rt, w.st.DeleteKey(k.Account, k.ID, func(store.Key) error { return nil }))
+			ok(rt, w.st.DeleteKey(context.Background(), k.Account, k.ID, func(store.Key) error { return nil }))
 		},
 		"delete holder": func(rt *rapid.T) {
 			acct := rapid.SampledFrom(indexAccounts).Draw(rt, "account")
 			sa := rapid.SampledFrom(indexSAs).Draw(rt, "sa")
-			ok(rt, w.st.DeleteServiceAccount(acct, sa, func(store.Key) error { return nil }))
-			_, err := w.st.CreateServiceAccount(acct, sa, "", true)
+			ok(rt, w.st.DeleteServiceAccount(context.Background(), acct, sa, func(store.Key) error { return nil }))
+			_, err := w.st.CreateServiceAccount(context.Background(), acct, sa, "", true)
 			ok(rt, err)
 		},
 		"clock": func(rt *rapid.T) {
@@ -268,7 +269,7 @@ func TestKeyIndex_AgreesWithScan(t *testing.T) {
 func TestKeyIndex_Offsets(t *testing.T) {
 	st := MustOpenStore(t)
 	for i := range 9 {
-		_, _, err := st.CreateKey(store.NewKey{Account: "a", Name: fmt.Sprintf("k%d", i)})
+		_, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Name: fmt.Sprintf("k%d", i)})
 		require.NoError(t, err)
 	}
 	inactive := false
@@ -299,11 +300,11 @@ func TestKeyIndex_BuiltOnOpen(t *testing.T) {
 	storetest.NeedsFile(t)
 	path := filepath.Join(t.TempDir(), "apikeyd.db")
 	st := MustOpenStoreAt(t, path)
-	_, err := st.CreateServiceAccount("a", "ci", "", true)
+	_, err := st.CreateServiceAccount(context.Background(), "a", "ci", "", true)
 	require.Error(t, err) // no account a yet
-	_, _, _, err = st.CreateAccount("a", "")
+	_, _, _, err = st.CreateAccount(context.Background(), "a", "")
 	require.NoError(t, err)
-	_, err = st.CreateServiceAccount("a", "ci", "", true)
+	_, err = st.CreateServiceAccount(context.Background(), "a", "ci", "", true)
 	require.NoError(t, err)
 	off := false
 	for i := range 6 {
@@ -311,10 +312,10 @@ func TestKeyIndex_BuiltOnOpen(t *testing.T) {
 		if i%2 == 0 {
 			nk.Owner = store.ServiceAccountOwner("a", "ci")
 		}
-		k, _, err := st.CreateKey(nk)
+		k, _, err := st.CreateKey(context.Background(), nk)
 		require.NoError(t, err)
 		if i%3 == 0 {
-			_, err = st.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
+			_, err = st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
 			require.NoError(t, err)
 		}
 	}
@@ -392,12 +393,12 @@ func TestKeyIndex_CheckFindsFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "apikeyd.db")
 			st := MustOpenStoreAt(t, path)
-			_, _, _, err := st.CreateAccount("a", "")
+			_, _, _, err := st.CreateAccount(context.Background(), "a", "")
 			require.NoError(t, err)
-			k, _, err := st.CreateKey(store.NewKey{Account: "a", Name: "web"})
+			k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Name: "web"})
 			require.NoError(t, err)
 			off := false
-			_, err = st.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
+			_, err = st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
 			require.NoError(t, err)
 			require.NoError(t, st.CheckKeys())
 			require.NoError(t, st.Close())

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -92,7 +93,7 @@ func buildMemoryStore(b *testing.B, path string, n int) {
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const chunk = 10_000
 	for done := 0; done < n; done += chunk {
-		err := st.update(func(tx kv.Tx) error {
+		err := st.update(context.Background(), func(tx kv.Tx) error {
 			for i := done; i < min(done+chunk, n); i++ {
 				rec := &keyRecord{
 					ID: newKeyID(), Account: "big", Digest: digest(memorySecret(i)),
@@ -105,6 +106,7 @@ func buildMemoryStore(b *testing.B, path string, n int) {
 			}
 			return nil
 		})
+
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -132,7 +132,7 @@ func spendAll(t *testing.T, st *store.Store, k store.Key, workers int) int64 {
 // held, never more, and the record never goes below zero meanwhile.
 func TestNodes_QuotaExact(t *testing.T) {
 	nodes := twoNodes(t, store.Options{Now: func() time.Time { return testNow }, UsageFlush: time.Hour})
-	k, _, err := nodes[0].CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 100}})
+	k, _, err := nodes[0].CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 100}})
 	require.NoError(t, err)
 	keys := []store.Key{k, keyOn(t, nodes[1], k.ID)}
 
@@ -172,7 +172,7 @@ func TestNodes_QuotaExact(t *testing.T) {
 func TestNodes_QuotaGivenBack(t *testing.T) {
 	nodes := twoNodes(t, store.Options{Now: func() time.Time { return testNow }, UsageFlush: time.Hour})
 	here, there := nodes[0], nodes[1]
-	k, _, err := here.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 100}})
+	k, _, err := here.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 100}})
 	require.NoError(t, err)
 	thereKey := keyOn(t, there, k.ID)
 
@@ -212,16 +212,17 @@ func TestNodes_QuotaGivenBack(t *testing.T) {
 func TestNodes_QuotaReplaced(t *testing.T) {
 	nodes := twoNodes(t, store.Options{Now: func() time.Time { return testNow }, UsageFlush: time.Hour})
 	here, there := nodes[0], nodes[1]
-	k, _, err := here.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1000}})
+	k, _, err := here.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 1000}})
 	require.NoError(t, err)
 	_, err = here.Spend(&k) // here holds a block of the old quota
 	require.NoError(t, err)
 
 	q := &store.Quota{Remaining: 10}
 	keyOn(t, there, k.ID)
-	_, err = there.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) {
+	_, err = there.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Quota: &q}, nil
 	})
+
 	require.NoError(t, err)
 	var fresh store.Key
 	require.Eventually(t, func() bool {
@@ -245,8 +246,9 @@ func TestNodes_QuotaReplaced(t *testing.T) {
 func TestNodes_QuotaRefill(t *testing.T) {
 	clock := &nodeClock{now: time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)}
 	nodes := twoNodes(t, store.Options{Now: clock.Now, UsageFlush: time.Hour})
-	k, _, err := nodes[0].CreateKey(store.NewKey{Account: "a",
+	k, _, err := nodes[0].CreateKey(context.Background(), store.NewKey{Account: "a",
 		Quota: &store.Quota{Remaining: 0, Refill: store.RefillDaily, RefillAmount: 7}})
+
 	require.NoError(t, err)
 	keys := []store.Key{k, keyOn(t, nodes[1], k.ID)}
 	for i, st := range nodes {
@@ -273,8 +275,9 @@ func TestNodes_RateLimitShared(t *testing.T) {
 		perNode int
 	}{{10, 5}, {7, 3}, {1, 1}} {
 		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
-			k, _, err := nodes[0].CreateKey(store.NewKey{Account: "a",
+			k, _, err := nodes[0].CreateKey(context.Background(), store.NewKey{Account: "a",
 				Rate: store.RateLimit{Limit: tt.limit, Interval: time.Hour}})
+
 			require.NoError(t, err)
 			keys := []store.Key{k, keyOn(t, nodes[1], k.ID)}
 			for i, st := range nodes {
@@ -316,7 +319,7 @@ func TestNodes_LoginThrottleShared(t *testing.T) {
 	}
 	userOn := func(t *testing.T, nodes []*store.Store, name string) string {
 		t.Helper()
-		_, _, _, err := nodes[0].CreateAccount("a", "")
+		_, _, _, err := nodes[0].CreateAccount(context.Background(), "a", "")
 		require.NoError(t, err)
 		_, err = nodes[0].CreateUser(ctx, "a", name, "correct horse")
 		require.NoError(t, err)
@@ -367,7 +370,7 @@ func TestNodes_UsageMerges(t *testing.T) {
 	clocks := []*nodeClock{{now: testNow}, {now: testNow}}
 	nodes := openEtcdNodes(t, store.Options{Now: clocks[0].Now, UsageFlush: time.Hour},
 		store.Options{Now: clocks[1].Now, UsageFlush: time.Hour})
-	k, _, err := nodes[0].CreateKey(store.NewKey{Account: "a"})
+	k, _, err := nodes[0].CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	keyOn(t, nodes[1], k.ID)
 	var want int64
@@ -514,7 +517,7 @@ func TestNodes_QuotaGiveBackUnknownOutcome(t *testing.T) {
 	st, err := store.OpenDB(eng, store.Options{Now: func() time.Time { return testNow }, UsageFlush: time.Hour})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 50}})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 50}})
 	require.NoError(t, err)
 
 	_, err = st.Spend(&k)

@@ -20,9 +20,9 @@ import (
 // found it.
 func rotatedKey(t *testing.T, st *store.Store, owner string, scopes scope.Scopes) (id, old, cur string) {
 	t.Helper()
-	k, old, err := st.CreateKey(store.NewKey{Account: "acme", Owner: owner, Scopes: scopes})
+	k, old, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: owner, Scopes: scopes})
 	require.NoError(t, err)
-	_, cur, err = st.RotateKey("acme", k.ID, time.Hour, func(store.Key) error { return nil })
+	_, cur, err = st.RotateKey(context.Background(), "acme", k.ID, time.Hour, func(store.Key) error { return nil })
 	require.NoError(t, err)
 	for _, s := range []string{old, cur} {
 		_, err := st.KeyBySecret(s)
@@ -34,7 +34,7 @@ func rotatedKey(t *testing.T, st *store.Store, owner string, scopes scope.Scopes
 func acmeStore(t *testing.T) *store.Store {
 	t.Helper()
 	st := MustOpenStore(t)
-	_, _, _, err := st.CreateAccount("acme", "")
+	_, _, _, err := st.CreateAccount(context.Background(), "acme", "")
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, st.CheckKeys()) })
 	return st
@@ -52,23 +52,23 @@ func TestOneTruth_KeyWrites(t *testing.T) {
 	t.Run("Delete", func(t *testing.T) {
 		st := acmeStore(t)
 		id, old, cur := rotatedKey(t, st, "", scope.Scopes{})
-		require.NoError(t, st.DeleteKey("acme", id, func(store.Key) error { return nil }))
+		require.NoError(t, st.DeleteKey(context.Background(), "acme", id, func(store.Key) error { return nil }))
 		assertRefused(t, st, old, cur)
 	})
 	t.Run("DeleteByRetainedSecret", func(t *testing.T) {
 		st := acmeStore(t)
 		_, old, cur := rotatedKey(t, st, "", scope.Scopes{})
-		require.NoError(t, st.DeleteKey("acme", old, func(store.Key) error { return nil }))
+		require.NoError(t, st.DeleteKey(context.Background(), "acme", old, func(store.Key) error { return nil }))
 		assertRefused(t, st, old, cur)
 	})
 	t.Run("SwitchOffAndOn", func(t *testing.T) {
 		st := acmeStore(t)
 		id, old, cur := rotatedKey(t, st, "", scope.Scopes{})
 		off, on := false, true
-		_, err := st.UpdateKey("acme", id, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
+		_, err := st.UpdateKey(context.Background(), "acme", id, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
 		require.NoError(t, err)
 		assertRefused(t, st, old, cur) // and now cached as refused
-		_, err = st.UpdateKey("acme", id, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &on}, nil })
+		_, err = st.UpdateKey(context.Background(), "acme", id, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &on}, nil })
 		require.NoError(t, err)
 		for _, s := range []string{old, cur} {
 			k, err := st.KeyBySecret(s)
@@ -79,9 +79,10 @@ func TestOneTruth_KeyWrites(t *testing.T) {
 	t.Run("Scopes", func(t *testing.T) {
 		st := acmeStore(t)
 		id, old, cur := rotatedKey(t, st, "", scope.Scopes{Method: []string{"apikey.*", "server.list"}})
-		_, err := st.UpdateScopes("acme", id, func(store.Key) (scope.Scopes, error) {
+		_, err := st.UpdateScopes(context.Background(), "acme", id, func(store.Key) (scope.Scopes, error) {
 			return scope.Scopes{Method: []string{"server.list"}}, nil
 		})
+
 		require.NoError(t, err)
 		for _, s := range []string{old, cur} {
 			k, err := st.KeyBySecret(s)
@@ -92,7 +93,7 @@ func TestOneTruth_KeyWrites(t *testing.T) {
 	t.Run("RotateAgain", func(t *testing.T) {
 		st := acmeStore(t)
 		id, old, cur := rotatedKey(t, st, "", scope.Scopes{})
-		_, next, err := st.RotateKey("acme", id, 0, func(store.Key) error { return nil })
+		_, next, err := st.RotateKey(context.Background(), "acme", id, 0, func(store.Key) error { return nil })
 		require.NoError(t, err)
 		assertRefused(t, st, old, cur)
 		_, err = st.KeyBySecret(next)
@@ -107,7 +108,7 @@ func TestOneTruth_HolderAndAccountWrites(t *testing.T) {
 		_, err := st.CreateUser(ctx, "acme", "alice", "correct horse")
 		require.NoError(t, err)
 		_, old, cur := rotatedKey(t, st, store.UserOwner(store.LoginName("alice", "acme")), scope.Scopes{})
-		require.NoError(t, st.DeleteUser("acme", "alice", allowAll))
+		require.NoError(t, st.DeleteUser(context.Background(), "acme", "alice", allowAll))
 		assertRefused(t, st, old, cur)
 		_, err = st.CreateUser(ctx, "acme", "alice", "another horse")
 		require.NoError(t, err)
@@ -115,25 +116,25 @@ func TestOneTruth_HolderAndAccountWrites(t *testing.T) {
 	})
 	t.Run("ServiceAccountOffOnDelete", func(t *testing.T) {
 		st := acmeStore(t)
-		_, err := st.CreateServiceAccount("acme", "ci", "", true)
+		_, err := st.CreateServiceAccount(context.Background(), "acme", "ci", "", true)
 		require.NoError(t, err)
 		_, old, cur := rotatedKey(t, st, store.ServiceAccountOwner("acme", "ci"), scope.Scopes{})
 		off, on := false, true
-		_, err = st.UpdateServiceAccount("acme", "ci", nil, &off, allowAll)
+		_, err = st.UpdateServiceAccount(context.Background(), "acme", "ci", nil, &off, allowAll)
 		require.NoError(t, err)
 		assertRefused(t, st, old, cur)
 		_, status, err := st.InspectSecret(old)
 		require.NoError(t, err)
 		assert.Equal(t, store.StatusHolderInactive, status)
-		_, err = st.UpdateServiceAccount("acme", "ci", nil, &on, allowAll)
+		_, err = st.UpdateServiceAccount(context.Background(), "acme", "ci", nil, &on, allowAll)
 		require.NoError(t, err)
 		for _, s := range []string{old, cur} {
 			_, err := st.KeyBySecret(s)
 			assert.NoError(t, err)
 		}
-		require.NoError(t, st.DeleteServiceAccount("acme", "ci", allowAll))
+		require.NoError(t, st.DeleteServiceAccount(context.Background(), "acme", "ci", allowAll))
 		assertRefused(t, st, old, cur)
-		_, err = st.CreateServiceAccount("acme", "ci", "", true)
+		_, err = st.CreateServiceAccount(context.Background(), "acme", "ci", "", true)
 		require.NoError(t, err)
 		assertRefused(t, st, old, cur)
 	})
@@ -141,17 +142,17 @@ func TestOneTruth_HolderAndAccountWrites(t *testing.T) {
 		st := acmeStore(t)
 		_, err := st.CreateUser(ctx, "acme", "alice", "correct horse")
 		require.NoError(t, err)
-		_, err = st.CreateServiceAccount("acme", "ci", "", false)
+		_, err = st.CreateServiceAccount(context.Background(), "acme", "ci", "", false)
 		require.NoError(t, err)
 		_, old, cur := rotatedKey(t, st, "", scope.Scopes{})
 		_, uold, ucur := rotatedKey(t, st, store.UserOwner(store.LoginName("alice", "acme")), scope.Scopes{})
-		_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci"), Name: "deploy"})
+		_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci"), Name: "deploy"})
 		require.NoError(t, err)
-		require.NoError(t, st.DeleteAccount("acme", allowAll))
+		require.NoError(t, st.DeleteAccount(context.Background(), "acme", allowAll))
 		assertRefused(t, st, old, cur, uold, ucur)
 		require.NoError(t, st.CheckKeys())
 
-		_, _, _, err = st.CreateAccount("acme", "a later tenant")
+		_, _, _, err = st.CreateAccount(context.Background(), "acme", "a later tenant")
 		require.NoError(t, err)
 		assertRefused(t, st, old, cur, uold, ucur)
 		keys, err := st.Keys("acme")
@@ -171,30 +172,30 @@ func TestOneTruth_HolderAndAccountWrites(t *testing.T) {
 func TestOneTruth_NoOrphans(t *testing.T) {
 	ctx := context.Background()
 	st := acmeStore(t)
-	_, err := st.CreateServiceAccount("acme", "ci", "", true)
+	_, err := st.CreateServiceAccount(context.Background(), "acme", "ci", "", true)
 	require.NoError(t, err)
-	require.NoError(t, st.DeleteServiceAccount("acme", "ci", allowAll))
-	_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
+	require.NoError(t, st.DeleteServiceAccount(context.Background(), "acme", "ci", allowAll))
+	_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
 	assert.ErrorIs(t, err, store.ErrServiceAccountNotFound)
 
 	_, err = st.CreateUser(ctx, "acme", "alice", "correct horse")
 	require.NoError(t, err)
-	require.NoError(t, st.DeleteUser("acme", "alice", allowAll))
-	_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: store.UserOwner(store.LoginName("alice", "acme"))})
+	require.NoError(t, st.DeleteUser(context.Background(), "acme", "alice", allowAll))
+	_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: store.UserOwner(store.LoginName("alice", "acme"))})
 	assert.ErrorIs(t, err, store.ErrUserNotFound)
 
-	_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: "robot:r2"})
+	_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: "robot:r2"})
 	assert.ErrorIs(t, err, store.ErrNotFound)
 
 	// A tenant's key asks for a key while the operator deletes the tenant.
-	by, _, err := st.CreateKey(store.NewKey{Account: "acme"})
+	by, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme"})
 	require.NoError(t, err)
-	require.NoError(t, st.DeleteAccount("acme", allowAll))
-	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID})
+	require.NoError(t, st.DeleteAccount(context.Background(), "acme", allowAll))
+	_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", By: by.ID})
 	assert.ErrorIs(t, err, store.ErrNotFound)
-	_, _, _, err = st.CreateAccount("acme", "a later tenant")
+	_, _, _, err = st.CreateAccount(context.Background(), "acme", "a later tenant")
 	require.NoError(t, err)
-	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID})
+	_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", By: by.ID})
 	assert.ErrorIs(t, err, store.ErrNotFound)
 	keys, err := st.Keys("acme")
 	require.NoError(t, err)
@@ -232,7 +233,7 @@ func TestOneTruth_NoStaleStateAfterWrite(t *testing.T) {
 			}()
 		}
 		time.Sleep(time.Millisecond)
-		require.NoError(t, st.DeleteKey("acme", id, func(store.Key) error { return nil }))
+		require.NoError(t, st.DeleteKey(context.Background(), "acme", id, func(store.Key) error { return nil }))
 		deleted.Store(true)
 		time.Sleep(2 * time.Millisecond)
 		close(stop)
@@ -253,35 +254,36 @@ func TestOneTruth_CreatorAsItNowIs(t *testing.T) {
 		require.NoError(t, err)
 		return len(keys)
 	}
-	by, _, err := st.CreateKey(store.NewKey{Account: "acme", Scopes: scope.Scopes{Method: []string{"apikey.*"}}})
+	by, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Scopes: scope.Scopes{Method: []string{"apikey.*"}}})
 	require.NoError(t, err)
 	before := count()
 
 	// Check sees the creator as stored now, and its refusal writes nothing.
 	narrowed := errors.New("narrowed")
-	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID, Check: func(k store.Key) error {
+	_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", By: by.ID, Check: func(k store.Key) error {
 		assert.Equal(t, []string{"apikey.*"}, k.Scopes.Method)
 		return narrowed
 	}})
+
 	require.ErrorIs(t, err, narrowed)
 	assert.Equal(t, before, count())
 
 	// A creator switched off meanwhile makes nothing.
 	off := false
-	_, err = st.UpdateKey("acme", by.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
+	_, err = st.UpdateKey(context.Background(), "acme", by.ID, func(store.Key) (store.KeyChange, error) { return store.KeyChange{Active: &off}, nil })
 	require.NoError(t, err)
-	_, _, err = st.CreateKey(store.NewKey{Account: "acme", By: by.ID})
+	_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", By: by.ID})
 	require.ErrorIs(t, err, store.ErrNotFound)
 	assert.Equal(t, before, count())
 
 	// Nor one whose service account was switched off.
-	_, err = st.CreateServiceAccount("acme", "ci", "", true)
+	_, err = st.CreateServiceAccount(context.Background(), "acme", "ci", "", true)
 	require.NoError(t, err)
-	held, _, err := st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
+	held, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", "ci")})
 	require.NoError(t, err)
-	_, err = st.UpdateServiceAccount("acme", "ci", nil, &off, allowAll)
+	_, err = st.UpdateServiceAccount(context.Background(), "acme", "ci", nil, &off, allowAll)
 	require.NoError(t, err)
-	_, _, err = st.CreateKey(store.NewKey{Account: "acme", Owner: held.Owner, By: held.ID})
+	_, _, err = st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: held.Owner, By: held.ID})
 	require.ErrorIs(t, err, store.ErrNotFound)
 	assert.Equal(t, before+1, count())
 }

@@ -28,9 +28,9 @@ func openNode(t *testing.T, c *kvtest.Cluster) (*store.Store, *kvtest.Node) {
 // features, says so, and closes its engine.
 func TestOpenDB_NotFile(t *testing.T) {
 	st, n := openNode(t, kvtest.NewCluster(t))
-	_, _, _, err := st.CreateAccount("a", "")
+	_, _, _, err := st.CreateAccount(context.Background(), "a", "")
 	require.NoError(t, err)
-	_, secret, err := st.CreateKey(store.NewKey{Account: "a"})
+	_, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	_, err = st.KeyBySecret(secret)
 	require.NoError(t, err)
@@ -63,11 +63,11 @@ func TestOpenDB_NotFile(t *testing.T) {
 // again once it has caught up.
 func TestStore_StaleRefusesAuthentication(t *testing.T) {
 	st, n := openNode(t, kvtest.NewCluster(t))
-	_, _, _, err := st.CreateAccount("a", "")
+	_, _, _, err := st.CreateAccount(context.Background(), "a", "")
 	require.NoError(t, err)
-	_, cachedSecret, err := st.CreateKey(store.NewKey{Account: "a"})
+	_, cachedSecret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
-	_, uncachedSecret, err := st.CreateKey(store.NewKey{Account: "a"})
+	_, uncachedSecret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	_, err = st.AuthKey(cachedSecret)
 	require.NoError(t, err)
@@ -106,29 +106,30 @@ func TestOpenDB_OtherNodesWrites(t *testing.T) {
 	c := kvtest.NewCluster(t)
 	here, _ := openNode(t, c)
 	there, _ := openNode(t, c)
-	_, _, _, err := here.CreateAccount("a", "")
+	_, _, _, err := here.CreateAccount(context.Background(), "a", "")
 	require.NoError(t, err)
-	k, secret, err := here.CreateKey(store.NewKey{Account: "a"})
+	k, secret, err := here.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	_, err = here.AuthKey(secret) // cached here
 	require.NoError(t, err)
 
 	off := false
-	_, err = there.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) {
+	_, err = there.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Active: &off}, nil
 	})
+
 	require.NoError(t, err)
 	_, err = here.AuthKey(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound, "switched off on another node")
 
-	_, err = there.CreateServiceAccount("a", "ci", "", false)
+	_, err = there.CreateServiceAccount(context.Background(), "a", "ci", "", false)
 	require.NoError(t, err)
-	held, heldSecret, err := here.CreateKey(store.NewKey{Account: "a", Owner: store.ServiceAccountOwner("a", "ci")})
+	held, heldSecret, err := here.CreateKey(context.Background(), store.NewKey{Account: "a", Owner: store.ServiceAccountOwner("a", "ci")})
 	require.NoError(t, err)
 	_, _, err = here.InspectSecret(heldSecret)
 	require.NoError(t, err)
 	on := true
-	_, err = there.UpdateServiceAccount("a", "ci", nil, &on, allowAll)
+	_, err = there.UpdateServiceAccount(context.Background(), "a", "ci", nil, &on, allowAll)
 	require.NoError(t, err)
 	got, err := here.AuthKey(heldSecret)
 	require.NoError(t, err, "its holder switched on on another node")
@@ -141,7 +142,7 @@ func TestOpenDB_OtherNodesQuotas(t *testing.T) {
 	c := kvtest.NewCluster(t)
 	here, _ := openNode(t, c)
 	there, _ := openNode(t, c)
-	k, _, err := here.CreateKey(store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
+	k, _, err := here.CreateKey(context.Background(), store.NewKey{Account: "a", Quota: &store.Quota{Remaining: 10}})
 	require.NoError(t, err)
 	spend := func(st *store.Store, n int) int64 {
 		t.Helper()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -156,7 +157,7 @@ func (s *Store) RecoverOperator(secret string) (Key, error) {
 		Comment: "operator, recovered " + now.Format(time.RFC3339),
 		Created: now,
 	}
-	err := s.update(func(tx kv.Tx) error {
+	err := s.update(context.Background(), func(tx kv.Tx) error {
 		if tx.Bucket(bucketAccounts).Get([]byte(OperatorAccount)) == nil {
 			acct := accountRecord{Name: OperatorAccount, Comment: "the operator", Created: now}
 			if err := tx.Bucket(bucketAccounts).Put([]byte(OperatorAccount), acct.marshal()); err != nil {

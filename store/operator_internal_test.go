@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ func BenchmarkOperatorGuard(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = st.Close() })
-	err = st.update(func(tx kv.Tx) error {
+	err = st.update(context.Background(), func(tx kv.Tx) error {
 		acct := accountRecord{Name: OperatorAccount, Created: time.Now()}
 		if err := tx.Bucket(bucketAccounts).Put([]byte(OperatorAccount), acct.marshal()); err != nil {
 			return err
@@ -34,6 +35,7 @@ func BenchmarkOperatorGuard(b *testing.B) {
 		}
 		return nil
 	})
+
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestStore_OperatorRecovery(t *testing.T) {
 	ok, err := st.HasFullOperatorKey()
 	require.NoError(t, err)
 	require.False(t, ok)
-	require.NoError(t, st.DeleteKey(store.OperatorAccount, operatorSecret, func(store.Key) error { return nil }),
+	require.NoError(t, st.DeleteKey(context.Background(), store.OperatorAccount, operatorSecret, func(store.Key) error { return nil }),
 		"a file without a full operator key is not frozen")
 
 	k, err := st.RecoverOperator(recoveredSecret)
@@ -81,7 +82,7 @@ func TestStore_OperatorRecovery(t *testing.T) {
 	assert.Equal(t, k.ID, records[len(records)-1].Target)
 
 	before := snapshot(t, st)
-	err = st.DeleteKey(store.OperatorAccount, k.ID, func(store.Key) error { return nil })
+	err = st.DeleteKey(context.Background(), store.OperatorAccount, k.ID, func(store.Key) error { return nil })
 	require.ErrorIs(t, err, store.ErrLastOperatorKey)
 	require.ErrorIs(t, err, store.ErrConflict)
 	assert.Equal(t, before, snapshot(t, st))

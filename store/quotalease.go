@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -127,7 +128,7 @@ func (s *Store) leaseBlock(id string, q *lease, now time.Time) (unlimited bool, 
 	var found bool
 	var rec keyRecord
 	var block int64
-	err = s.updateKeys(func(tx kv.Tx) error {
+	err = s.updateKeys(context.Background(), func(tx kv.Tx) error {
 		var err error
 		found, unlimited, block = false, false, 0
 		rec, err = decodeRecord(tx.Bucket(bucketKeys).Get([]byte(id)))
@@ -203,7 +204,7 @@ func (s *Store) returnBlocks(now time.Time) error {
 	var err error
 	for len(backs) > 0 && err == nil {
 		part := backs[:min(flushChunk, len(backs))]
-		err = s.updateKeys(func(tx kv.Tx) error { return giveBack(tx, part) })
+		err = s.updateKeys(context.Background(), func(tx kv.Tx) error { return giveBack(tx, part) })
 		if err == nil {
 			backs = backs[len(part):]
 		}

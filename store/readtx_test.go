@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -31,7 +32,7 @@ func within(t *testing.T, d time.Duration, what string, fn func()) {
 // the file as it was before a write that has returned.
 func TestStore_ReadAfterWrite(t *testing.T) {
 	st := MustOpenStore(t)
-	k, _, err := st.CreateKey(store.NewKey{Account: "a", Comment: "first"})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a", Comment: "first"})
 	require.NoError(t, err)
 
 	for i := range 20 {
@@ -42,22 +43,24 @@ func TestStore_ReadAfterWrite(t *testing.T) {
 			want = "first"
 		}
 		assert.Equal(t, want, got.Comment, "read %d", i)
-		_, err = st.UpdateKey("a", k.ID, func(store.Key) (store.KeyChange, error) {
+		_, err = st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 			c := fmt.Sprintf("v%d", i)
 			return store.KeyChange{Comment: &c}, nil
 		})
+
 		require.NoError(t, err)
 	}
 
-	_, err = st.UpdateScopes("a", k.ID, func(store.Key) (scope.Scopes, error) {
+	_, err = st.UpdateScopes(context.Background(), "a", k.ID, func(store.Key) (scope.Scopes, error) {
 		return scope.Scopes{}.With(scope.TypeMethod, []string{"server.list"}), nil
 	})
+
 	require.NoError(t, err)
 	got, err := st.Key("a", k.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"server.list"}, got.Scopes.Values(scope.TypeMethod))
 
-	require.NoError(t, st.DeleteKey("a", k.ID, func(store.Key) error { return nil }))
+	require.NoError(t, st.DeleteKey(context.Background(), "a", k.ID, func(store.Key) error { return nil }))
 	_, err = st.Key("a", k.ID)
 	assert.ErrorIs(t, err, store.ErrNotFound, "a deleted key is gone for the next read")
 	_, err = st.KeyBySecret(strings.Repeat("0", 32))
@@ -69,7 +72,7 @@ func TestStore_ReadAfterWrite(t *testing.T) {
 func TestStore_WritesGrowFileUnderReads(t *testing.T) {
 	storetest.NeedsFile(t)
 	st := MustOpenStore(t)
-	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	before, err := st.Size()
 	require.NoError(t, err)
@@ -94,7 +97,7 @@ func TestStore_WritesGrowFileUnderReads(t *testing.T) {
 	within(t, 60*time.Second, "writes while reading", func() {
 		long := strings.Repeat("x", 255)
 		for i := range 300 {
-			_, _, err := st.CreateKey(store.NewKey{Account: fmt.Sprintf("acct-%d", i), Comment: long})
+			_, _, err := st.CreateKey(context.Background(), store.NewKey{Account: fmt.Sprintf("acct-%d", i), Comment: long})
 			require.NoError(t, err)
 		}
 	})
@@ -117,15 +120,16 @@ func TestStore_ReadYourWritesConcurrently(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			acct := fmt.Sprintf("w%d", w)
-			k, _, err := st.CreateKey(store.NewKey{Account: acct})
+			k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: acct})
 			if !assert.NoError(t, err) {
 				return
 			}
 			for i := range 50 {
 				c := fmt.Sprintf("%d", i)
-				_, err := st.UpdateKey(acct, k.ID, func(store.Key) (store.KeyChange, error) {
+				_, err := st.UpdateKey(context.Background(), acct, k.ID, func(store.Key) (store.KeyChange, error) {
 					return store.KeyChange{Comment: &c}, nil
 				})
+
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -143,7 +147,7 @@ func TestStore_ReadYourWritesConcurrently(t *testing.T) {
 // allocates nothing.
 func TestStore_CachedAuthAllocatesNothing(t *testing.T) {
 	st := MustOpenStore(t)
-	_, secret, err := st.CreateKey(store.NewKey{Account: "a"})
+	_, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	_, err = st.AuthKey(secret) // now cached
 	require.NoError(t, err)

@@ -78,15 +78,16 @@ var inactive = false
 func revocationKinds(clock *jumpClock) []revocationKind {
 	return []revocationKind{
 		{name: "apikey.delete", n: scaled(240), make: func(st *store.Store, i int) (revocable, error) {
-			k, secret, err := st.CreateKey(store.NewKey{Account: "acme"})
-			return revocable{secret, func(st *store.Store) error { return st.DeleteKey("acme", k.ID, allow) }}, err
+			k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme"})
+			return revocable{secret, func(st *store.Store) error { return st.DeleteKey(context.Background(), "acme", k.ID, allow) }}, err
 		}},
 		{name: "apikey.update active:false", n: scaled(240), make: func(st *store.Store, i int) (revocable, error) {
-			k, secret, err := st.CreateKey(store.NewKey{Account: "acme"})
+			k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme"})
 			return revocable{secret, func(st *store.Store) error {
-				_, err := st.UpdateKey("acme", k.ID, func(store.Key) (store.KeyChange, error) {
+				_, err := st.UpdateKey(context.Background(), "acme", k.ID, func(store.Key) (store.KeyChange, error) {
 					return store.KeyChange{Active: &inactive}, nil
 				})
+
 				return err
 			}}, err
 		}},
@@ -94,14 +95,14 @@ func revocationKinds(clock *jumpClock) []revocationKind {
 			name := fmt.Sprintf("off%d", i)
 			secret, err := holderKey(st, name)
 			return revocable{secret, func(st *store.Store) error {
-				_, err := st.UpdateServiceAccount("acme", name, nil, &inactive, allow)
+				_, err := st.UpdateServiceAccount(context.Background(), "acme", name, nil, &inactive, allow)
 				return err
 			}}, err
 		}},
 		{name: "service account deleted", n: scaled(120), make: func(st *store.Store, i int) (revocable, error) {
 			name := fmt.Sprintf("gone%d", i)
 			secret, err := holderKey(st, name)
-			return revocable{secret, func(st *store.Store) error { return st.DeleteServiceAccount("acme", name, allow) }}, err
+			return revocable{secret, func(st *store.Store) error { return st.DeleteServiceAccount(context.Background(), "acme", name, allow) }}, err
 		}},
 		// Few users: each costs an argon2id hash.
 		{name: "user deleted", n: scaled(30), make: func(st *store.Store, i int) (revocable, error) {
@@ -109,22 +110,22 @@ func revocationKinds(clock *jumpClock) []revocationKind {
 			if _, err := st.CreateUser(context.Background(), "acme", name, "a password of some length"); err != nil {
 				return revocable{}, err
 			}
-			_, secret, err := st.CreateKey(store.NewKey{Account: "acme", Owner: store.UserOwner(store.LoginName(name, "acme"))})
-			return revocable{secret, func(st *store.Store) error { return st.DeleteUser("acme", name, allow) }}, err
+			_, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: store.UserOwner(store.LoginName(name, "acme"))})
+			return revocable{secret, func(st *store.Store) error { return st.DeleteUser(context.Background(), "acme", name, allow) }}, err
 		}},
 		{name: "account deleted", n: scaled(100), make: func(st *store.Store, i int) (revocable, error) {
 			name := fmt.Sprintf("acct%d", i)
-			_, _, secret, err := st.CreateAccount(name, "")
-			return revocable{secret, func(st *store.Store) error { return st.DeleteAccount(name, allow) }}, err
+			_, _, secret, err := st.CreateAccount(context.Background(), name, "")
+			return revocable{secret, func(st *store.Store) error { return st.DeleteAccount(context.Background(), name, allow) }}, err
 		}},
 		// The end of a grace period is a time, not a call: the nodes share
 		// a clock, which the revocation moves to the grace period's end the
 		// moment the rotation returns (the worst case; apikey.rotate's
 		// shortest grace period ends between 0 and 1 s after it).
 		{name: "rotation grace end", n: scaled(200), make: func(st *store.Store, i int) (revocable, error) {
-			k, secret, err := st.CreateKey(store.NewKey{Account: "acme"})
+			k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme"})
 			return revocable{secret, func(st *store.Store) error {
-				rotated, _, err := st.RotateKey("acme", k.ID, time.Second, allow)
+				rotated, _, err := st.RotateKey(context.Background(), "acme", k.ID, time.Second, allow)
 				clock.jump(rotated.LastRotated.Add(time.Second))
 				return err
 			}}, err
@@ -146,10 +147,10 @@ func (c *jumpClock) jump(t time.Time) {
 
 // holderKey creates service account name of acme and a key it holds.
 func holderKey(st *store.Store, name string) (string, error) {
-	if _, err := st.CreateServiceAccount("acme", name, "", true); err != nil {
+	if _, err := st.CreateServiceAccount(context.Background(), "acme", name, "", true); err != nil {
 		return "", err
 	}
-	_, secret, err := st.CreateKey(store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", name)})
+	_, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Owner: store.ServiceAccountOwner("acme", name)})
 	return secret, err
 }
 
@@ -184,7 +185,7 @@ func TestRevocation(t *testing.T) {
 		nodes[i] = openEtcdStore(t, etcdkv.Config{Endpoints: c.Endpoints()[i : i+1], Prefix: "/revocation/"},
 			store.Options{Now: clock.Now})
 	}
-	_, _, _, err := nodes[0].CreateAccount("acme", "")
+	_, _, _, err := nodes[0].CreateAccount(context.Background(), "acme", "")
 	require.NoError(t, err)
 	for _, st := range nodes {
 		require.Eventually(t, func() bool { _, err := st.Account("acme"); return err == nil }, 5*time.Second, time.Millisecond)

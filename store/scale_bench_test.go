@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -110,7 +111,7 @@ func buildScaleStore(b *testing.B, path string, n int) scaleFixture {
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const chunk = 10_000
 	for done := 0; done < n; done += chunk {
-		err := st.update(func(tx kv.Tx) error {
+		err := st.update(context.Background(), func(tx kv.Tx) error {
 			for i := done; i < min(done+chunk, n); i++ {
 				secret := NewSecret()
 				rec := &keyRecord{
@@ -130,6 +131,7 @@ func buildScaleStore(b *testing.B, path string, n int) scaleFixture {
 			}
 			return nil
 		})
+
 		if err != nil {
 			b.Fatal(err)
 		}

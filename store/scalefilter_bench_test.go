@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,7 +26,7 @@ func buildFilterStore(b *testing.B, path string, n int) {
 	}
 	const chunk = 10_000
 	for done := 0; done < n; done += chunk {
-		err := st.update(func(tx kv.Tx) error {
+		err := st.update(context.Background(), func(tx kv.Tx) error {
 			for i := done; i < min(done+chunk, n); i++ {
 				created := filterEpoch.Add(time.Duration(i) * time.Second)
 				rec := &keyRecord{
@@ -45,6 +46,7 @@ func buildFilterStore(b *testing.B, path string, n int) {
 			}
 			return nil
 		})
+
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -71,9 +72,9 @@ func (r *serviceAccountRecord) serviceAccount(keys int) ServiceAccount {
 func ServiceAccountOwner(account, name string) string { return "sa:" + account + "/" + name }
 
 // CreateServiceAccount creates service account name in account.
-func (s *Store) CreateServiceAccount(account, name, description string, active bool) (ServiceAccount, error) {
+func (s *Store) CreateServiceAccount(ctx context.Context, account, name, description string, active bool) (ServiceAccount, error) {
 	rec := serviceAccountRecord{Name: name, Account: account, Description: description, Active: active, Created: s.now().UTC().Truncate(time.Second)}
-	err := s.batch(func(tx kv.Tx) error {
+	err := s.batch(ctx, func(tx kv.Tx) error {
 		if _, err := findAccount(tx, account); err != nil {
 			return err
 		}
@@ -126,10 +127,10 @@ func (s *Store) ServiceAccounts(account string) ([]ServiceAccount, error) {
 // runs in one transaction with check, which sees each key the service
 // account holds first and may refuse with an error that UpdateServiceAccount
 // returns, having written nothing.
-func (s *Store) UpdateServiceAccount(account, name string, description *string, active *bool, check func(Key) error) (ServiceAccount, error) {
+func (s *Store) UpdateServiceAccount(ctx context.Context, account, name string, description *string, active *bool, check func(Key) error) (ServiceAccount, error) {
 	var out serviceAccountRecord
 	var keys int
-	err := s.batch(func(tx kv.Tx) error {
+	err := s.batch(ctx, func(tx kv.Tx) error {
 		rec, err := findServiceAccount(tx, account, name)
 		if err != nil {
 			return err
@@ -160,8 +161,8 @@ func (s *Store) UpdateServiceAccount(account, name string, description *string, 
 // key it holds, in one transaction with check, which sees each of those keys
 // first and may refuse with an error that DeleteServiceAccount returns,
 // having written nothing.
-func (s *Store) DeleteServiceAccount(account, name string, check func(Key) error) error {
-	return s.batch(func(tx kv.Tx) error {
+func (s *Store) DeleteServiceAccount(ctx context.Context, account, name string, check func(Key) error) error {
+	return s.batch(ctx, func(tx kv.Tx) error {
 		if _, err := findServiceAccount(tx, account, name); err != nil {
 			return err
 		}

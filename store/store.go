@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -203,7 +204,7 @@ func (s *Store) init() error {
 		return err
 	}
 	rebuild := false
-	err = s.update(func(tx kv.Tx) error {
+	err = s.update(context.Background(), func(tx kv.Tx) error {
 		countsMissing := tx.Bucket(bucketKeyCounts) == nil
 		indexMissing := tx.Bucket(bucketKeyIndex) == nil
 		for _, name := range allBuckets {

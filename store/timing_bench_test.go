@@ -89,7 +89,7 @@ func BenchmarkTiming_KeyLookup(b *testing.B) {
 	var err error
 	secrets := make([]string, 1000)
 	for i := range secrets {
-		if _, secrets[i], err = st.CreateKey(store.NewKey{Account: "timing", Comment: "timing key"}); err != nil {
+		if _, secrets[i], err = st.CreateKey(context.Background(), store.NewKey{Account: "timing", Comment: "timing key"}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -133,7 +133,7 @@ func BenchmarkTiming_Login(b *testing.B) {
 	st := openStore(b, filepath.Join(b.TempDir(), "timing.db"), store.Options{NoSync: true,
 		MaxLoginFailures: math.MaxInt32, MaxUserLoginFailures: math.MaxInt32})
 	ctx := context.Background()
-	if _, _, _, err := st.CreateAccount("timing", ""); err != nil {
+	if _, _, _, err := st.CreateAccount(context.Background(), "timing", ""); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := st.CreateUser(ctx, "timing", "alice", "correct horse battery staple"); err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
@@ -110,7 +111,7 @@ func (s *Store) FlushUsage() (err error) {
 	}
 	for step := s.flushStep(len(ids)); len(ids) > 0 && err == nil; {
 		part := ids[:min(step, len(ids))]
-		err = s.updateKeys(func(tx kv.Tx) error {
+		err = s.updateKeys(context.Background(), func(tx kv.Tx) error {
 			keys := tx.Bucket(bucketKeys)
 			for _, id := range part {
 				u := pending[id]

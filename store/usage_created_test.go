@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func TestStore_LastUsedNotBeforeCreated(t *testing.T) {
 		// holds the second before.
 		now := time.Now()
 		time.Sleep(now.Truncate(time.Second).Add(time.Second + 5*time.Millisecond).Sub(now))
-		k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+		k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 		require.NoError(t, err)
 		st.RecordUse(k.ID)
 		got, err := st.Key("a", k.ID)

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -17,9 +18,9 @@ func TestStore_Usage(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	st := openStore(t, path, store.Options{NoSync: true, Now: clock, UsageFlush: time.Hour})
-	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
-	gone, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	gone, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 
 	// Uses count at once, before any write.
@@ -38,7 +39,7 @@ func TestStore_Usage(t *testing.T) {
 	assert.Equal(t, testNow, got.LastUsed)
 
 	// A flush writes them; a deleted key's uses are dropped.
-	require.NoError(t, st.DeleteKey("a", gone.ID, func(store.Key) error { return nil }))
+	require.NoError(t, st.DeleteKey(context.Background(), "a", gone.ID, func(store.Key) error { return nil }))
 	require.NoError(t, st.FlushUsage())
 	mu.Lock()
 	now = now.Add(time.Minute)
@@ -60,7 +61,7 @@ func TestStore_Usage(t *testing.T) {
 
 func TestStore_UsageOff(t *testing.T) {
 	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: -1})
-	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	st.RecordUse(k.ID)
 	require.NoError(t, st.FlushUsage())
@@ -73,7 +74,7 @@ func TestStore_UsageOff(t *testing.T) {
 // between a flush taking the pending uses and the next.
 func TestStore_UsageDuringFlushes(t *testing.T) {
 	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: time.Hour})
-	k, _, err := st.CreateKey(store.NewKey{Account: "a"})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "a"})
 	require.NoError(t, err)
 	const workers, each = 4, 5000
 	var wg sync.WaitGroup

@@ -98,7 +98,7 @@ func (s *Store) CreateUser(ctx context.Context, account, name, pw string) (User,
 	}
 	login := LoginName(name, account)
 	rec := userRecord{Name: name, Account: account, Hash: hash, Created: s.now().UTC().Truncate(time.Second), login: login}
-	err = s.batch(func(tx kv.Tx) error {
+	err = s.batch(ctx, func(tx kv.Tx) error {
 		if _, err := findAccount(tx, account); err != nil {
 			return err
 		}
@@ -157,7 +157,7 @@ func (s *Store) SetPassword(ctx context.Context, account, name, pw string) error
 		return err
 	}
 	var login string
-	err = s.batch(func(tx kv.Tx) error {
+	err = s.batch(ctx, func(tx kv.Tx) error {
 		rec, err := findUser(tx, account, name)
 		if err != nil {
 			return err
@@ -187,9 +187,9 @@ func (s *Store) UnlockUser(account, name string) (User, error) {
 // DeleteUser deletes user name of account and every key the user holds, in
 // one transaction with check, which sees each of those keys first and may
 // refuse with an error that DeleteUser returns, having written nothing.
-func (s *Store) DeleteUser(account, name string, check func(Key) error) error {
+func (s *Store) DeleteUser(ctx context.Context, account, name string, check func(Key) error) error {
 	var login string
-	err := s.batch(func(tx kv.Tx) error {
+	err := s.batch(ctx, func(tx kv.Tx) error {
 		rec, err := findUser(tx, account, name)
 		if err != nil {
 			return err

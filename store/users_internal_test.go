@@ -23,7 +23,7 @@ func openUsersStore(t *testing.T, opts Options) (*Store, *time.Time, *sync.Mutex
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	for _, a := range []string{"acme", "beta"} {
-		_, _, _, err = st.CreateAccount(a, "")
+		_, _, _, err = st.CreateAccount(context.Background(), a, "")
 		require.NoError(t, err)
 	}
 	return st, &now, &mu
@@ -35,10 +35,10 @@ func openUsersStore(t *testing.T, opts Options) (*Store, *time.Time, *sync.Mutex
 func TestUsers_Legacy(t *testing.T) {
 	st, _, _ := openUsersStore(t, Options{})
 	legacy := userRecord{Name: "bob", Account: "acme", Hash: hashPassword("correct horse"), Created: time.Unix(1, 0).UTC()}
-	require.NoError(t, st.update(func(tx kv.Tx) error {
+	require.NoError(t, st.update(context.Background(), func(tx kv.Tx) error {
 		return tx.Bucket(bucketUsers).Put([]byte("bob"), legacy.marshal())
 	}))
-	k, _, err := st.CreateKey(NewKey{Account: "acme", Owner: UserOwner("bob")})
+	k, _, err := st.CreateKey(context.Background(), NewKey{Account: "acme", Owner: UserOwner("bob")})
 	require.NoError(t, err)
 
 	for _, login := range []string{"bob", "bob@acme"} {
@@ -65,7 +65,7 @@ func TestUsers_Legacy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []User{u}, users)
 
-	require.NoError(t, st.DeleteUser("acme", "bob", func(Key) error { return nil }))
+	require.NoError(t, st.DeleteUser(context.Background(), "acme", "bob", func(Key) error { return nil }))
 	_, err = st.Key("acme", k.ID)
 	assert.ErrorIs(t, err, ErrNotFound, "its keys went with it")
 	_, err = st.Login(context.Background(), "bob@beta", "another horse", "10.0.0.1")

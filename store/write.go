@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -29,42 +30,44 @@ import (
 // So forgetting an invalidation would take a raw write to the keys bucket,
 // or a holder or account write through updateKeys or batchKeys.
 //
-// All four also keep the operator's last full key (guarded, operator.go).
+// All four also keep the operator's last full key (guarded, operator.go),
+// and write the audit record of the call their context carries, if any, in
+// the same transaction (audited, audit.go).
 
 // update runs fn in a write transaction of its own, as kv.DB.Update does
 // (fn may run more than once on an engine shared by many nodes); its
 // commit drops the whole auth cache.
-func (s *Store) update(fn func(kv.Tx) error) error {
+func (s *Store) update(ctx context.Context, fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.db.Update(s.guarded(func(tx kv.Tx) error {
+	return s.db.Update(s.guarded(s.audited(ctx, func(tx kv.Tx) error {
 		tx.OnCommit(s.cache.dropAll)
 		return fn(tx)
-	}))
+	})))
 }
 
 // batch runs fn in a write transaction it may share with other calls
 // (group commit, below: fn may run more than once); its commit drops
 // the whole auth cache.
-func (s *Store) batch(fn func(kv.Tx) error) error {
+func (s *Store) batch(ctx context.Context, fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.write(s.guarded(func(tx kv.Tx) error {
+	return s.write(s.guarded(s.audited(ctx, func(tx kv.Tx) error {
 		tx.OnCommit(s.cache.dropAll)
 		return fn(tx)
-	}))
+	})))
 }
 
 // updateKeys is update for writes of key records only: its commit drops
 // the cached state of each key it wrote or deleted.
-func (s *Store) updateKeys(fn func(kv.Tx) error) error {
+func (s *Store) updateKeys(ctx context.Context, fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.db.Update(s.guarded(fn))
+	return s.db.Update(s.guarded(s.audited(ctx, fn)))
 }
 
 // batchKeys is batch for writes of key records only: its commit drops the
 // cached state of each key it wrote or deleted.
-func (s *Store) batchKeys(fn func(kv.Tx) error) error {
+func (s *Store) batchKeys(ctx context.Context, fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.write(s.guarded(fn))
+	return s.write(s.guarded(s.audited(ctx, fn)))
 }
 
 // caches finds the auth cache of a transaction's store: key records are

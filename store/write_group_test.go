@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -25,7 +26,7 @@ func TestWrites_LoneWriterDoesNotWait(t *testing.T) {
 		defer func() { require.NoError(t, st.Close()) }()
 		for i := range 5 {
 			start := time.Now()
-			k, secret, err := st.CreateKey(store.NewKey{Account: "acme", Comment: fmt.Sprint(i)})
+			k, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Comment: fmt.Sprint(i)})
 			require.NoError(t, err)
 			assert.Zero(t, time.Since(start), "create %d waited on a timer", i)
 			got, err := st.KeyBySecret(secret)
@@ -46,7 +47,7 @@ func TestWrites_ConcurrentCreates(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				_, secret, err := st.CreateKey(store.NewKey{Account: "acme", Comment: fmt.Sprint(w, i)})
+				_, secret, err := st.CreateKey(context.Background(), store.NewKey{Account: "acme", Comment: fmt.Sprint(w, i)})
 				if assert.NoError(t, err) {
 					secrets[w] = append(secrets[w], secret)
 				}

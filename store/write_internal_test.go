@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -21,7 +22,7 @@ func openGroupStore(t *testing.T) *Store {
 	st, err := Open(filepath.Join(t.TempDir(), "apikeyd.db"), Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.update(func(tx kv.Tx) error {
+	require.NoError(t, st.update(context.Background(), func(tx kv.Tx) error {
 		_, err := tx.CreateBucket(bucketGroupTest)
 		return err
 	}))
@@ -46,7 +47,7 @@ func holdFirstCommit(t *testing.T, st *Store, release chan struct{}) <-chan erro
 	started := make(chan struct{})
 	out := make(chan error, 1)
 	go func() {
-		out <- st.batch(func(tx kv.Tx) error {
+		out <- st.batch(context.Background(), func(tx kv.Tx) error {
 			select {
 			case <-started:
 			default:
@@ -55,6 +56,7 @@ func holdFirstCommit(t *testing.T, st *Store, release chan struct{}) <-chan erro
 			<-release
 			return tx.Bucket(bucketGroupTest).Put([]byte("first"), []byte("1"))
 		})
+
 	}()
 	<-started
 	return out
@@ -83,9 +85,10 @@ func TestGroupCommit_Shares(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = st.batchKeys(func(tx kv.Tx) error {
+			errs[i] = st.batchKeys(context.Background(), func(tx kv.Tx) error {
 				return tx.Bucket(bucketGroupTest).Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
 			})
+
 		})
 	}
 	queued(t, st, n)
@@ -107,7 +110,7 @@ func TestGroupCommit_LoneWrites(t *testing.T) {
 	st := openGroupStore(t)
 	before := st.group.commits.Load()
 	for i := range 10 {
-		require.NoError(t, st.batchKeys(func(tx kv.Tx) error {
+		require.NoError(t, st.batchKeys(context.Background(), func(tx kv.Tx) error {
 			return tx.Bucket(bucketGroupTest).Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
 		}))
 	}
@@ -135,32 +138,34 @@ func TestGroupCommit_FailureIsolated(t *testing.T) {
 		return func(tx kv.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte(key), []byte("v")) }
 	}
 	wg.Go(func() {
-		good[0] = st.batchKeys(func(tx kv.Tx) error { goodRuns[0]++; return put("good0")(tx) })
+		good[0] = st.batchKeys(context.Background(), func(tx kv.Tx) error { goodRuns[0]++; return put("good0")(tx) })
 	})
 	queued(t, st, 1)
 	wg.Go(func() {
-		failed.err = st.batchKeys(func(tx kv.Tx) error {
+		failed.err = st.batchKeys(context.Background(), func(tx kv.Tx) error {
 			failRuns[0]++
 			if err := put("partial")(tx); err != nil {
 				return err
 			}
 			return errBroken
 		})
+
 	})
 	queued(t, st, 2)
 	wg.Go(func() {
 		defer func() { panicked.panicked = recover() }()
-		panicked.err = st.batchKeys(func(tx kv.Tx) error {
+		panicked.err = st.batchKeys(context.Background(), func(tx kv.Tx) error {
 			failRuns[1]++
 			if err := put("partial-panic")(tx); err != nil {
 				return err
 			}
 			panic("write bug")
 		})
+
 	})
 	queued(t, st, 3)
 	wg.Go(func() {
-		good[1] = st.batchKeys(func(tx kv.Tx) error { goodRuns[1]++; return put("good1")(tx) })
+		good[1] = st.batchKeys(context.Background(), func(tx kv.Tx) error { goodRuns[1]++; return put("good1")(tx) })
 	})
 	queued(t, st, 4)
 	close(release)
@@ -198,13 +203,15 @@ func TestGroupCommit_OperatorGuard(t *testing.T) {
 	var goodErr [2]error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		goodErr[0] = st.batchKeys(func(tx kv.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good0"), []byte("v")) })
+		goodErr[0] = st.batchKeys(context.Background(), func(tx kv.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good0"), []byte("v")) })
 	})
 	queued(t, st, 1)
-	wg.Go(func() { delErr = st.DeleteKey(OperatorAccount, op.ID, func(Key) error { return nil }) })
+	wg.Go(func() {
+		delErr = st.DeleteKey(context.Background(), OperatorAccount, op.ID, func(Key) error { return nil })
+	})
 	queued(t, st, 2)
 	wg.Go(func() {
-		goodErr[1] = st.batchKeys(func(tx kv.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good1"), []byte("v")) })
+		goodErr[1] = st.batchKeys(context.Background(), func(tx kv.Tx) error { return tx.Bucket(bucketGroupTest).Put([]byte("good1"), []byte("v")) })
 	})
 	queued(t, st, 3)
 	close(release)
@@ -284,9 +291,10 @@ func TestGroupCommit_TooLargeSplits(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = st.batch(func(tx kv.Tx) error {
+			errs[i] = st.batch(context.Background(), func(tx kv.Tx) error {
 				return tx.Bucket(bucketGroupTest).Put([]byte(fmt.Sprint("k", i)), []byte("v"))
 			})
+
 		})
 	}
 	queued(t, st, n)

@@ -69,10 +69,10 @@ func benchServer(b *testing.B) (*rpc.Server, string) {
 	b.Cleanup(func() { _ = st.Close() })
 	_, _, err = st.Bootstrap(adminKey)
 	require.NoError(b, err)
-	k, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "bench"})
+	k, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "operator", Comment: "bench"})
 	require.NoError(b, err)
 	for i := 0; i < 200; i++ {
-		_, _, err := st.CreateKey(store.NewKey{Account: "operator", Comment: "filler"})
+		_, _, err := st.CreateKey(context.Background(), store.NewKey{Account: "operator", Comment: "filler"})
 		require.NoError(b, err)
 	}
 	srv := rpc.New(st, rpc.Options{Logger: zerolog.Nop()})
