@@ -85,9 +85,8 @@ func (s *Store) Audit(r AuditRecord) error {
 type CallAudit struct {
 	// record returns the call's record, once it can say who acted; ok is
 	// false until then (a login knows its user only once the password
-	// matched). It runs inside the write's transaction, possibly on
-	// another goroutine while the call waits for its write, and possibly
-	// more than once, since a write may run more than once.
+	// matched). Each write of the call asks it, as the write begins,
+	// until a write holds the record.
 	record  func() (r AuditRecord, ok bool)
 	written bool // a committed write of this call holds the record
 }
@@ -120,15 +119,18 @@ func (s *Store) audited(ctx context.Context, fn func(kv.Tx) error) func(kv.Tx) e
 	if a == nil || a.written {
 		return fn
 	}
+	// Made here, on the caller's goroutine, not in the transaction: a
+	// shared transaction runs its writes one after another (group
+	// commit), and a write's function may run more than once.
+	r, ok := a.record()
+	if !ok {
+		return fn
+	}
+	r.Time, r.Outcome, r.Count = s.now().UTC(), "ok", 1
 	return func(tx kv.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
-		r, ok := a.record()
-		if !ok {
-			return nil
-		}
-		r.Time, r.Outcome, r.Count = s.now().UTC(), "ok", 1
 		if _, err := putAudit(tx, 0, &r); err != nil {
 			return err
 		}
