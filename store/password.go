@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -84,7 +85,12 @@ func (s *Store) hashSlot(ctx context.Context) (release func(), err error) {
 	case <-ctx.Done():
 		return nil, ErrBusy
 	}
-	if ctx.Err() != nil { // both were ready: the caller has gone all the same
+	// A hash costs tens of milliseconds of a core: before running one,
+	// let whatever watches the caller's connection, which asking ctx for
+	// Done may have just started, run once, so that a client that sent its
+	// login and left is seen gone now rather than after its hash.
+	runtime.Gosched()
+	if ctx.Err() != nil { // the caller has gone, though a slot was free
 		<-s.hashSem
 		return nil, ErrBusy
 	}
