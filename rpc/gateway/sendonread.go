@@ -30,11 +30,19 @@ func dialSendOnRead(addr string, timeout time.Duration) (net.Conn, error) {
 	if err != nil {
 		return c, nil
 	}
-	return &sendOnRead{TCPConn: tc, raw: raw}, nil
+	sc := &sendOnRead{TCPConn: tc, raw: raw}
+	sc.readable = sc.sendThenRead
+	return sc, nil
 }
 
-// maxPending bounds the bytes sendOnRead keeps: more go out at once.
-const maxPending = 64 << 10
+const (
+	// maxPending bounds the bytes sendOnRead keeps: more go out at once.
+	maxPending = 64 << 10
+	// reuseCap bounds the buffer a pooled connection holds on to between
+	// calls, so that a few large requests do not pin 64 KiB on each of
+	// thousands of idle connections.
+	reuseCap = 4 << 10
+)
 
 // sendOnRead is a connection to the upstream that sends a request when its
 // reply is first read: Write keeps the bytes, and the Read after it sends
@@ -47,6 +55,14 @@ type sendOnRead struct {
 	*net.TCPConn
 	raw     syscall.RawConn
 	pending []byte // written, not yet sent
+
+	// One Read's state, kept here so that a call allocates nothing.
+	req        []byte // to send
+	sent       int    // of req
+	buf        []byte // Read's p
+	n          int    // read into buf
+	werr, rerr error
+	readable   func(fd uintptr) bool // sendThenRead, bound once
 }
 
 func (c *sendOnRead) Write(p []byte) (int, error) {
@@ -62,30 +78,36 @@ func (c *sendOnRead) Write(p []byte) (int, error) {
 
 // flush sends what Write kept, under the connection's write deadline.
 func (c *sendOnRead) flush() error {
-	p := c.pending
-	c.pending = c.pending[:0]
-	_, err := c.TCPConn.Write(p)
+	req := c.takePending()
+	defer c.reuse(req)
+	_, err := c.TCPConn.Write(req)
 	return err
+}
+
+// takePending returns what Write kept, leaving nothing kept.
+func (c *sendOnRead) takePending() []byte {
+	req := c.pending
+	c.pending = nil
+	return req
+}
+
+// reuse keeps req's buffer, once sent, for the next request, if small.
+func (c *sendOnRead) reuse(req []byte) {
+	if cap(req) <= reuseCap {
+		c.pending = req[:0]
+	}
 }
 
 func (c *sendOnRead) Read(p []byte) (int, error) {
 	if len(c.pending) == 0 || len(p) == 0 {
 		return c.TCPConn.Read(p)
 	}
-	req := c.pending
-	c.pending = c.pending[:0]
-	sent, n := 0, 0
-	var werr, rerr error
-	err := c.raw.Read(func(fd uintptr) bool {
-		if sent < len(req) {
-			sent, werr = writeSome(int(fd), req, sent)
-			// Sent: wait for the reply. Not all sent (a full socket
-			// buffer) or failed: leave the wait, for the plain path.
-			return sent < len(req) || werr != nil
-		}
-		n, rerr = readSome(int(fd), p)
-		return !errors.Is(rerr, syscall.EAGAIN)
-	})
+	req := c.takePending()
+	defer c.reuse(req)
+	c.req, c.sent, c.buf, c.n, c.werr, c.rerr = req, 0, p, 0, nil, nil
+	err := c.raw.Read(c.readable)
+	sent, n, werr, rerr := c.sent, c.n, c.werr, c.rerr
+	c.req, c.buf = nil, nil
 	switch {
 	case err != nil:
 		return 0, err // the read deadline passed, or the connection closed
@@ -102,6 +124,19 @@ func (c *sendOnRead) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// sendThenRead is raw.Read's callback: it first sends the request and
+// asks to wait, then reads. It reports whether the wait is over.
+func (c *sendOnRead) sendThenRead(fd uintptr) bool {
+	if c.sent < len(c.req) {
+		c.sent, c.werr = writeSome(int(fd), c.req, c.sent)
+		// Sent: wait for the reply. Not all sent (a full socket buffer)
+		// or failed: leave the wait, for the plain path.
+		return c.sent < len(c.req) || c.werr != nil
+	}
+	c.n, c.rerr = readSome(int(fd), c.buf)
+	return !errors.Is(c.rerr, syscall.EAGAIN)
 }
 
 // writeSome writes b[from:] to fd without waiting, and returns how much of
