@@ -425,3 +425,50 @@ func TestGateway_PoolFull(t *testing.T) {
 	assert.Nil(t, <-slow)
 	ts.ok(ts.Admin, "vm.list", nil, nil)
 }
+
+// Requests of every size reach the upstream whole: small ones, sent as
+// their reply is awaited, and ones too large to keep, sent as written.
+func TestGateway_RequestSizes(t *testing.T) {
+	ts, up := newGateway(t, 2*time.Second)
+	for _, size := range []int{1, 60 << 10, 200 << 10} {
+		t.Run(fmt.Sprintf("%dB", size), func(t *testing.T) {
+			name := strings.Repeat("w", size)
+			var res struct {
+				Method string `json:"method"`
+				Params struct {
+					Name string `json:"name"`
+				} `json:"params"`
+			}
+			ts.ok(ts.Admin, "vm.reboot", map[string]any{"name": name}, &res)
+			assert.Equal(t, "vm.reboot", res.Method)
+			assert.Equal(t, name, res.Params.Name)
+			calls := up.received()
+			assert.JSONEq(t, fmt.Sprintf(`{"name":%q}`, name), string(calls[len(calls)-1].Params))
+		})
+	}
+}
+
+// A call on a kept-alive connection that the upstream has since closed
+// fails at once, as unavailable, not when its time is up; the next call
+// gets a new connection.
+func TestGateway_UpstreamClosedIdleConnection(t *testing.T) {
+	up := &fakeUpstream{release: make(chan struct{})}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(up.serve))
+	srv.Config.IdleTimeout = 50 * time.Millisecond
+	srv.Start()
+	t.Cleanup(func() {
+		close(up.release)
+		srv.Close()
+	})
+	ts := newTestServer(t)
+	catalog, err := gateway.ParseCatalog([]byte(upstreamCatalog))
+	require.NoError(t, err)
+	require.NoError(t, gateway.Forward(ts.RPC, &gateway.Upstream{URL: srv.URL + "/rpc", Timeout: 5 * time.Second}, catalog))
+
+	ts.ok(ts.Admin, "vm.list", nil, nil)
+	time.Sleep(200 * time.Millisecond) // the upstream closes the idle connection
+	start := time.Now()
+	ts.fail(ts.Admin, "vm.list", nil, rpc.CodeUpstreamUnavailable, rpc.ErrIDUpstreamUnavailable)
+	assert.Less(t, time.Since(start), time.Second)
+	ts.ok(ts.Admin, "vm.list", nil, nil)
+}

@@ -76,6 +76,9 @@ func (u *Upstream) defaults() {
 			DisablePathNormalizing: true, NoDefaultUserAgentHeader: true,
 			// A reply's head may be larger than fasthttp's 4 KiB default.
 			ReadBufferSize: 16 << 10}
+		if !u.hc.IsTLS {
+			u.hc.DialTimeout = dialSendOnRead
+		}
 	}
 }
 
