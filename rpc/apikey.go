@@ -349,11 +349,11 @@ func (h apikeyHandlers) create(ctx context.Context, p createParams) (NewKeyInfo,
 		Account: me.Account, Scopes: scopes, Comment: p.Comment, Owner: owner,
 		Name: deref(p.Name), Description: p.Description, NotBefore: notBefore, ExpiresAt: expiresAt,
 		Rate: *rate, Quota: quota,
-
+		// The caller's key as it is when the new key is written: still
+		// usable, and still wide enough, however it changed meanwhile.
 		By:    me.ID,
 		Check: func(by store.Key) error { return within(&by, res, now, asResult) },
 	})
-
 	if err != nil {
 		return NewKeyInfo{}, err
 	}
@@ -391,7 +391,6 @@ func (h apikeyHandlers) delete(ctx context.Context, p idParams) (struct{}, error
 	err = h.store.DeleteKey(ctx, me.Account, ref, func(target store.Key) error {
 		return within(me, target, h.store.Now(), asTarget)
 	})
-
 	return struct{}{}, err
 }
 
@@ -445,7 +444,6 @@ func (h apikeyHandlers) changeScope(ctx context.Context, p scopeParams, change f
 		}
 		return next, nil
 	})
-
 	if err != nil {
 		return KeyInfo{}, err
 	}

@@ -120,7 +120,8 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 			ea = time.Time{}
 		}
 		c.NotBefore, c.ExpiresAt = &nb, &ea
-
+		// The key as the change leaves it must lie within the caller too:
+		// no clearing or extending an expiry beyond the caller's.
 		res := target
 		res.NotBefore, res.ExpiresAt = nb, ea
 		if c.Rate != nil {
@@ -137,7 +138,6 @@ func (h apikeyHandlers) update(ctx context.Context, p updateParams) (KeyInfo, er
 		}
 		return c, nil
 	})
-
 	if err != nil {
 		return KeyInfo{}, err
 	}
@@ -164,10 +164,10 @@ func (h apikeyHandlers) rotate(ctx context.Context, p rotateParams) (NewKeyInfo,
 		return NewKeyInfo{}, err
 	}
 	k, secret, err := h.store.RotateKey(ctx, me.Account, ref, time.Duration(p.RetainPeriodMinutes)*time.Minute, func(target store.Key) error {
-
+		// The caller gets the target's new secret: the target must lie
+		// within it in every way, so a limited caller rotates only itself.
 		return within(me, target, h.store.Now(), asTarget)
 	})
-
 	if err != nil {
 		return NewKeyInfo{}, err
 	}

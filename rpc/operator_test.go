@@ -68,6 +68,11 @@ func TestOperator_LastKey(t *testing.T) {
 				e := ts.fail(ts.Admin, c.method, params, rpc.CodeConflict, rpc.ErrIDLastOperatorKey)
 				assert.Contains(t, e.Message, "full operator key")
 			})
+			// The guard rolled back the write with the record it carried:
+			// the trail holds the refusal only.
+			recs := auditAll(ts, ts.Admin, map[string]any{"method": c.method})
+			require.Len(t, recs, 1)
+			assert.Equal(t, rpc.ErrIDLastOperatorKey, recs[0].Outcome)
 			ts.ok(ts.Admin, "account.list", nil, nil) // still the operator
 
 			second := ts.createKey(ts.Admin, nil, "second operator key")

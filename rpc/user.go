@@ -218,7 +218,6 @@ func (h userHandlers) createAPIKey(ctx context.Context, p loginParams) (NewKeyIn
 		Owner:     store.UserOwner(u.Login),
 		ExpiresAt: expiresAt,
 	})
-
 	if err != nil {
 		return NewKeyInfo{}, err
 	}
@@ -268,7 +267,6 @@ func (h userHandlers) deleteAPIKey(ctx context.Context, p deleteAPIKeyParams) (m
 		deleted = target
 		return nil
 	})
-
 	if err != nil {
 		return nil, err
 	}

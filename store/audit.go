@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apikeyd/apikeyd/store/kv"
@@ -87,9 +88,18 @@ type CallAudit struct {
 	// false until then (a login knows its user only once the password
 	// matched). Each write of the call asks it, as the write begins,
 	// until a write holds the record.
-	record  func() (r AuditRecord, ok bool)
-	written bool // a committed write of this call holds the record
+	record func() (r AuditRecord, ok bool)
+	// state is auditFree, auditClaimed while a write that carries the
+	// record is under way, or auditWritten once one committed: of writes
+	// of one call made at once, one carries the record, never two.
+	state atomic.Int32
 }
+
+const (
+	auditFree int32 = iota
+	auditClaimed
+	auditWritten
+)
 
 // NewCallAudit returns the audit record of a call: record describes it as
 // it then is (every field but Seq, Time, Outcome and Count), or reports
@@ -100,7 +110,7 @@ func NewCallAudit(record func() (AuditRecord, bool)) *CallAudit {
 
 // Written reports whether a committed write of the call holds its record,
 // with the outcome "ok". The call's writes must have returned.
-func (a *CallAudit) Written() bool { return a.written }
+func (a *CallAudit) Written() bool { return a.state.Load() == auditWritten }
 
 type callAuditKey struct{}
 
@@ -111,20 +121,25 @@ func WithCallAudit(ctx context.Context, a *CallAudit) context.Context {
 }
 
 // audited returns fn, followed in its transaction by the audit record of
-// the call ctx carries, if the record is not yet written and can be, and
-// fn succeeded. One write door calls it for every write, so no mutation
-// can commit without its record, and none writes its record twice.
-func (s *Store) audited(ctx context.Context, fn func(kv.Tx) error) func(kv.Tx) error {
+// the call ctx carries, if the record is not yet written nor carried by
+// another write under way, and can be written, and fn succeeded; and a
+// function to call once the write has returned, which frees the record
+// for a later write if this one did not commit. Every write door calls
+// it, so a call's record is in the first of its writes that commits, and
+// in no other.
+func (s *Store) audited(ctx context.Context, fn func(kv.Tx) error) (func(kv.Tx) error, func()) {
 	a, _ := ctx.Value(callAuditKey{}).(*CallAudit)
-	if a == nil || a.written {
-		return fn
+	if a == nil || !a.state.CompareAndSwap(auditFree, auditClaimed) {
+		return fn, func() {}
 	}
+	release := func() { a.state.CompareAndSwap(auditClaimed, auditFree) }
 	// Made here, on the caller's goroutine, not in the transaction: a
 	// shared transaction runs its writes one after another (group
 	// commit), and a write's function may run more than once.
 	r, ok := a.record()
 	if !ok {
-		return fn
+		release()
+		return fn, func() {}
 	}
 	r.Time, r.Outcome, r.Count = s.now().UTC(), "ok", 1
 	return func(tx kv.Tx) error {
@@ -134,9 +149,9 @@ func (s *Store) audited(ctx context.Context, fn func(kv.Tx) error) func(kv.Tx) e
 		if _, err := putAudit(tx, 0, &r); err != nil {
 			return err
 		}
-		tx.OnCommit(func() { a.written = true })
+		tx.OnCommit(func() { a.state.Store(auditWritten) })
 		return nil
-	}
+	}, release
 }
 
 // putAudit writes r under seq, or under the next sequence number when seq

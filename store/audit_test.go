@@ -230,3 +230,33 @@ func TestStore_CallAuditInTheWrite(t *testing.T) {
 	require.Len(t, recs, 3)
 	assert.Equal(t, "late", recs[2].Target)
 }
+
+// TestStore_CallAuditConcurrentWrites: writes of one call made at once
+// (an embedded method creating keys in parallel, say) share the call's
+// one record: exactly one of them carries it.
+func TestStore_CallAuditConcurrentWrites(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "apikeyd.db"), store.Options{NoSync: true, UsageFlush: time.Hour})
+	defer st.Close()
+	ctx := t.Context()
+	_, _, _, err := st.CreateAccount(ctx, "acme", "")
+	require.NoError(t, err)
+	a := store.NewCallAudit(func() (store.AuditRecord, bool) {
+		return store.AuditRecord{Account: "acme", Actor: "k", Method: "test.parallel"}, true
+	})
+	wctx := store.WithCallAudit(ctx, a)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			_, _, err := st.CreateKey(wctx, store.NewKey{Account: "acme"})
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	assert.True(t, a.Written())
+	recs, _, err := st.AuditRecords(store.AuditQuery{Account: "acme", Limit: 100})
+	require.NoError(t, err)
+	assert.Len(t, recs, 1, "one record for the call")
+	keys, err := st.Keys("acme")
+	require.NoError(t, err)
+	assert.Len(t, keys, 17, "the account's first key and the 16")
+}

@@ -218,7 +218,6 @@ func TestStore_UpdateScopes(t *testing.T) {
 			assert.Equal(t, k, seen)
 			return scope.Scopes{}, refusal
 		})
-
 		assert.ErrorIs(t, err, refusal)
 		assert.Equal(t, before, snapshot(t, st))
 	})
@@ -227,7 +226,6 @@ func TestStore_UpdateScopes(t *testing.T) {
 			t.Fatal("change ran for another account's key")
 			return scope.Scopes{}, nil
 		})
-
 		assert.ErrorIs(t, err, store.ErrNotFound)
 	})
 	t.Run("Unchanged", func(t *testing.T) {

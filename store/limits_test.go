@@ -106,7 +106,6 @@ func TestStore_QuotaReplaced(t *testing.T) {
 	_, err = st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Quota: &q}, nil
 	})
-
 	require.NoError(t, err)
 	_, err = st.Spend(&k) // k is the key as it was before the update
 	require.NoError(t, err)
@@ -126,7 +125,6 @@ func TestStore_QuotaReplaced(t *testing.T) {
 	_, err = st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Quota: &none}, nil
 	})
-
 	require.NoError(t, err)
 	got, err = st.Key("a", k.ID)
 	require.NoError(t, err)
@@ -268,13 +266,11 @@ func TestStore_QuotaSurvivesOtherChanges(t *testing.T) {
 	got, err := st.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Comment: &comment}, nil
 	})
-
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), got.Quota.Remaining, "update's reply")
 	got, err = st.UpdateScopes(context.Background(), "a", k.ID, func(store.Key) (scope.Scopes, error) {
 		return scope.Scopes{Method: []string{"server.list"}}, nil
 	})
-
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), got.Quota.Remaining, "add_scope's reply")
 	got, _, err = st.RotateKey(context.Background(), "a", k.ID, 0, func(store.Key) error { return nil })

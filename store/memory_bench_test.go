@@ -106,7 +106,6 @@ func buildMemoryStore(b *testing.B, path string, n int) {
 			}
 			return nil
 		})
-
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -222,7 +222,6 @@ func TestNodes_QuotaReplaced(t *testing.T) {
 	_, err = there.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Quota: &q}, nil
 	})
-
 	require.NoError(t, err)
 	var fresh store.Key
 	require.Eventually(t, func() bool {
@@ -248,7 +247,6 @@ func TestNodes_QuotaRefill(t *testing.T) {
 	nodes := twoNodes(t, store.Options{Now: clock.Now, UsageFlush: time.Hour})
 	k, _, err := nodes[0].CreateKey(context.Background(), store.NewKey{Account: "a",
 		Quota: &store.Quota{Remaining: 0, Refill: store.RefillDaily, RefillAmount: 7}})
-
 	require.NoError(t, err)
 	keys := []store.Key{k, keyOn(t, nodes[1], k.ID)}
 	for i, st := range nodes {
@@ -277,7 +275,6 @@ func TestNodes_RateLimitShared(t *testing.T) {
 		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
 			k, _, err := nodes[0].CreateKey(context.Background(), store.NewKey{Account: "a",
 				Rate: store.RateLimit{Limit: tt.limit, Interval: time.Hour}})
-
 			require.NoError(t, err)
 			keys := []store.Key{k, keyOn(t, nodes[1], k.ID)}
 			for i, st := range nodes {

@@ -82,7 +82,6 @@ func TestOneTruth_KeyWrites(t *testing.T) {
 		_, err := st.UpdateScopes(context.Background(), "acme", id, func(store.Key) (scope.Scopes, error) {
 			return scope.Scopes{Method: []string{"server.list"}}, nil
 		})
-
 		require.NoError(t, err)
 		for _, s := range []string{old, cur} {
 			k, err := st.KeyBySecret(s)
@@ -264,7 +263,6 @@ func TestOneTruth_CreatorAsItNowIs(t *testing.T) {
 		assert.Equal(t, []string{"apikey.*"}, k.Scopes.Method)
 		return narrowed
 	}})
-
 	require.ErrorIs(t, err, narrowed)
 	assert.Equal(t, before, count())
 

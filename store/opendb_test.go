@@ -117,7 +117,6 @@ func TestOpenDB_OtherNodesWrites(t *testing.T) {
 	_, err = there.UpdateKey(context.Background(), "a", k.ID, func(store.Key) (store.KeyChange, error) {
 		return store.KeyChange{Active: &off}, nil
 	})
-
 	require.NoError(t, err)
 	_, err = here.AuthKey(secret)
 	assert.ErrorIs(t, err, store.ErrNotFound, "switched off on another node")

@@ -35,7 +35,6 @@ func BenchmarkOperatorGuard(b *testing.B) {
 		}
 		return nil
 	})
-
 	if err != nil {
 		b.Fatal(err)
 	}

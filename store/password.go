@@ -86,9 +86,11 @@ func (s *Store) hashSlot(ctx context.Context) (release func(), err error) {
 		return nil, ErrBusy
 	}
 	// A hash costs tens of milliseconds of a core: before running one,
-	// let whatever watches the caller's connection, which asking ctx for
-	// Done may have just started, run once, so that a client that sent its
-	// login and left is seen gone now rather than after its hash.
+	// give whatever watches the caller's connection, which asking ctx for
+	// Done may have just started, a chance to run, so that a client that
+	// sent its login and left is most often seen gone now rather than
+	// after its hash. (A chance, not a promise: the hash is bounded by
+	// the slots either way.)
 	runtime.Gosched()
 	if ctx.Err() != nil { // the caller has gone, though a slot was free
 		<-s.hashSem

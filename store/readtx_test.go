@@ -47,14 +47,12 @@ func TestStore_ReadAfterWrite(t *testing.T) {
 			c := fmt.Sprintf("v%d", i)
 			return store.KeyChange{Comment: &c}, nil
 		})
-
 		require.NoError(t, err)
 	}
 
 	_, err = st.UpdateScopes(context.Background(), "a", k.ID, func(store.Key) (scope.Scopes, error) {
 		return scope.Scopes{}.With(scope.TypeMethod, []string{"server.list"}), nil
 	})
-
 	require.NoError(t, err)
 	got, err := st.Key("a", k.ID)
 	require.NoError(t, err)
@@ -129,7 +127,6 @@ func TestStore_ReadYourWritesConcurrently(t *testing.T) {
 				_, err := st.UpdateKey(context.Background(), acct, k.ID, func(store.Key) (store.KeyChange, error) {
 					return store.KeyChange{Comment: &c}, nil
 				})
-
 				if !assert.NoError(t, err) {
 					return
 				}

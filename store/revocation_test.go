@@ -87,7 +87,6 @@ func revocationKinds(clock *jumpClock) []revocationKind {
 				_, err := st.UpdateKey(context.Background(), "acme", k.ID, func(store.Key) (store.KeyChange, error) {
 					return store.KeyChange{Active: &inactive}, nil
 				})
-
 				return err
 			}}, err
 		}},

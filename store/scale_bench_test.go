@@ -131,7 +131,6 @@ func buildScaleStore(b *testing.B, path string, n int) scaleFixture {
 			}
 			return nil
 		})
-
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -46,7 +46,6 @@ func buildFilterStore(b *testing.B, path string, n int) {
 			}
 			return nil
 		})
-
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -39,10 +39,9 @@ import (
 // commit drops the whole auth cache.
 func (s *Store) update(ctx context.Context, fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.db.Update(s.guarded(s.audited(ctx, func(tx kv.Tx) error {
-		tx.OnCommit(s.cache.dropAll)
-		return fn(tx)
-	})))
+	fn, done := s.audited(ctx, s.dropsAll(fn))
+	defer done()
+	return s.db.Update(s.guarded(fn))
 }
 
 // batch runs fn in a write transaction it may share with other calls
@@ -50,24 +49,36 @@ func (s *Store) update(ctx context.Context, fn func(kv.Tx) error) error {
 // the whole auth cache.
 func (s *Store) batch(ctx context.Context, fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.write(s.guarded(s.audited(ctx, func(tx kv.Tx) error {
-		tx.OnCommit(s.cache.dropAll)
-		return fn(tx)
-	})))
+	fn, done := s.audited(ctx, s.dropsAll(fn))
+	defer done()
+	return s.write(s.guarded(fn))
 }
 
 // updateKeys is update for writes of key records only: its commit drops
 // the cached state of each key it wrote or deleted.
 func (s *Store) updateKeys(ctx context.Context, fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.db.Update(s.guarded(s.audited(ctx, fn)))
+	fn, done := s.audited(ctx, fn)
+	defer done()
+	return s.db.Update(s.guarded(fn))
 }
 
 // batchKeys is batch for writes of key records only: its commit drops the
 // cached state of each key it wrote or deleted.
 func (s *Store) batchKeys(ctx context.Context, fn func(kv.Tx) error) error {
 	defer s.observeWrite(time.Now())
-	return s.write(s.guarded(s.audited(ctx, fn)))
+	fn, done := s.audited(ctx, fn)
+	defer done()
+	return s.write(s.guarded(fn))
+}
+
+// dropsAll returns fn, with a commit handler that drops the whole auth
+// cache.
+func (s *Store) dropsAll(fn func(kv.Tx) error) func(kv.Tx) error {
+	return func(tx kv.Tx) error {
+		tx.OnCommit(s.cache.dropAll)
+		return fn(tx)
+	}
 }
 
 // caches finds the auth cache of a transaction's store: key records are

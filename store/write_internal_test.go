@@ -56,7 +56,6 @@ func holdFirstCommit(t *testing.T, st *Store, release chan struct{}) <-chan erro
 			<-release
 			return tx.Bucket(bucketGroupTest).Put([]byte("first"), []byte("1"))
 		})
-
 	}()
 	<-started
 	return out
@@ -88,7 +87,6 @@ func TestGroupCommit_Shares(t *testing.T) {
 			errs[i] = st.batchKeys(context.Background(), func(tx kv.Tx) error {
 				return tx.Bucket(bucketGroupTest).Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
 			})
-
 		})
 	}
 	queued(t, st, n)
@@ -149,7 +147,6 @@ func TestGroupCommit_FailureIsolated(t *testing.T) {
 			}
 			return errBroken
 		})
-
 	})
 	queued(t, st, 2)
 	wg.Go(func() {
@@ -161,7 +158,6 @@ func TestGroupCommit_FailureIsolated(t *testing.T) {
 			}
 			panic("write bug")
 		})
-
 	})
 	queued(t, st, 3)
 	wg.Go(func() {
@@ -294,7 +290,6 @@ func TestGroupCommit_TooLargeSplits(t *testing.T) {
 			errs[i] = st.batch(context.Background(), func(tx kv.Tx) error {
 				return tx.Bucket(bucketGroupTest).Put([]byte(fmt.Sprint("k", i)), []byte("v"))
 			})
-
 		})
 	}
 	queued(t, st, n)
