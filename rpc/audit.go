@@ -18,10 +18,10 @@ import (
 // anonymous traffic costs bounded storage at any rate. Reads that succeed
 // are not recorded: the log has them.
 //
-// A mutation's record goes into the transaction of its write
-// (store.CallAudit): one durable commit for the change and its record,
-// and never one without the other. A call that fails, or writes nothing,
-// is recorded on its own once it returns.
+// A mutation's record goes into the transaction of its first write that
+// commits (store.CallAudit): one durable commit for the change and its
+// record, which commit together or not at all. A call that fails, or
+// writes nothing to the store, is recorded on its own once it returns.
 func (s *Server) audit(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, c *call) (json.RawMessage, error) {
 		var note *auditNote // only open methods, which run with no key, need one
