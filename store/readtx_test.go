@@ -10,23 +10,11 @@ import (
 
 	"github.com/apikeyd/apikeyd/scope"
 	"github.com/apikeyd/apikeyd/store"
+	"github.com/apikeyd/apikeyd/store/kv/kvtest"
 	"github.com/apikeyd/apikeyd/store/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// within fails the test if fn has not returned after d: a read transaction
-// kept across a write that grows the file would hang it for good.
-func within(t *testing.T, d time.Duration, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s did not finish within %s", what, d)
-	}
-}
 
 // Reads reuse read transactions; these tests show that a read never sees
 // the file as it was before a write that has returned.
@@ -92,7 +80,7 @@ func TestStore_WritesGrowFileUnderReads(t *testing.T) {
 			}
 		})
 	}
-	within(t, 60*time.Second, "writes while reading", func() {
+	kvtest.Within(t, 60*time.Second, "writes while reading", func() {
 		long := strings.Repeat("x", 255)
 		for i := range 300 {
 			_, _, err := st.CreateKey(context.Background(), store.NewKey{Account: fmt.Sprintf("acct-%d", i), Comment: long})
@@ -105,7 +93,7 @@ func TestStore_WritesGrowFileUnderReads(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, after, 2*before, "the writes grew the file")
 
-	within(t, 10*time.Second, "Close", func() { require.NoError(t, st.Close()) })
+	kvtest.Within(t, 10*time.Second, "Close", func() { require.NoError(t, st.Close()) })
 	_, err = st.Key("a", k.ID)
 	assert.Error(t, err, "reads fail after Close")
 }
@@ -137,7 +125,7 @@ func TestStore_ReadYourWritesConcurrently(t *testing.T) {
 			}
 		})
 	}
-	within(t, 60*time.Second, "readers and writers", wg.Wait)
+	kvtest.Within(t, 60*time.Second, "readers and writers", wg.Wait)
 }
 
 // Authenticating a key from the auth cache, the call every request makes,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/apikeyd/apikeyd/store/kv/boltkv"
+	"github.com/apikeyd/apikeyd/store/kv/kvtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
@@ -31,19 +32,6 @@ func mustOpen(t *testing.T) (*boltkv.DB, string) {
 		return err
 	}))
 	return db, path
-}
-
-// within fails the test if fn has not returned after d: a read transaction
-// kept across a write that grows the file would hang it for good.
-func within(t *testing.T, d time.Duration, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s did not finish within %s", what, d)
-	}
 }
 
 // A file another process holds fails Open after the timeout with bbolt's
@@ -280,7 +268,7 @@ func TestDB_WritesGrowFileUnderReads(t *testing.T) {
 			}
 		})
 	}
-	within(t, 60*time.Second, "writes while reading", func() {
+	kvtest.Within(t, 60*time.Second, "writes while reading", func() {
 		long := []byte(strings.Repeat("x", 4096))
 		for i := range 300 {
 			require.NoError(t, db.Update(func(tx kv.Tx) error { return tx.Bucket(bucketB).Put([]byte(fmt.Sprint(i)), long) }))
@@ -289,7 +277,7 @@ func TestDB_WritesGrowFileUnderReads(t *testing.T) {
 	close(stop)
 	readers.Wait()
 	assert.Greater(t, size(), 2*before, "the writes grew the file")
-	within(t, 10*time.Second, "Close", func() { require.NoError(t, db.Close()) })
+	kvtest.Within(t, 10*time.Second, "Close", func() { require.NoError(t, db.Close()) })
 	assert.Error(t, db.View(func(kv.Tx) error { return nil }), "reads fail after Close")
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apikeyd/apikeyd/store/kv"
 	"github.com/apikeyd/apikeyd/store/kv/boltkv"
@@ -119,3 +120,17 @@ type nodeTx struct {
 }
 
 func (t nodeTx) DB() kv.DB { return t.n }
+
+// Within fails the test if fn has not returned after d: a read
+// transaction kept across a write that grows a bbolt file would hang the
+// write for good, and a test must say so rather than wait for ever.
+func Within(t *testing.T, d time.Duration, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s did not finish within %s", what, d)
+	}
+}
